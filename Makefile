@@ -1,0 +1,29 @@
+# make test / make demo work on a fresh machine: each creates .venv and installs what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gen3d-installed
+export NO_ALBUMENTATIONS_UPDATE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install test demo lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,deploy]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --work-dir work_dirs/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gen3d tools tests configs
+
+clean:
+	rm -rf work_dirs build *.egg-info

@@ -1,0 +1,211 @@
+"""Per-class anomaly-detection metric for unified (multi-class) models such as UniAD (arXiv 2206.03687).
+
+Inference is class-agnostic; only reporting is per class. For every product class this metric reports image
+AUROC, pixel AUROC, pixel AUPRO, image and pixel F1-max and pixel AP, their unweighted mean over classes (the
+UniAD ``mean_*`` convention), and a per-class decision threshold for the image score and for the anomaly map.
+On a validation split of normal images only it reports the mean normal score instead, a checkpoint-selection
+criterion (lower is better), and quantile thresholds.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.structures import BaseDataElement
+
+from gen3d.registry import METRICS
+
+from .anomaly_functional import AUPRO_FPR_LIMIT, average_precision, f1_max, image_auroc, pixel_aupro, pixel_auroc
+from .thresholds import DEFAULT_NORMAL_QUANTILE, normal_quantile_threshold
+
+__all__ = ["AnomalyMetric", "METRIC_KEYS"]
+
+#: Per-class metric names, in report order; every one is also averaged as ``'mean/<name>'``.
+METRIC_KEYS = ("image_auroc", "pixel_auroc", "pixel_aupro", "image_f1max", "pixel_f1max", "pixel_ap")
+#: Reported for classes whose samples are all normal; averaged as ``'mean/normal_score_mean'``.
+NORMAL_SCORE_KEY = "normal_score_mean"
+#: Class name used for samples without a ``cls_name``.
+DEFAULT_CLASS = "default"
+
+_FP16_MAX = float(np.finfo(np.float16).max)
+
+
+def _get(sample: BaseDataElement | dict, key: str) -> Any:
+    """Read a data or meta field from a sample, or from its ``to_dict()`` (flat, or with a ``metainfo`` dict)."""
+    if isinstance(sample, BaseDataElement):
+        return sample.get(key)
+    value = sample.get(key)
+    if value is None and isinstance(sample.get("metainfo"), dict):
+        value = sample["metainfo"].get(key)
+    return value
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _as_map(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as an ``(H, W)`` array, dropping leading singleton dimensions such as ``(1, H, W)``."""
+    arr = _to_numpy(x)
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be (H, W), got shape {arr.shape}")
+    return arr
+
+
+@METRICS.register_module()
+class AnomalyMetric(BaseMetric):
+    """Image and pixel anomaly metrics per class, their unweighted mean, and per-class thresholds.
+
+    ``compute_metrics`` returns a flat dict of floats with, for each class ``<cls>`` (the ``cls_name`` meta
+    field, ``'default'`` when absent):
+
+    * ``'<cls>/image_auroc'``, ``'<cls>/pixel_auroc'``, ``'<cls>/pixel_aupro'``, ``'<cls>/image_f1max'``,
+      ``'<cls>/pixel_f1max'``, ``'<cls>/pixel_ap'``: fractions in [0, 1] (NaN with a warning when undefined,
+      e.g. a class without normal test images). Pixel keys only when ``compute_pixel``.
+    * ``'mean/<name>'``: unweighted mean over the classes where ``<name>`` is defined (NaN skipped).
+    * ``'threshold/<cls>/image'`` and ``'threshold/<cls>/pixel'``: F1-adaptive when the class's samples hold
+      defects (image labels, resp. mask pixels), else the ``quantile`` of the normal image scores, resp. of all
+      normal pixels of the class (see :mod:`gen3d.evaluation.metrics.thresholds`).
+    * For a class whose samples are all normal (validation split of good images): ``'<cls>/normal_score_mean'``
+      and ``'mean/normal_score_mean'`` (lower is better); its AUROC / F1 / AP keys are omitted, without warning.
+
+    Args:
+        quantile: quantile of normal scores used as threshold when a class has no defect (``0.99`` ~ 1 % FPR).
+        fpr_limit: FPR integration limit of AUPRO.
+        pixel_downsample: keep every ``pixel_downsample``-th row and column of the anomaly map and mask, to bound
+            memory (pixel metrics are then computed on the subsampled grid). 1 keeps every pixel.
+        compute_pixel: whether to store anomaly maps and compute the pixel metrics and thresholds.
+        collect_device: device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
+        prefix: prefix added to every key by mmengine (``'<prefix>/<key>'``); none by default.
+    """
+
+    def __init__(
+        self,
+        quantile: float = DEFAULT_NORMAL_QUANTILE,
+        fpr_limit: float = AUPRO_FPR_LIMIT,
+        pixel_downsample: int = 1,
+        compute_pixel: bool = True,
+        collect_device: str = "cpu",
+        prefix: str | None = None,
+    ) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        if not 0.0 < fpr_limit <= 1.0:
+            raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
+        if int(pixel_downsample) != pixel_downsample or pixel_downsample < 1:
+            raise ValueError(f"pixel_downsample must be a positive integer, got {pixel_downsample}")
+        self.quantile = float(quantile)
+        self.fpr_limit = float(fpr_limit)
+        self.pixel_downsample = int(pixel_downsample)
+        self.compute_pixel = bool(compute_pixel)
+
+    def process(self, data_batch: Any, data_samples: Sequence[BaseDataElement | dict]) -> None:
+        """Store the score, label and (subsampled, float16) anomaly map and mask of each sample on the CPU.
+
+        Args:
+            data_batch: the dataloader batch (unused).
+            data_samples: :class:`~gen3d.structures.AnomalyDataSample` objects or their ``to_dict()``, with
+                ``pred_score`` (scalar), ``anomaly_map`` ``(H, W)`` (or ``(1, H, W)``), ``gt_label`` (0/1;
+                derived from the mask when absent), optional ``gt_mask`` ``(H, W)`` in {0, 1} (zeros when absent)
+                and meta field ``cls_name``.
+        """
+        s = self.pixel_downsample
+        for sample in data_samples:
+            score = _to_numpy(_get(sample, "pred_score")).astype(np.float64)
+            if score.size != 1:
+                raise ValueError(f"pred_score must be a scalar, got shape {score.shape}")
+            mask = _get(sample, "gt_mask")
+            mask = None if mask is None else _as_map(mask, "gt_mask").astype(bool)
+            label = _get(sample, "gt_label")
+            if label is None:
+                if mask is None:
+                    raise ValueError("a sample needs gt_label or gt_mask")
+                label = bool(mask.any())
+            result = {
+                "cls_name": str(_get(sample, "cls_name") or DEFAULT_CLASS),
+                "pred_score": float(score.reshape(-1)[0]),
+                "gt_label": int(_to_numpy(label).reshape(-1)[0]),
+            }
+            if self.compute_pixel:
+                amap = _as_map(_get(sample, "anomaly_map"), "anomaly_map")
+                if mask is not None and mask.shape != amap.shape:
+                    raise ValueError(f"gt_mask {mask.shape} and anomaly_map {amap.shape} differ in shape")
+                amap = amap[::s, ::s]
+                # float16 halves memory; maps beyond its range (rare) stay float32.
+                dtype = np.float16 if np.abs(amap).max(initial=0.0) <= _FP16_MAX else np.float32
+                result["anomaly_map"] = amap.astype(dtype)
+                # None stands for an all-zero mask, expanded in compute_metrics.
+                result["gt_mask"] = None if mask is None else np.ascontiguousarray(mask[::s, ::s])
+            self.results.append(result)
+
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
+        """Group the stored results by class and compute the flat metric dict described in the class docstring.
+
+        Args:
+            results: the per-sample dicts stored by :meth:`process`, gathered from all ranks.
+
+        Returns:
+            Flat ``{key: float}`` dict: per-class keys, then ``'mean/...'``, then ``'threshold/...'``.
+        """
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in results:
+            groups[r["cls_name"]].append(r)
+        per_class: dict[str, float] = {}
+        thresholds: dict[str, float] = {}
+        for cls in sorted(groups):
+            values, thr = self._class_metrics(groups[cls])
+            per_class.update({f"{cls}/{k}": v for k, v in values.items()})
+            thresholds.update({f"threshold/{cls}/{k}": v for k, v in thr.items()})
+        means = {}
+        for key in (*METRIC_KEYS, NORMAL_SCORE_KEY):
+            vals = [per_class[f"{cls}/{key}"] for cls in sorted(groups) if f"{cls}/{key}" in per_class]
+            finite = [v for v in vals if math.isfinite(v)]
+            if vals:
+                means[f"mean/{key}"] = float(np.mean(finite)) if finite else float("nan")
+        return {**per_class, **means, **thresholds}
+
+    def _class_metrics(self, results: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+        """Metrics and thresholds of one class.
+
+        Returns:
+            ``({metric name: value}, {'image' | 'pixel': threshold})``.
+        """
+        scores = np.array([r["pred_score"] for r in results], dtype=np.float64)
+        labels = np.array([r["gt_label"] for r in results], dtype=bool)
+        values: dict[str, float] = {}
+        thresholds: dict[str, float] = {}
+        if labels.any():
+            values["image_auroc"] = image_auroc(scores, labels)
+            values["image_f1max"], thresholds["image"] = f1_max(scores, labels)
+        else:
+            values[NORMAL_SCORE_KEY] = float(scores.mean())
+            thresholds["image"] = normal_quantile_threshold(scores, self.quantile)
+        if not self.compute_pixel:
+            return values, thresholds
+
+        maps = [r["anomaly_map"] for r in results]
+        masks = [r["gt_mask"] if r["gt_mask"] is not None else np.zeros(r["anomaly_map"].shape, bool) for r in results]
+        pix_scores = np.concatenate([m.reshape(-1) for m in maps]).astype(np.float32)
+        pix_labels = np.concatenate([m.reshape(-1) for m in masks])
+        if labels.any():
+            values["pixel_auroc"] = pixel_auroc(pix_scores, pix_labels)
+            values["pixel_aupro"] = pixel_aupro(maps, masks, fpr_limit=self.fpr_limit)
+            values["pixel_f1max"], pix_thr = f1_max(pix_scores, pix_labels)
+            values["pixel_ap"] = average_precision(pix_scores, pix_labels)
+            if pix_labels.any():
+                thresholds["pixel"] = pix_thr
+        if "pixel" not in thresholds:
+            # No defective pixel: quantile of the normal pixels, preferably those of normal images.
+            from_normal_img = np.repeat(~labels, [m.size for m in maps])
+            normal = ~pix_labels & from_normal_img if from_normal_img.any() else ~pix_labels
+            thresholds["pixel"] = normal_quantile_threshold(pix_scores[normal], self.quantile)
+        return values, thresholds

