@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {err}")
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    results = results_to_json(cfg, metrics)
+    results = results_to_json(cfg, metrics, runner.model)
     if runner.rank == 0 and hasattr(results, "get") and "table" in results:
         print(results.pop("table"))
     if args.out and runner.rank == 0:

@@ -134,11 +134,14 @@ def dump_run_info(cfg: Config, work_dir: str) -> None:
     atomic_write_bytes(json.dumps(collect_environment(), indent=2).encode(), osp.join(work_dir, "env.json"))
 
 
-def results_to_json(cfg: Config, metrics: dict[str, Any]) -> dict[str, Any]:
+def results_to_json(cfg: Config, metrics: dict[str, Any], model: Any = None) -> dict[str, Any]:
     """Turn the flat metrics of ``runner.test()`` into the results JSON of the evaluator's family.
 
     A metric class may define ``to_results_json(flat) -> dict`` (the anomaly metric writes the DESIGN
-    contract ``{"mean": {...}, "per_class": {...}}``); otherwise the flat dict is returned as is.
+    contract ``{"mean": {...}, "per_class": {...}}``) and ``format_table(results) -> str`` (returned under the
+    key ``"table"`` for printing); otherwise the flat dict is returned as is. ``thresholds`` are those the
+    model decided with (fitted on the validation split and stored in the checkpoint), never ones fitted on
+    the test split.
     """
     from gen3d.registry import METRICS
 
@@ -147,5 +150,12 @@ def results_to_json(cfg: Config, metrics: dict[str, Any]) -> dict[str, Any]:
     for ev in evaluators:
         cls = METRICS.get(ev["type"]) if isinstance(ev, dict) and "type" in ev else None
         if cls is not None and hasattr(cls, "to_results_json"):
-            return cls.to_results_json(metrics)
+            results = cls.to_results_json(metrics)
+            results.pop("thresholds", None)
+            model = model.module if hasattr(model, "module") else model
+            if getattr(model, "thresholds", None):
+                results["thresholds"] = {k: dict(v) for k, v in model.thresholds.items()}
+            if hasattr(cls, "format_table"):
+                results["table"] = cls.format_table(results)
+            return results
     return {k: (float(v) if hasattr(v, "__float__") else v) for k, v in metrics.items()}

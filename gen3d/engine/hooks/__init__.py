@@ -1,5 +1,10 @@
-"""Cross-cutting hooks only (checkpoint meta, visualisation, EMA); algorithm logic lives in the models."""
+"""Cross-cutting hooks only (checkpoint meta, thresholds, visualisation); algorithm logic lives in the models."""
 
+from .anomaly_threshold_hook import AnomalyThresholdHook, thresholds_from_metrics
+from .anomaly_visualization_hook import AnomalyVisualizationHook
 from .checkpoint_meta_hook import CheckpointMetaHook, get_rng_state, set_rng_state
 
-__all__ = ["CheckpointMetaHook", "get_rng_state", "set_rng_state"]
+__all__ = [
+    "AnomalyThresholdHook", "AnomalyVisualizationHook", "CheckpointMetaHook", "get_rng_state", "set_rng_state",
+    "thresholds_from_metrics",
+]

@@ -130,7 +130,9 @@ class AnomalyMetric(BaseMetric):
                 if mask is None:
                     raise ValueError("a sample needs gt_label or gt_mask")
                 label = bool(mask.any())
+            pred_label = _get(sample, "pred_label")
             result = {
+                "pred_label": None if pred_label is None else int(_to_numpy(pred_label).reshape(-1)[0]),
                 "cls_name": str(_get(sample, "cls_name") or DEFAULT_CLASS),
                 "pred_score": float(score.reshape(-1)[0]),
                 "gt_label": int(_to_numpy(label).reshape(-1)[0]),
@@ -173,6 +175,38 @@ class AnomalyMetric(BaseMetric):
                 means[f"mean/{key}"] = float(np.mean(finite)) if finite else float("nan")
         return {**per_class, **means, **thresholds}
 
+    @staticmethod
+    def _decision_metrics(results: list[dict], labels: np.ndarray) -> dict[str, float]:
+        """Pass/fail quality at the deployed thresholds (the ``pred_label`` the model decided), if present.
+
+        Returns:
+            ``defect_recall`` (share of defective images flagged), ``false_alarm_rate`` (share of good images
+            flagged) and ``decision_accuracy``; each only when defined.
+        """
+        if any(r.get("pred_label") is None for r in results):
+            return {}
+        pred = np.array([r["pred_label"] for r in results], dtype=bool)
+        out = {"decision_accuracy": float((pred == labels).mean())}
+        if labels.any():
+            out["defect_recall"] = float(pred[labels].mean())
+        if (~labels).any():
+            out["false_alarm_rate"] = float(pred[~labels].mean())
+        return out
+
+    @staticmethod
+    def to_results_json(flat: dict[str, Any]) -> dict[str, Any]:
+        """The results JSON of the DESIGN contract (see :func:`anomaly_report.to_results_json`)."""
+        from .anomaly_report import to_results_json
+
+        return to_results_json(flat)
+
+    @staticmethod
+    def format_table(results_json: dict[str, Any]) -> str:
+        """A per-class text table of a results JSON."""
+        from .anomaly_report import format_table
+
+        return format_table(results_json)
+
     def _class_metrics(self, results: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
         """Metrics and thresholds of one class.
 
@@ -189,6 +223,7 @@ class AnomalyMetric(BaseMetric):
         else:
             values[NORMAL_SCORE_KEY] = float(scores.mean())
             thresholds["image"] = normal_quantile_threshold(scores, self.quantile)
+        values.update(self._decision_metrics(results, labels))
         if not self.compute_pixel:
             return values, thresholds
 

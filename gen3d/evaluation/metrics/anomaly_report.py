@@ -15,6 +15,8 @@ from typing import Any
 
 from .anomaly_metric import METRIC_KEYS
 
+DECISION_KEYS = ("defect_recall", "false_alarm_rate", "decision_accuracy")
+
 __all__ = ["format_table", "to_results_json"]
 
 _COLUMNS = {
@@ -53,6 +55,7 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
     per_class: dict[str, dict[str, float | None]] = {}
     thresholds: dict[str, dict[str, float | None]] = {}
     mean = dict.fromkeys(METRIC_KEYS)
+    decisions: dict[str, dict[str, float | None]] = {}
     for key, value in flat.items():
         if key.startswith("threshold/"):
             cls, _, kind = key[len("threshold/") :].rpartition("/")
@@ -60,6 +63,8 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
                 thresholds.setdefault(cls, {"image": None, "pixel": None})[kind] = _clean(value)
             continue
         cls, _, name = key.rpartition("/")
+        if cls and cls != "mean" and name in DECISION_KEYS:
+            decisions.setdefault(cls, dict.fromkeys(DECISION_KEYS))[name] = _clean(value)
         if not cls or name not in METRIC_KEYS:
             continue
         if cls == "mean":
@@ -69,6 +74,8 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
     out: dict[str, Any] = {"mean": mean, "per_class": per_class}
     if thresholds:
         out["thresholds"] = thresholds
+    if decisions:
+        out["decisions"] = decisions  # pass/fail quality at the thresholds the model decided with
     return out
 
 
@@ -85,14 +92,18 @@ def format_table(results_json: dict[str, Any]) -> str:
     def cell(value: float | None) -> str:
         return "-" if value is None or not math.isfinite(value) else f"{100.0 * value:.1f}"
 
-    rows = [(cls, vals) for cls, vals in results_json.get("per_class", {}).items()]
+    decisions = results_json.get("decisions", {})
+    columns = dict(_COLUMNS)
+    if decisions:
+        columns.update(defect_recall="Recall@thr", false_alarm_rate="FalseAlarm@thr")
+    rows = [(cls, {**vals, **decisions.get(cls, {})}) for cls, vals in results_json.get("per_class", {}).items()]
     rows.append(("mean", results_json.get("mean", {})))
     width = max(len("class"), *(len(cls) for cls, _ in rows))
-    col_w = max(len(c) for c in _COLUMNS.values())
-    header = f"{'class':<{width}}  " + "  ".join(f"{c:>{col_w}}" for c in _COLUMNS.values())
+    col_w = max(len(c) for c in columns.values())
+    header = f"{'class':<{width}}  " + "  ".join(f"{c:>{col_w}}" for c in columns.values())
     lines = [header, "-" * len(header)]
     for i, (cls, vals) in enumerate(rows):
         if i == len(rows) - 1 and len(rows) > 1:
             lines.append("-" * len(header))
-        lines.append(f"{cls:<{width}}  " + "  ".join(f"{cell(vals.get(k)):>{col_w}}" for k in _COLUMNS))
+        lines.append(f"{cls:<{width}}  " + "  ".join(f"{cell(vals.get(k)):>{col_w}}" for k in columns))
     return "\n".join(lines)

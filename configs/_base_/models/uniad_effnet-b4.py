@@ -1,0 +1,14 @@
+# UniAD (arXiv 2206.03687) with the paper's frozen EfficientNet-B4: blocks 1/5/9/21 -> 24+32+56+160 = 272 ch,
+# aligned to stride 16 (14x14 tokens at 224 px); 4+4 post-norm layers, 256 hidden, 8 heads, 7x7 neighbour mask.
+model = dict(
+    type='UniAD',
+    backbone=dict(type='TimmFeatureExtractor', model_name='efficientnet_b4', out_blocks=(1, 5, 9, 21),
+                  pretrained='hub', frozen=True),  # 'hub' downloads through timm; or a local state-dict file
+    neck=dict(type='FeatureAligner', out_stride=16),
+    reconstruction=dict(type='UniADReconstruction'),
+    input_size=(224, 224),
+    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]),
+    # Frozen backbone + no augmentation: cache each image's features after the first epoch (bounded memory).
+    feature_cache=dict(type='memory', max_bytes=2 * 1024**3),
+)
+custom_hooks = [dict(type='AnomalyThresholdHook')]

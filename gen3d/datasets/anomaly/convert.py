@@ -1,0 +1,101 @@
+"""Dataset preparation for users who are online: download with a progress bar, and VisA -> MVTec layout.
+
+Nothing here runs in tests that needs the network: :func:`download` is only called by
+``tools/dataset_converters/download_anomaly_data.py`` when a user asks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import os.path as osp
+import shutil
+import tarfile
+import urllib.request
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+# Official sources. Both datasets are CC BY-NC-SA 4.0: non-commercial use only.
+MVTEC_AD_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
+                "mvtec_anomaly_detection.tar.xz")
+VISA_URL = "https://amazon-visual-anomaly.s3.us-west-2.amazonaws.com/VisA_20220922.tar"
+
+
+def download(url: str, dest_dir: str, sha256: str | None = None) -> str:
+    """Download ``url`` into ``dest_dir`` with a progress bar (resumes nothing, writes atomically).
+
+    Args:
+        url: Source URL.
+        dest_dir: Folder for the archive.
+        sha256: Expected checksum, verified when given.
+
+    Returns:
+        Path of the downloaded file.
+
+    Raises:
+        ValueError: The checksum does not match.
+    """
+    os.makedirs(dest_dir, exist_ok=True)
+    path = osp.join(dest_dir, osp.basename(url.split("?")[0]))
+    if osp.isfile(path):
+        return path
+    tmp = path + ".part"
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url) as response, open(tmp, "wb") as f:  # noqa: S310 - user-requested download
+        total = int(response.headers.get("Content-Length", 0)) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=osp.basename(path)) as bar:
+            while chunk := response.read(1 << 20):
+                f.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+    if sha256 and digest.hexdigest() != sha256:
+        os.remove(tmp)
+        raise ValueError(f"Checksum mismatch for {url}: got {digest.hexdigest()}, expected {sha256}")
+    os.replace(tmp, path)
+    return path
+
+
+def extract(archive: str, dest_dir: str) -> None:
+    """Extract a tar archive (``.tar``, ``.tar.xz``, ``.tar.gz``) safely (no paths outside ``dest_dir``)."""
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest_dir, filter="data")
+
+
+def visa_to_mvtec(visa_root: str, out_root: str, split_file: str = "split_csv/1cls.csv") -> dict[str, int]:
+    """Write VisA (raw layout + split csv) in the MVTec AD layout, as anomalib's ``visa_pytorch`` does.
+
+    ``<out>/<cls>/train/good``, ``<out>/<cls>/test/{good,bad}``, ``<out>/<cls>/ground_truth/bad/<stem>_mask.png``
+    with masks binarised (region ids != 0 -> 255). Images are copied unchanged.
+
+    Args:
+        visa_root: The raw VisA root (holding ``candle/``, ..., ``split_csv/``).
+        out_root: Output folder.
+        split_file: The split csv relative to ``visa_root``.
+
+    Returns:
+        ``{cls_name: number of images written}``.
+    """
+    from .visa import VisADataset
+
+    counts: dict[str, int] = {}
+    for split in ("train", "test"):
+        dataset = VisADataset(visa_root, split=split, split_file=split_file, val_ratio=0.0, serialize_data=False)
+        for index in tqdm(range(len(dataset)), desc=f"VisA {split}"):
+            info = dataset.get_data_info(index)
+            defect = "good" if info["gt_label"] == 0 else "bad"
+            stem, ext = osp.splitext(osp.basename(info["img_path"]))
+            folder = osp.join(out_root, info["cls_name"], split if split == "train" else "test", defect)
+            os.makedirs(folder, exist_ok=True)
+            shutil.copyfile(info["img_path"], osp.join(folder, stem + ext))
+            if defect == "bad" and info.get("mask_path"):
+                mask = cv2.imread(info["mask_path"], cv2.IMREAD_UNCHANGED)
+                if mask is None:
+                    raise ValueError(f"Cannot read VisA mask {info['mask_path']}")
+                mask_dir = osp.join(out_root, info["cls_name"], "ground_truth", "bad")
+                os.makedirs(mask_dir, exist_ok=True)
+                binary = (np.asarray(mask).reshape(mask.shape[:2] + (-1,)).max(-1) != 0).astype(np.uint8) * 255
+                cv2.imwrite(osp.join(mask_dir, f"{stem}_mask.png"), binary)
+            counts[info["cls_name"]] = counts.get(info["cls_name"], 0) + 1
+    return counts

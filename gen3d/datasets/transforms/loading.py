@@ -1,0 +1,118 @@
+"""Loading steps of the anomaly pipeline: the image as 8-bit RGB and its binary ground-truth mask."""
+
+import os.path as osp
+import warnings
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
+
+from gen3d.registry import TRANSFORMS
+
+
+def imread_rgb(path: str) -> np.ndarray:
+    """Read an image file as 8-bit RGB, whatever its channels and depth.
+
+    Grayscale -> RGB, gray + alpha and RGBA -> RGB (alpha dropped), 16-bit -> 8-bit (``round(v / 257)``),
+    BGR -> RGB. The file is read as stored (``IMREAD_UNCHANGED``: no EXIF rotation, same pixels as the masks).
+
+    Args:
+        path: Image file.
+
+    Returns:
+        ``(H, W, 3)`` uint8 array.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: The file cannot be decoded, or has an unsupported depth or channel count; names the file.
+    """
+    img = _imread(path, "image")
+    if img.dtype == np.uint16:
+        img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"image file {path} has unsupported pixel type {img.dtype} (use 8- or 16-bit images)")
+    if img.ndim == 3 and img.shape[2] in (1, 2):
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    raise ValueError(f"image file {path} has unsupported shape {img.shape}")
+
+
+def _imread(path: str, what: str) -> np.ndarray:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"{what} file {path} not found")
+    try:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        raise ValueError(f"cannot read {what} file {path} ({err})") from err
+    if img is None or img.size == 0:
+        raise ValueError(f"cannot read {what} file {path} (corrupt or unsupported format)")
+    return img
+
+
+@TRANSFORMS.register_module()
+class LoadAnomalyImage:
+    """Load ``results['img_path']`` as an RGB uint8 image (see :func:`imread_rgb`).
+
+    Adds ``img`` ``(H, W, 3)`` uint8, ``img_shape`` and ``ori_shape`` ``(H, W)``.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        """Load the image into ``results`` and return it."""
+        img = imread_rgb(results["img_path"])
+        results["img"] = img
+        results["img_shape"] = img.shape[:2]
+        results["ori_shape"] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}()"
+
+
+@TRANSFORMS.register_module()
+class LoadAnomalyMask:
+    """Load the ground-truth mask of the image, binarised, at the image size. Run after :class:`LoadAnomalyImage`.
+
+    The mask comes from ``results['mask_rle']`` (COCO RLE) if set, else ``results['mask_path']`` (any value
+    ``> 0`` is defect, so VisA's region ids and 0/255 masks both work; colour masks use their colour channels),
+    else it is filled with ``results.get('mask_fill', 0)`` (zeros for normal images). A mask whose size differs
+    from the image is resized with nearest-neighbour interpolation, with a warning naming the file.
+
+    Adds ``gt_mask``: ``(H, W)`` uint8 in {0, 1}.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        """Load the mask into ``results`` and return it."""
+        if "img_shape" not in results:
+            raise KeyError("LoadAnomalyMask needs img_shape: put LoadAnomalyImage before it in the pipeline")
+        height, width = results["img_shape"][:2]
+        source = None
+        if results.get("mask_rle") is not None:
+            with warnings.catch_warnings():  # pycocotools' numpy-2 copy= DeprecationWarning
+                warnings.simplefilter("ignore", DeprecationWarning)
+                mask = mask_utils.decode(results["mask_rle"])
+            source = f"the annotation of {results.get('img_path')}"
+        elif results.get("mask_path"):
+            source = results["mask_path"]
+            mask = _imread(source, "mask")
+            if mask.ndim == 3:
+                mask = mask[:, :, :3].max(axis=2)
+        else:
+            mask = np.full((height, width), int(results.get("mask_fill", 0)), dtype=np.uint8)
+        mask = (mask > 0).astype(np.uint8)
+        if mask.shape != (height, width):
+            warnings.warn(
+                f"mask {source} has size {mask.shape[1]}x{mask.shape[0]} but image {results.get('img_path')} "
+                f"is {width}x{height}; resized with nearest-neighbour interpolation",
+                stacklevel=2,
+            )
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+        results["gt_mask"] = mask
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}()"

@@ -1,0 +1,3 @@
+"""Models: importing this package registers every model, backbone, head and loss into ``gen3d.registry.MODELS``."""
+
+from . import anomaly, backbones, editing, gans, layers, losses, necks, segmentors  # noqa: F401

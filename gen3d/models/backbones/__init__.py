@@ -1,0 +1,6 @@
+"""gen3d.models.backbones: feature extractors over timm."""
+
+from .lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
+from .timm_feature_extractor import UNIAD_OUT_BLOCKS, TimmFeatureExtractor
+
+__all__ = ["UNIAD_OUT_BLOCKS", "TimmFeatureExtractor", "lite0_weights_path", "load_lite0_imagenet", "lukemelas_to_timm"]

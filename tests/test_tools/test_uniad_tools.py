@@ -1,0 +1,94 @@
+"""UniAD through the tools on a tiny MVTec tree: train -> test (results JSON, overlays) -> infer (CSV, video)."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from gen3d.utils import load_local_checkpoint
+from tests.conftest import REPO_ROOT, run_tool
+from tests.helpers.anomaly_data import CLASSES, N_TEST, make_mvtec_tree
+
+TINY = str(REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py")
+CONTRACT_KEYS = {"image_auroc", "pixel_auroc", "pixel_aupro", "image_f1max", "pixel_f1max", "pixel_ap"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = make_mvtec_tree(tmp_path_factory.mktemp("mvtec"))
+    work = tmp_path_factory.mktemp("work")
+    out = run_tool("train.py", TINY, "--data-root", str(root), "--work-dir", str(work))
+    assert out.returncode == 0, out.stderr[-4000:]
+    return root, work
+
+
+def test_checkpoint_holds_validation_thresholds(trained):
+    _, work = trained
+    meta = load_local_checkpoint(work / "epoch_2.pth")["meta"]
+    assert meta["model_type"] == "UniAD"
+    assert set(meta["thresholds"]) == set(CLASSES)
+    for thr in meta["thresholds"].values():
+        assert np.isfinite(thr["image"]) and np.isfinite(thr["pixel"])
+    assert list(work.glob("best_mean_normal_score_mean_epoch_*.pth")), "no checkpoint selected on validation"
+
+
+def test_test_tool_results_json_and_overlays(trained, tmp_path):
+    root, work = trained
+    results, show = tmp_path / "results.json", tmp_path / "show"
+    out = run_tool("test.py", TINY, str(work / "epoch_2.pth"), "--data-root", str(root), "--work-dir", str(tmp_path),
+                   "--out", str(results), "--show-dir", str(show))
+    assert out.returncode == 0, out.stderr[-4000:]
+    data = json.loads(results.read_text())
+    assert set(data["mean"]) == CONTRACT_KEYS
+    assert set(data["per_class"]) == set(CLASSES)
+    for values in [data["mean"], *data["per_class"].values()]:
+        assert set(values) == CONTRACT_KEYS
+        assert all(v is None or 0.0 <= v <= 1.0 for v in values.values())
+    meta = load_local_checkpoint(work / "epoch_2.pth")["meta"]
+    for cls_name, thr in meta["thresholds"].items():  # the validation thresholds, not ones fitted on the test split
+        assert data["thresholds"][cls_name] == pytest.approx(thr)
+    assert set(data["decisions"]) == set(CLASSES)
+    assert "I-AUROC" in out.stdout  # the per-class table
+    pictures = sorted(show.rglob("*.png"))
+    assert len(pictures) == N_TEST * len(CLASSES)
+    img = cv2.imread(str(pictures[0]))
+    assert img is not None and img.shape[1] >= 2 * 48  # image and overlay side by side
+
+
+def test_infer_folder_with_corrupt_file_and_video(trained, tmp_path):
+    root, work = trained
+    folder = tmp_path / "bottle"
+    folder.mkdir()
+    for src in sorted((root / "bottle" / "test").rglob("*.png"))[:3]:
+        (folder / f"{src.parent.name}_{src.name}").write_bytes(src.read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG garbage")
+    out_dir = tmp_path / "out"
+    out = run_tool("infer.py", str(work / "epoch_2.pth"), str(folder), "--out-dir", str(out_dir))
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = list(csv.DictReader((out_dir / "verdicts.csv").open()))
+    assert len(rows) == 4
+    broken = [r for r in rows if r["path"].endswith("broken.png")]
+    assert broken and broken[0]["error"] and "broken.png" in out.stderr
+    good_rows = [r for r in rows if not r["error"]]
+    assert all(r["class"] == "bottle" and r["label"] in ("GOOD", "DEFECT") for r in good_rows)
+    assert len(list((out_dir / "overlays").glob("*.png"))) == 3
+    # A video file: every frame gets a verdict.
+    video = tmp_path / "line.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (48, 48))
+    frames = [cv2.imread(str(p)) for p in sorted((root / "bottle" / "train" / "good").glob("*.png"))[:4]]
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    out = run_tool("infer.py", str(work / "epoch_2.pth"), str(video), "--out-dir", str(tmp_path / "vid"),
+                   "--class-name", "bottle")
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = list(csv.DictReader((tmp_path / "vid" / "verdicts.csv").open()))
+    assert len(rows) == len(frames) and all(r["label"] in ("GOOD", "DEFECT") for r in rows)
+
+
+def test_infer_missing_input_is_named(trained, tmp_path):
+    _, work = trained
+    out = run_tool("infer.py", str(work / "epoch_2.pth"), str(tmp_path / "nothing_here"))
+    assert out.returncode != 0 and "nothing_here" in out.stderr

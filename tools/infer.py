@@ -1,0 +1,90 @@
+"""Inspect images: ``python tools/infer.py CHECKPOINT INPUT [--out-dir DIR]`` (INPUT: image, folder, video, camera).
+
+Writes ``verdicts.csv`` (path, class, score, label, error) and one overlay per image under ``--out-dir``.
+"""
+
+import argparse
+import csv
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run an anomaly checkpoint on images, a folder, a video or a camera")
+    parser.add_argument("model", help="checkpoint (.pth) written by tools/train.py")
+    parser.add_argument("input", help="image file, folder, video file, camera index (0) or stream URL")
+    parser.add_argument("--out-dir", default="work_dirs/infer", help="where verdicts.csv and overlays go")
+    parser.add_argument("--config", help="config file (default: the one saved in the checkpoint)")
+    parser.add_argument("--class-name", help="product class of every input (default: from the path)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-overlay", action="store_true", help="write the CSV only")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if osp.isdir(args.model) and osp.isfile(osp.join(args.model, "manifest.json")):
+        sys.exit("error: ONNX/TensorRT bundles are run by gen3d.runtime, which is not available yet; pass a .pth")
+    from tqdm import tqdm
+
+    from gen3d.apis.inference import guess_class, inference_anomaly, init_model, iter_frames
+    from gen3d.runtime.overlay import draw_overlay, save_rgb
+
+    try:
+        model = init_model(args.model, args.config, args.device)
+        frames = iter_frames(args.input)
+        first = next(frames, None)
+    except (OSError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    classes = sorted(model.thresholds)
+    os.makedirs(osp.join(args.out_dir, "overlays"), exist_ok=True)
+    csv_path = osp.join(args.out_dir, "verdicts.csv")
+    counts = {"GOOD": 0, "DEFECT": 0, "unknown": 0, "error": 0}
+
+    def flush(batch: list, writer: csv.writer) -> None:
+        names = [args.class_name or guess_class(f.source, classes) for f in batch]
+        samples = inference_anomaly(model, [f.image for f in batch], names, [f.source for f in batch])
+        for frame, name, sample in zip(batch, names, samples):
+            label = {0: "GOOD", 1: "DEFECT"}.get(int(sample.pred_label)) if "pred_label" in sample else "unknown"
+            counts[label] += 1
+            score = float(sample.pred_score)
+            writer.writerow([frame.source, name or "", f"{score:.6g}", label, ""])
+            if not args.no_overlay:
+                thr = model.thresholds.get(name or "", {}).get("pixel")
+                mask = sample.pred_mask.cpu().numpy() if "pred_mask" in sample else None
+                pic = draw_overlay(frame.image, sample.anomaly_map.cpu().numpy(), score,
+                                   None if label == "unknown" else int(label == "DEFECT"), mask, None, thr, name or "")
+                stem = osp.splitext(osp.basename(frame.source.replace("#", "_")))[0]
+                save_rgb(osp.join(args.out_dir, "overlays", f"{stem}.png"), pic)
+        batch.clear()
+
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "class", "score", "label", "error"])
+        batch = []
+        for frame in tqdm(_chain(first, frames), desc="inspect", unit="img"):
+            if frame.image is None:  # reported, and the stream goes on
+                counts["error"] += 1
+                writer.writerow([frame.source, "", "", "", frame.error])
+                print(f"warning: {frame.source}: {frame.error}", file=sys.stderr)
+                continue
+            batch.append(frame)
+            if len(batch) == args.batch_size:
+                flush(batch, writer)
+        if batch:
+            flush(batch, writer)
+    print(f"{sum(counts.values())} inputs: {counts}; verdicts in {csv_path}")
+
+
+def _chain(first, rest):  # noqa: ANN001, ANN202
+    if first is not None:
+        yield first
+    yield from rest
+
+
+if __name__ == "__main__":
+    main()
