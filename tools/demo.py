@@ -22,8 +22,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train and test UniAD on an offline demo set")
     parser.add_argument("--work-dir", default="work_dirs/demo")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (the full recipe is 200)")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast on CPU / fp16 AMP on CUDA")
+    parser.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                        help="mixed precision: bf16 autocast on CPU, fp16 AMP on CUDA (auto: where the hardware is fast)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
+    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (config: 1e-4)")
     return parser.parse_args(argv)
 
 
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     from gen3d.datasets.anomaly_synthesis import build_demo_dataset
     from gen3d.engine import Runner
     from gen3d.utils.checkpoint import atomic_write_bytes
+    from gen3d.utils.hardware import cpu_has_fast_bf16
 
     start = time.time()
     data_root = osp.join(args.work_dir, "data")
@@ -41,8 +44,14 @@ def main(argv: list[str] | None = None) -> None:
     options = {"train_cfg.max_epochs": args.epochs, "train_cfg.val_interval": 5,
                "param_scheduler": [dict(type="StepLR", step_size=int(args.epochs * 0.8), gamma=0.1, by_epoch=True)],
                "default_hooks.checkpoint.interval": 5, "default_hooks.logger.interval": 10}
+    if args.lr:
+        options["optim_wrapper.optimizer.lr"] = args.lr
     train_dir = osp.join(args.work_dir, "train")
-    cfg = build_train_config(CONFIG, train_dir, data_root, amp=args.amp, cfg_options=options)
+    import torch
+
+    amp = args.amp == "on" or (args.amp == "auto" and (torch.cuda.is_available() or cpu_has_fast_bf16()))
+    print(f"[demo] mixed precision: {'on' if amp else 'off'}")
+    cfg = build_train_config(CONFIG, train_dir, data_root, amp=amp, cfg_options=options)
     runner = Runner.from_cfg(cfg)
     dump_run_info(cfg, train_dir)
     runner.train()

@@ -1,6 +1,8 @@
-"""Inspect images: ``python tools/infer.py CHECKPOINT INPUT [--out-dir DIR]`` (INPUT: image, folder, video, camera).
+"""Inspect images: ``python tools/infer.py CHECKPOINT_OR_BUNDLE INPUT [--out-dir DIR]`` (image/folder/video/camera).
 
-Writes ``verdicts.csv`` (path, class, score, label, error) and one overlay per image under ``--out-dir``.
+Writes ``verdicts.csv`` (path, class, score, label, error[, latency_ms]) and one overlay per image under
+``--out-dir``. A bundle folder (``manifest.json``) runs on :mod:`gen3d.runtime` (onnxruntime or TensorRT) and
+never imports torch; a ``.pth`` checkpoint runs on PyTorch.
 """
 
 import argparse
@@ -13,22 +15,27 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run an anomaly checkpoint on images, a folder, a video or a camera")
-    parser.add_argument("model", help="checkpoint (.pth) written by tools/train.py")
+    parser = argparse.ArgumentParser(description="Run an anomaly checkpoint or bundle on images, a video or a camera")
+    parser.add_argument("model", help="checkpoint (.pth) from tools/train.py, or bundle folder from tools/deploy.py")
     parser.add_argument("input", help="image file, folder, video file, camera index (0) or stream URL")
     parser.add_argument("--out-dir", default="work_dirs/infer", help="where verdicts.csv and overlays go")
-    parser.add_argument("--config", help="config file (default: the one saved in the checkpoint)")
+    parser.add_argument("--config", help="config file (checkpoints only; default: the one saved in it)")
     parser.add_argument("--class-name", help="product class of every input (default: from the path)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-overlay", action="store_true", help="write the CSV only")
+    parser.add_argument("--device", default="cpu", help="torch device (checkpoints only)")
+    parser.add_argument("--no-overlay", action="store_true", help="write the verdicts only")
+    parser.add_argument("--backend", choices=("auto", "onnxruntime", "tensorrt"), default="auto", help="bundles only")
+    parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
+    parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if osp.isdir(args.model) and osp.isfile(osp.join(args.model, "manifest.json")):
-        sys.exit("error: ONNX/TensorRT bundles are run by gen3d.runtime, which is not available yet; pass a .pth")
+    if osp.isfile(osp.join(args.model, "manifest.json")):  # a bundle: no torch on this path
+        from gen3d.runtime.__main__ import run_cli
+
+        sys.exit(run_cli(args))
     from tqdm import tqdm
 
     from gen3d.apis.inference import guess_class, inference_anomaly, init_model, iter_frames

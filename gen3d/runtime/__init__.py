@@ -1,1 +1,24 @@
-"""gen3d.runtime."""
+"""gen3d.runtime: run a deployed bundle with onnxruntime or TensorRT, numpy and OpenCV only.
+
+Importing this package never imports torch or mmengine (a test checks it), so it runs on an edge device that
+has only the runtime dependencies. Example::
+
+    from gen3d.runtime import AnomalyRuntime, iter_frames
+
+    runtime = AnomalyRuntime("work_dirs/bundle", backend="auto")
+    for frame in iter_frames("0"):  # camera 0
+        result = runtime.predict([frame.rgb], "bottle")[0]
+"""
+
+from gen3d.runtime.anomaly import AnomalyRuntime, Result
+from gen3d.runtime.backend import Backend, OrtBackend, make_backend
+from gen3d.runtime.manifest import ManifestError, load_manifest
+from gen3d.runtime.run import guess_class, is_bundle, run_bundle
+from gen3d.runtime.sources import Frame, StreamStalled, imread_rgb, iter_frames
+from gen3d.runtime.writers import VerdictWriter, write_overlay
+
+Detector = AnomalyRuntime  # the name used in the deploy docs
+
+__all__ = ["AnomalyRuntime", "Backend", "Detector", "Frame", "ManifestError", "OrtBackend", "Result",
+           "StreamStalled", "VerdictWriter", "guess_class", "imread_rgb", "is_bundle", "iter_frames",
+           "load_manifest", "make_backend", "run_bundle", "write_overlay"]

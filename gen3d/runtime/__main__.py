@@ -1,0 +1,52 @@
+"""``python -m gen3d.runtime BUNDLE INPUT [--out-dir DIR]``: the torch-free bundle runner for edge devices.
+
+It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gen3d.runtime.backend import BACKENDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The bundle options shared with ``tools/infer.py``."""
+    parser = argparse.ArgumentParser(description="Run a gen3d bundle on images, a folder, a video or a camera")
+    parser.add_argument("model", help="bundle folder (manifest.json + model.onnx [+ model.engine])")
+    parser.add_argument("input", help="image file, folder, video file, camera index (0) or stream URL")
+    parser.add_argument("--out-dir", default="work_dirs/infer", help="where verdicts.csv and overlays go")
+    parser.add_argument("--class-name", help="product class of every input (default: from the path)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--no-overlay", action="store_true", help="write the verdicts only")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="bundles only")
+    parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
+    parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bundle; returns the exit status (errors are printed, not raised)."""
+    args = build_parser().parse_args(argv)
+    return run_cli(args)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Run :func:`~gen3d.runtime.run.run_bundle` from parsed arguments; 1 and a message on stderr on failure."""
+    from gen3d.runtime.run import run_bundle
+
+    try:
+        run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
+                   batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # every verdict so far is already on disk
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

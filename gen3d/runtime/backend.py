@@ -1,0 +1,168 @@
+"""Inference backends for a bundle: onnxruntime here, TensorRT in :mod:`gen3d.runtime.trt_backend` (no torch).
+
+Every backend offers the same small interface (:class:`Backend`): the graph's input and output names, input
+dtypes and shapes (``None`` for a dynamic axis), and ``run(feeds) -> outputs`` on numpy arrays. The runtime
+(:mod:`gen3d.runtime.anomaly`) only talks to that interface, so both backends give the same results type.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os.path as osp
+import warnings
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+               "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32,
+               "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the runtime needs from an inference engine.
+
+    Attributes:
+        name: ``'onnxruntime'`` or ``'tensorrt'``.
+        input_names: Graph inputs, in graph order.
+        output_names: Graph outputs, in graph order.
+        input_dtypes: numpy dtype of each input.
+        input_shapes: Shape of each input; ``None`` (or a string / negative number) marks a dynamic axis.
+    """
+
+    name: str
+    input_names: list[str]
+    output_names: list[str]
+    input_dtypes: dict[str, np.dtype]
+    input_shapes: dict[str, tuple]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph on ``feeds`` (name -> array) and return every output by name."""
+        ...
+
+
+def static_dims(shape: Sequence[Any]) -> tuple[int | None, ...]:
+    """A shape with every dynamic axis (string, ``None``, negative or zero) replaced by ``None``."""
+    return tuple(d if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
+
+
+class OrtBackend:
+    """onnxruntime session over ``model.onnx``.
+
+    Args:
+        onnx_path: The graph file.
+        threads: ``intra_op_num_threads`` (``None``: onnxruntime's default, one per core).
+        providers: Execution providers in order of preference. Default: CUDA if this onnxruntime build has it,
+            then CPU. The TensorRT execution provider is opt-in (pass it here): it builds an engine each time a
+            session starts; bundles carry a prebuilt engine for :class:`~gen3d.runtime.trt_backend.TrtBackend`.
+
+    Raises:
+        RuntimeError: onnxruntime is not installed or cannot load the graph (names the file).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise RuntimeError("onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)") from err
+        available = ort.get_available_providers()
+        if providers is None:
+            providers = [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise RuntimeError(f"onnxruntime providers {missing} are not available here (available: {available})")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(onnx_path, sess_options=options, providers=list(providers))
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise RuntimeError(f"onnxruntime cannot load {onnx_path}: {err}") from err
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        self.providers = self.session.get_providers()
+        self.input_names = [i.name for i in inputs]
+        self.output_names = [o.name for o in outputs]
+        self.input_dtypes = {i.name: np.dtype(_ORT_DTYPES.get(i.type, np.float32)) for i in inputs}
+        self.input_shapes = {i.name: static_dims(i.shape) for i in inputs}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph; feeds the graph does not have are left out.
+
+        Args:
+            feeds: Input name -> array.
+
+        Returns:
+            Output name -> array, for every graph output.
+        """
+        used = {k: v for k, v in feeds.items() if k in self.input_names}
+        return dict(zip(self.output_names, self.session.run(self.output_names, used)))
+
+
+def tensorrt_available() -> bool:
+    """Whether the ``tensorrt`` Python package can be found (without importing it)."""
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def _engine_path(bundle_dir: str, manifest: dict[str, Any]) -> str | None:
+    engine = manifest.get("engine") or {}
+    path = osp.join(bundle_dir, engine["file"]) if engine.get("file") else None
+    return path if path and osp.isfile(path) else None
+
+
+def _make_trt(bundle_dir: str, manifest: dict[str, Any]) -> Backend:
+    engine = _engine_path(bundle_dir, manifest)
+    problems = []
+    if not tensorrt_available():
+        problems.append("the tensorrt Python package is not installed (on Jetson: the JetPack python3-libnvinfer "
+                        "bindings; on x86: pip install tensorrt)")
+    if engine is None:
+        declared = (manifest.get("engine") or {}).get("file")
+        problems.append(f"the bundle {bundle_dir} has no TensorRT engine" + (
+            f" ({declared} is declared but missing)" if declared else " (manifest 'engine' is empty)")
+            + "; build one on the target with tools/deploy.py")
+    if problems:
+        raise RuntimeError("backend 'tensorrt' cannot run: " + "; ".join(problems)
+                           + ". Use backend='onnxruntime' (or 'auto') instead.")
+    try:
+        from gen3d.runtime.trt_backend import TrtBackend
+
+        return TrtBackend(engine, manifest)
+    except ImportError as err:  # e.g. pip's tensorrt stub package, or cuda-bindings missing
+        raise RuntimeError(f"backend 'tensorrt' cannot run: {err}") from err
+
+
+def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], threads: int | None = None) -> Backend:
+    """Open the bundle's graph with the backend asked for.
+
+    Args:
+        backend: ``'onnxruntime'``, ``'tensorrt'`` (the bundle's engine; needs TensorRT and a GPU) or ``'auto'``
+            (TensorRT when the bundle has an engine and TensorRT is installed, else onnxruntime; a TensorRT
+            engine that fails to load falls back to onnxruntime with a warning).
+        bundle_dir: The bundle folder.
+        manifest: Its manifest (:func:`~gen3d.runtime.manifest.load_manifest`).
+        threads: CPU threads for onnxruntime.
+
+    Returns:
+        A :class:`Backend`.
+
+    Raises:
+        ValueError: Unknown backend name.
+        RuntimeError: The backend asked for cannot run here; says why and what to do.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "tensorrt" or (backend == "auto" and tensorrt_available()
+                                 and _engine_path(bundle_dir, manifest) is not None):
+        try:
+            return _make_trt(bundle_dir, manifest)
+        except Exception as err:
+            if backend == "tensorrt":
+                raise
+            warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
+    return OrtBackend(osp.join(bundle_dir, manifest["onnx"]["file"]), threads)

@@ -1,0 +1,102 @@
+"""Verdict files (CSV or JSONL, flushed per row so a killed run loses nothing) and overlay pictures (no torch)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import os.path as osp
+from typing import IO, Any
+
+import numpy as np
+
+from gen3d.runtime.anomaly import Result
+from gen3d.runtime.overlay import draw_overlay, save_rgb
+
+COLUMNS = ("path", "class", "score", "label", "error", "latency_ms")
+
+
+def verdict(result: Result) -> str:
+    """``'DEFECT'``, ``'GOOD'``, ``'unknown'`` (no threshold) or ``''`` (the frame failed)."""
+    if result.error:
+        return ""
+    return "unknown" if result.label is None else ("DEFECT" if result.label else "GOOD")
+
+
+def _num(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(f"{value:.{digits}g}")
+
+
+def result_row(result: Result) -> dict[str, Any]:
+    """One verdict as a flat dict with the keys of :data:`COLUMNS` (``None`` where there is no value)."""
+    return {"path": result.source, "class": result.class_name, "score": _num(result.score),
+            "label": verdict(result) or None, "error": result.error,
+            "latency_ms": _num(result.latency_ms, 4)}
+
+
+class VerdictWriter:
+    """Append verdicts to ``verdicts.csv`` or ``verdicts.jsonl``, one flushed row per result.
+
+    Args:
+        path: Output file (its folder is created); truncated when opened.
+        fmt: ``'csv'`` or ``'jsonl'``; default from the file extension.
+    """
+
+    def __init__(self, path: str, fmt: str | None = None) -> None:
+        self.path = path
+        self.fmt = fmt or ("jsonl" if path.endswith((".jsonl", ".json")) else "csv")
+        if self.fmt not in ("csv", "jsonl"):
+            raise ValueError(f"unknown verdict format {self.fmt!r}; use 'csv' or 'jsonl'")
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        self._file: IO[str] = open(path, "w", newline="" if self.fmt == "csv" else None)  # noqa: SIM115
+        self._csv = csv.writer(self._file) if self.fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(COLUMNS)
+            self._file.flush()
+
+    def write(self, result: Result) -> None:
+        """Write one result and flush it to the OS."""
+        row = result_row(result)
+        if self._csv is not None:
+            self._csv.writerow(["" if row[k] is None else row[k] for k in COLUMNS])
+        else:
+            self._file.write(json.dumps(row, allow_nan=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> VerdictWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def overlay_name(source: str, root: str | None = None) -> str:
+    """A unique, flat ``.png`` name for the overlay of ``source``.
+
+    Files under a folder ``root`` keep their relative path (``good/000.png`` -> ``good__000.png``), so equal
+    file names in different sub-folders do not overwrite each other; video frames get their index.
+    """
+    base, _, index = source.partition("#")
+    rel = osp.relpath(base, root) if root and not index else osp.basename(base.rstrip("/")) or "stream"
+    stem = osp.splitext(rel)[0]
+    stem = stem.replace(os.sep, "__").replace("/", "__").replace(":", "_")
+    return f"{stem}_{int(index):06d}.png" if index.isdigit() else f"{stem}.png"
+
+
+def write_overlay(path: str, rgb: np.ndarray, result: Result) -> None:
+    """Save image | heatmap overlay with the predicted contour and the verdict (see :func:`draw_overlay`).
+
+    Args:
+        path: ``.png`` file to write.
+        rgb: ``(H, W, 3)`` uint8 frame as read (the map and mask are resized to it).
+        result: Its verdict, with ``anomaly_map``.
+    """
+    label = None if result.label is None else int(result.label)
+    pic = draw_overlay(rgb, result.anomaly_map, result.score if result.score is not None else float("nan"), label,
+                       result.pred_mask, None, result.map_threshold, result.class_name or "")
+    save_rgb(path, pic)

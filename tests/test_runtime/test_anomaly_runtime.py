@@ -1,0 +1,172 @@
+"""AnomalyRuntime on tiny onnx.helper bundles: inputs, thresholds, classes, raw mode, manifest checks, backends."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gen3d.runtime import AnomalyRuntime, ManifestError, Result
+from gen3d.runtime.backend import OrtBackend, make_backend, tensorrt_available
+from tests.test_runtime.bundle_helpers import CLASSES, IMAGE_THR, frame, make_bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="module")
+def runtime(bundle):
+    return AnomalyRuntime(bundle, backend="onnxruntime", threads=1)
+
+
+def test_end2end_verdicts_resize_and_batching(runtime):
+    frames = [frame(False), frame(True), frame(True, (50, 20)), frame(False, (16, 16))]
+    results = runtime.predict(frames, ["bottle", "cable", "cable", "bottle"], sources=["a", "b", "c", "d"])
+    assert [r.source for r in results] == ["a", "b", "c", "d"]
+    assert all(isinstance(r, Result) and r.error is None for r in results)
+    assert [r.label for r in results] == [False, True, True, False]
+    assert results[0].score == pytest.approx(40 / 255 / (2 * IMAGE_THR[0]), rel=1e-5)
+    assert results[1].score == pytest.approx(250 / 255 / (2 * IMAGE_THR[1]), rel=1e-5)  # cable's threshold
+    for r in results:  # the graph is static 16x16: every frame was resized to it
+        assert r.anomaly_map.shape == (16, 16) and r.anomaly_map.dtype == np.float32
+        assert r.pred_mask.shape == (16, 16) and r.pred_mask.dtype == np.uint8
+        assert r.latency_ms > 0
+    assert results[1].pred_mask.any() and not results[0].pred_mask.any()
+    assert results[1].anomaly_map.max() == pytest.approx(250 / 255 / (2 * 0.6), rel=1e-5)  # normalised map
+    assert all(r.map_threshold == 0.5 for r in results)
+    assert runtime.max_batch is None and runtime.input_size == (16, 16)
+
+
+def test_dynamic_graph_takes_frames_as_they_are(tmp_path):
+    rt = AnomalyRuntime(make_bundle(tmp_path / "dyn", size=None, classes=["bottle"]), backend="onnxruntime")
+    results = rt.predict([frame(True, (24, 32)), frame(False, (10, 12)), frame(True, (24, 32))])  # one class: default
+    assert [r.anomaly_map.shape for r in results] == [(24, 32), (10, 12), (24, 32)]
+    assert [r.label for r in results] == [True, False, True]
+    assert all(r.class_name == "bottle" for r in results)
+
+
+def test_threshold_overrides_change_labels(bundle):
+    rt = AnomalyRuntime(bundle, backend="onnxruntime")
+    dark = [frame(False)]
+    assert rt.predict(dark, "bottle")[0].label is False
+    per_call = rt.predict(dark, "bottle", thresholds={"bottle": {"image": 0.1, "pixel": 0.1}})[0]
+    assert per_call.label is True and per_call.pred_mask.all()
+    assert rt.predict(dark, "bottle")[0].label is False  # a per-call override does not stick
+    rt.set_thresholds({"bottle": {"image": 0.1}})
+    res = rt.predict(dark, "bottle")[0]
+    assert res.label is True and not res.pred_mask.any()  # pixel threshold kept its default
+    assert rt.thresholds["bottle"] == {"image": 0.1, "pixel": 0.5}
+    assert rt.predict(dark, "cable")[0].label is False
+    with pytest.raises(ValueError, match="unknown threshold keys"):
+        rt.set_thresholds({"bottle": {"img": 0.1}})
+
+
+def test_unknown_class_is_named_with_the_known_ones(runtime):
+    with pytest.raises(ValueError, match="unknown class 'screw'") as err:
+        runtime.predict([frame(False)], "screw")
+    assert all(c in str(err.value) for c in CLASSES)
+    with pytest.raises(ValueError, match="knows 2 classes"):
+        runtime.predict([frame(False)])  # several classes: no default
+    with pytest.raises(ValueError, match="unknown class 'screw'"):
+        runtime.set_thresholds({"screw": {"image": 1.0}})
+
+
+def test_bad_frames_are_refused_clearly(runtime):
+    with pytest.raises(ValueError, match="uint8"):
+        runtime.predict([np.zeros((8, 8, 3), np.float32)], "bottle")
+    gray = runtime.predict([np.full((8, 8), 250, np.uint8)], "bottle")[0]
+    assert gray.label is True
+
+
+def test_raw_mode_preprocesses_and_thresholds_in_numpy(tmp_path, runtime):
+    raw = AnomalyRuntime(make_bundle(tmp_path / "raw", mode="raw"), backend="onnxruntime")
+    frames = [frame(False), frame(True, (40, 30))]
+    got = raw.predict(frames, "cable")
+    ref = runtime.predict(frames, "cable")
+    for g, r in zip(got, ref):
+        assert g.label == r.label and g.score == pytest.approx(r.score, rel=1e-5)
+        np.testing.assert_allclose(g.anomaly_map, r.anomaly_map, atol=1e-5)
+        np.testing.assert_array_equal(g.pred_mask, r.pred_mask)
+    assert got[1].raw_score == pytest.approx(250 / 255, rel=1e-5)
+    assert raw.predict(frames[:1], "cable", thresholds={"cable": {"image": 0.1}})[0].label is True
+
+
+def test_manifest_hash_mismatch_is_an_error(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    path = os.path.join(bundle, "manifest.json")
+    manifest = json.load(open(path))
+    manifest["onnx"]["sha256"] = "0" * 64
+    json.dump(manifest, open(path, "w"))
+    with pytest.raises(ManifestError, match="does not match the sha256"):
+        AnomalyRuntime(bundle, backend="onnxruntime")
+    AnomalyRuntime(bundle, backend="onnxruntime", verify_hashes=False)  # explicit opt-out still loads
+
+
+def test_graph_that_does_not_match_the_manifest_is_refused(tmp_path):
+    bundle = make_bundle(tmp_path / "b")
+    path = os.path.join(bundle, "manifest.json")
+    manifest = json.load(open(path))
+    manifest["inputs"][0]["dtype"] = "float32"
+    json.dump(manifest, open(path, "w"))
+    with pytest.raises(ManifestError, match="'image' is uint8 in the graph but float32"):
+        AnomalyRuntime(bundle, backend="onnxruntime")
+    manifest["inputs"] = manifest["inputs"][1:]
+    json.dump(manifest, open(path, "w"))
+    with pytest.raises(ManifestError, match="no 'image' input"):
+        AnomalyRuntime(bundle, backend="onnxruntime")
+
+
+@pytest.mark.skipif(tensorrt_available(), reason="checks the message given where TensorRT is missing")
+def test_tensorrt_backend_without_tensorrt_is_a_clear_error(tmp_path, bundle):
+    with pytest.raises(RuntimeError, match="tensorrt Python package is not installed") as err:
+        AnomalyRuntime(bundle, backend="tensorrt")
+    assert "has no TensorRT engine" in str(err.value) and "onnxruntime" in str(err.value)
+    with_engine = make_bundle(tmp_path / "eng", engine={"file": "model.engine", "precision": "fp16"})
+    open(os.path.join(with_engine, "model.engine"), "wb").write(b"not an engine")
+    with pytest.raises(RuntimeError, match="tensorrt Python package is not installed") as err:
+        AnomalyRuntime(with_engine, backend="tensorrt")
+    assert "no TensorRT engine" not in str(err.value)
+    auto = AnomalyRuntime(with_engine, backend="auto")  # auto falls back to onnxruntime
+    assert isinstance(auto.backend, OrtBackend) and auto.backend_name == "onnxruntime"
+    with pytest.raises(ValueError, match="Unknown backend"):
+        make_backend("openvino", with_engine, auto.manifest)
+
+
+def test_ort_backend_feeds_only_graph_inputs(bundle):
+    backend = OrtBackend(os.path.join(bundle, "model.onnx"), threads=1)
+    assert backend.input_shapes["image"] == (None, 16, 16, 3)
+    assert backend.input_dtypes["image"] == np.uint8
+    out = backend.run({"image": np.zeros((1, 16, 16, 3), np.uint8), "class_index": np.zeros(1, np.int64),
+                       "image_threshold": np.ones(2, np.float32), "pixel_threshold": np.ones(2, np.float32),
+                       "not_in_graph": np.zeros(1)})
+    assert set(out) == {"pred_score", "pred_label", "anomaly_map", "pred_mask"}
+
+
+class _EngineLike:
+    """A TensorRT-like backend over onnxruntime: static batch 1, int32 class_index (as TensorRT 8.6 stores it)."""
+
+    name = "fake-engine"
+
+    def __init__(self, onnx_path):
+        self.ort = OrtBackend(onnx_path, threads=1)
+        self.input_names, self.output_names = self.ort.input_names, self.ort.output_names
+        self.input_dtypes = {**self.ort.input_dtypes, "class_index": np.dtype(np.int32)}
+        self.input_shapes = {**self.ort.input_shapes, "image": (1, 16, 16, 3)}
+        self.batches = []
+
+    def run(self, feeds):
+        self.batches.append(len(feeds["image"]))
+        return self.ort.run({**feeds, "class_index": feeds["class_index"].astype(np.int64)})
+
+
+def test_any_backend_gives_the_same_results(bundle, runtime):
+    engine = _EngineLike(os.path.join(bundle, "model.onnx"))
+    other = AnomalyRuntime(bundle, backend=engine)
+    frames = [frame(False), frame(True), frame(True, (9, 7))]
+    got, ref = other.predict(frames, "cable"), runtime.predict(frames, "cable")
+    assert engine.batches == [1, 1, 1] and other.backend_name == "fake-engine"
+    for g, r in zip(got, ref):
+        assert type(g) is type(r) and g.label == r.label and g.score == pytest.approx(r.score)
+        np.testing.assert_array_equal(g.pred_mask, r.pred_mask)
