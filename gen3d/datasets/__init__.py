@@ -2,5 +2,17 @@
 
 from . import transforms  # noqa: F401
 from .anomaly import AnomalyDataset, CocoAnomalyDataset, FolderDataset, MVTecDataset, VisADataset
+from .segmentation import (
+    CityscapesDataset,
+    CocoSegDataset,
+    FolderSegDataset,
+    GTA5Dataset,
+    SegDataset,
+    SemiSupervisedDataset,
+    VOCDataset,
+)
 
-__all__ = ["AnomalyDataset", "CocoAnomalyDataset", "FolderDataset", "MVTecDataset", "VisADataset"]
+__all__ = [
+    "AnomalyDataset", "CityscapesDataset", "CocoAnomalyDataset", "CocoSegDataset", "FolderDataset", "FolderSegDataset",
+    "GTA5Dataset", "MVTecDataset", "SegDataset", "SemiSupervisedDataset", "VOCDataset", "VisADataset",
+]

@@ -1,5 +1,6 @@
 """Typed samples passed between datasets, models, metrics and visualisers."""
 
 from .anomaly_sample import AnomalyDataSample
+from .seg_sample import SegDataSample
 
-__all__ = ["AnomalyDataSample"]
+__all__ = ["AnomalyDataSample", "SegDataSample"]

@@ -31,6 +31,16 @@ SMOKE = {
                           lambda: (torch.rand(L, B, C), torch.rand(L, 1, C))),
     "UniADDecoderLayer": (dict(num_queries=L, hidden_dim=C, num_heads=2, dim_feedforward=16),
                           lambda: (torch.rand(L, B, C), torch.rand(L, B, C), torch.rand(L, 1, C))),
+    "TimmSegBackbone": (dict(model_name="tf_efficientnet_lite0", output_stride=16, pretrained=False),
+                        lambda: (torch.rand(B, 3, 48, 48),)),
+    "ASPP": (dict(in_channels=C, channels=4, output_stride=8), lambda: (torch.rand(B, C, 5, 7),)),
+    "RepresentationHead": (dict(in_channels=C, channels=4, out_channels=16), lambda: (torch.rand(B, C, 5, 7),)),
+    "DeepLabV3PlusHead": (dict(in_channels=(C, 12), num_classes=3, channels=4, low_level_channels=4, with_repr=True),
+                          lambda: ([torch.rand(B, C, 9, 11), torch.rand(B, 12, 3, 3)],)),
+    "EncoderDecoder": (dict(backbone=dict(type="TimmSegBackbone", model_name="tf_efficientnet_lite0"),
+                            decode_head=dict(type="DeepLabV3PlusHead", num_classes=3, channels=8,
+                                             low_level_channels=4)),
+                       lambda: (torch.rand(B, 3, 48, 50),)),
 }
 
 

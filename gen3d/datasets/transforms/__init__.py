@@ -3,5 +3,11 @@
 from .albu import Albu
 from .formatting import PackAnomalyInputs
 from .loading import LoadAnomalyImage, LoadAnomalyMask, imread_rgb
+from .seg_augment import SegAlbu, SegStrongAug, SegWeakAug
+from .seg_formatting import PackSegInputs
+from .seg_loading import LoadSegImage, LoadSegMask, read_label_map
 
-__all__ = ["Albu", "LoadAnomalyImage", "LoadAnomalyMask", "PackAnomalyInputs", "imread_rgb"]
+__all__ = [
+    "Albu", "LoadAnomalyImage", "LoadAnomalyMask", "LoadSegImage", "LoadSegMask", "PackAnomalyInputs", "PackSegInputs",
+    "SegAlbu", "SegStrongAug", "SegWeakAug", "imread_rgb", "read_label_map",
+]

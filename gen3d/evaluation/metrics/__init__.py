@@ -10,6 +10,7 @@ from .anomaly_functional import (
 )
 from .anomaly_metric import METRIC_KEYS, AnomalyMetric
 from .anomaly_report import format_table, to_results_json
+from .iou_metric import IoUMetric
 from .thresholds import DEFAULT_NORMAL_QUANTILE, f1_adaptive_threshold, normal_quantile_threshold
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_NORMAL_QUANTILE",
     "METRIC_KEYS",
     "AnomalyMetric",
+    "IoUMetric",
     "average_precision",
     "f1_adaptive_threshold",
     "f1_max",

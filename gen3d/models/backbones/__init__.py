@@ -1,6 +1,14 @@
 """gen3d.models.backbones: feature extractors over timm."""
 
 from .lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
+from .timm_dilated_backbone import TimmSegBackbone
 from .timm_feature_extractor import UNIAD_OUT_BLOCKS, TimmFeatureExtractor
 
-__all__ = ["UNIAD_OUT_BLOCKS", "TimmFeatureExtractor", "lite0_weights_path", "load_lite0_imagenet", "lukemelas_to_timm"]
+__all__ = [
+    "UNIAD_OUT_BLOCKS",
+    "TimmFeatureExtractor",
+    "TimmSegBackbone",
+    "lite0_weights_path",
+    "load_lite0_imagenet",
+    "lukemelas_to_timm",
+]

@@ -1,0 +1,192 @@
+"""Weak (geometric) and strong (photometric) augmentation of the segmentation pipelines, through albumentations.
+
+* :class:`SegWeakAug`: U2PL's weak view (spec A6): random rescale in ``[0.5, 2.0]``, padding to the crop size
+  (image with ``pad_val``, mask with the ignore index 255), random crop, horizontal flip; image and mask
+  together.
+* :class:`SegStrongAug`: colour-only strong view written to ``img_strong`` on top of the weak crop, so the two
+  views share their geometry. U2PL's own strong augmentation is CutMix, done in the model step (spec A3);
+  the colour defaults here are the usual semi-supervised ones (colour jitter 0.5/0.5/0.5/0.25 with p 0.8,
+  grayscale p 0.2, Gaussian blur sigma 0.1-2.0 with p 0.5) and every part can be switched off.
+* :class:`SegAlbu`: any list of albumentations transforms on image and mask (e.g. a resize for validation).
+
+Random state: albumentations keeps its own generator, copied as is into forked dataloader workers. These steps
+reseed it once per process/worker from ``torch.initial_seed()`` (set per worker by torch and mmengine), so
+workers never repeat each other's augmentations; ``seed`` makes the main process deterministic.
+"""
+
+import copy
+import os
+from collections.abc import Sequence
+
+import albumentations as A
+import cv2
+import torch
+
+from gen3d.registry import TRANSFORMS
+
+from .albu import Albu
+
+#: U2PL's random-resize range (spec A6).
+U2PL_SCALE_RANGE = (0.5, 2.0)
+#: Common strong colour augmentation of semi-supervised segmentation (see the module docstring).
+STRONG_COLOR_JITTER = (0.5, 0.5, 0.5, 0.25)
+
+
+class _SeededCompose:
+    """An ``A.Compose`` reseeded once in every new process / dataloader worker."""
+
+    def __init__(self, transforms: list, seed: int | None, save_applied_params: bool = False) -> None:
+        self.seed = seed
+        self.aug = A.Compose(transforms, seed=seed, save_applied_params=save_applied_params)
+        self._owner = self._process_key()
+
+    @staticmethod
+    def _process_key() -> tuple[int, int | None]:
+        info = torch.utils.data.get_worker_info()
+        return os.getpid(), None if info is None else info.id
+
+    def __call__(self, **data: object) -> dict:
+        key = self._process_key()
+        if key != self._owner:
+            self._owner = key
+            self.aug.set_random_seed((torch.initial_seed() + (self.seed or 0)) % 2**32)
+        return self.aug(**data)
+
+
+def _run(aug: _SeededCompose, results: dict) -> dict:
+    """Apply ``aug`` to ``img`` and, when present, ``gt_seg_map``; update ``img_shape``."""
+    if results.get("gt_seg_map") is not None:
+        out = aug(image=results["img"], mask=results["gt_seg_map"])
+        results["gt_seg_map"] = out["mask"]
+    else:
+        out = aug(image=results["img"])
+    results["img"] = out["image"]
+    results["img_shape"] = out["image"].shape[:2]
+    return out
+
+
+@TRANSFORMS.register_module()
+class SegWeakAug:
+    """Random rescale, pad, crop and horizontal flip of ``img`` and ``gt_seg_map`` (U2PL's weak view).
+
+    Sets ``img`` ``(crop_h, crop_w, 3)``, ``gt_seg_map`` ``(crop_h, crop_w)`` (padding = ``ignore_index``),
+    ``img_shape``, ``flip`` and ``flip_direction``.
+
+    Args:
+        crop_size: ``(h, w)`` of the crop (513 for VOC and 769 for Cityscapes in U2PL).
+        scale_range: Range of the random rescale factor, relative to the loaded image.
+        flip_prob: Probability of the horizontal flip.
+        ignore_index: Mask value of padded pixels.
+        pad_val: Image value of padded pixels (per channel or one value).
+        seed: Seed of the random state (None: fresh entropy).
+    """
+
+    def __init__(
+        self,
+        crop_size: Sequence[int] = (512, 512),
+        scale_range: Sequence[float] = U2PL_SCALE_RANGE,
+        flip_prob: float = 0.5,
+        ignore_index: int = 255,
+        pad_val: float | Sequence[float] = 0,
+        seed: int | None = None,
+    ) -> None:
+        if len(crop_size) != 2 or min(crop_size) < 1:
+            raise ValueError(f"crop_size must be (h, w) with positive sides, got {crop_size}")
+        lo, hi = (float(s) for s in scale_range)
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must be (lo, hi) with 0 < lo <= hi, got {scale_range}")
+        self.crop_size = (int(crop_size[0]), int(crop_size[1]))
+        self.scale_range = (lo, hi)
+        self.flip_prob = float(flip_prob)
+        self.ignore_index = int(ignore_index)
+        self.pad_val = pad_val
+        h, w = self.crop_size
+        fill = tuple(pad_val) if isinstance(pad_val, Sequence) else float(pad_val)
+        transforms = [
+            A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), interpolation=cv2.INTER_LINEAR,
+                          mask_interpolation=cv2.INTER_NEAREST, p=1.0),
+            A.PadIfNeeded(min_height=h, min_width=w, position="top_left", border_mode=cv2.BORDER_CONSTANT,
+                          fill=fill, fill_mask=self.ignore_index),
+            A.RandomCrop(height=h, width=w),
+            A.HorizontalFlip(p=self.flip_prob),
+        ]
+        self.aug = _SeededCompose(transforms, seed, save_applied_params=True)
+
+    def __call__(self, results: dict) -> dict:
+        """Transform ``results`` in place and return it."""
+        out = _run(self.aug, results)
+        flipped = any(name == "HorizontalFlip" for name, _ in out.get("applied_transforms", []))
+        results["flip"] = flipped
+        results["flip_direction"] = "horizontal" if flipped else None
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(crop_size={self.crop_size}, scale_range={self.scale_range}, "
+                f"flip_prob={self.flip_prob}, ignore_index={self.ignore_index})")
+
+
+@TRANSFORMS.register_module()
+class SegStrongAug:
+    """Colour-only strong view of ``img`` written to ``img_strong`` (``img`` and the mask are unchanged).
+
+    Args:
+        color_jitter: ``(brightness, contrast, saturation, hue)`` strengths; None disables the jitter.
+        jitter_prob: Probability of the colour jitter.
+        gray_prob: Probability of converting to grayscale (3 channels kept).
+        blur_prob: Probability of the Gaussian blur.
+        blur_sigma: Range of the blur sigma (kernel size derived from it).
+        seed: Seed of the random state (None: fresh entropy).
+    """
+
+    def __init__(
+        self,
+        color_jitter: Sequence[float] | None = STRONG_COLOR_JITTER,
+        jitter_prob: float = 0.8,
+        gray_prob: float = 0.2,
+        blur_prob: float = 0.5,
+        blur_sigma: Sequence[float] = (0.1, 2.0),
+        seed: int | None = None,
+    ) -> None:
+        self.cfg = dict(color_jitter=color_jitter, jitter_prob=jitter_prob, gray_prob=gray_prob,
+                        blur_prob=blur_prob, blur_sigma=tuple(blur_sigma))
+        transforms: list = []
+        if color_jitter is not None:
+            b, c, s, h = (float(v) for v in color_jitter)
+            transforms.append(A.ColorJitter(brightness=(max(0.0, 1 - b), 1 + b), contrast=(max(0.0, 1 - c), 1 + c),
+                                            saturation=(max(0.0, 1 - s), 1 + s), hue=(-h, h), p=jitter_prob))
+        transforms.append(A.ToGray(num_output_channels=3, p=gray_prob))
+        transforms.append(A.GaussianBlur(blur_limit=0, sigma_limit=tuple(float(v) for v in blur_sigma), p=blur_prob))
+        self.aug = _SeededCompose(transforms, seed)
+
+    def __call__(self, results: dict) -> dict:
+        """Add ``img_strong`` ``(H, W, 3)`` uint8 to ``results`` and return it."""
+        results["img_strong"] = self.aug(image=results["img"].copy())["image"]
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({', '.join(f'{k}={v}' for k, v in self.cfg.items())})"
+
+
+@TRANSFORMS.register_module()
+class SegAlbu:
+    """Albumentations transforms (objects or ``dict(type=<albumentations class>, ...)``) on image and mask.
+
+    Masks use nearest-neighbour interpolation; pad the mask with ``fill_mask=255``. Updates ``img``,
+    ``gt_seg_map`` (when loaded) and ``img_shape``.
+
+    Args:
+        transforms: The albumentations transforms, applied in order.
+        seed: Seed of the random state (None: fresh entropy).
+    """
+
+    def __init__(self, transforms: Sequence[dict | A.BasicTransform], seed: int | None = None) -> None:
+        self.transforms_cfg = copy.deepcopy(list(transforms))
+        self.aug = _SeededCompose([Albu._build(t) for t in transforms], seed)
+
+    def __call__(self, results: dict) -> dict:
+        """Transform ``results`` in place and return it."""
+        _run(self.aug, results)
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(transforms={self.transforms_cfg})"
