@@ -1,5 +1,8 @@
 """Benchmarks that print a table: ``python tools/benchmark.py uniad-train [--config C] [--batch-size 8]``.
 
+``python tools/benchmark.py deploy --bundle DIR [DIR ...] [--checkpoint CKPT] [--threads 2]``: eager PyTorch vs
+ONNX Runtime fp32 / int8 latency (p50/p99), throughput and peak memory of each runtime's own process.
+
 Speed is measured here, never in tests. Variants are timed round-robin in one run and reported as ratios
 against a baseline, because these machines are noisy.
 """
@@ -16,7 +19,10 @@ DEFAULT_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="gen3d benchmarks")
-    parser.add_argument("task", choices=["uniad-train"], help="what to measure")
+    parser.add_argument("task", choices=["uniad-train", "deploy"], help="what to measure")
+    parser.add_argument("--bundle", nargs="+", default=[], help="deploy: bundle folders written by tools/deploy.py")
+    parser.add_argument("--checkpoint", help="deploy: checkpoint for the eager PyTorch baseline")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="deploy: batch sizes")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=8, help="timed calls per variant")
@@ -33,12 +39,44 @@ def main(argv: list[str] | None = None) -> None:
     from gen3d.apis.benchmarks import bench_uniad_train
     from gen3d.utils.benchmark import format_table
 
+    if args.task == "deploy":
+        return bench_deploy_table(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = bench_uniad_train(args.config, args.batch_size, args.rounds, bf16=not args.no_bf16)
     print(f"\nUniAD training step, batch {args.batch_size}, {osp.basename(args.config)}, "
           f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'} (model on CPU)")
     print(format_table(rows, ["variant", "median s", "p90 s", "it/s", "items/s", "speed-up"]))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def bench_deploy_table(args: argparse.Namespace) -> None:
+    """The ``deploy`` task: rows from :func:`gen3d.deploy.benchmark.bench_deploy`, printed with ratios."""
+    from gen3d.deploy.benchmark import bench_deploy
+    from gen3d.runtime.manifest import load_manifest
+    from gen3d.utils.benchmark import format_table
+
+    variants, size, config = {}, (224, 224), None
+    if args.checkpoint:
+        variants["pytorch eager"] = ("torch", args.checkpoint)
+        config = None if args.config == DEFAULT_CONFIG else args.config
+    for bundle in args.bundle:
+        manifest = load_manifest(bundle)
+        size = tuple(manifest["model"].get("input_size", size))
+        if manifest["mode"] == "end2end":
+            size = tuple(manifest["inputs"][0]["shape"][1:3])
+        for key in ("onnx_fp32", "onnx"):
+            if key in manifest:
+                precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
+                variants[f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"] = (
+                    "ort", osp.join(bundle, manifest[key]["file"]))
+    threads = args.threads or 2
+    rows = bench_deploy(variants, tuple(args.batch_sizes), threads, args.rounds * 4, config=config, size=size)
+    print(f"\nDeployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row")
+    print(format_table(rows, ["variant", "batch", "p50 ms", "p99 ms", "ms/img", "cpu ms/img", "img/s", "peak MiB",
+                              "speed-up"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=2)

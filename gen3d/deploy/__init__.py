@@ -1,1 +1,25 @@
-"""gen3d.deploy."""
+"""gen3d.deploy: ONNX export with in-graph pre/post-processing, int8 Q/DQ, parity gates, bundles, benchmarks.
+
+Names are resolved lazily (PEP 562), so that ``python -m gen3d.deploy.benchmark`` can time ONNX Runtime in a
+process that never imports torch (its peak memory is then the runtime's own).
+"""
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "anomaly_wrapper": ("MASK_FILL", "AnomalyEnd2End", "AnomalyRaw", "export_copy", "reference_outputs"),
+    "bundle": ("build_bundle",),
+    "onnx_export": ("ExportError", "export_onnx", "onnx_opset", "set_input_defaults", "simplify_onnx"),
+    "parity": ("ParityError", "backend_outputs", "binary_auroc", "check_fp32_parity", "check_task_parity",
+               "load_eval_set", "ort_runner", "torch_outputs"),
+    "quantize": ("quantize_qdq",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

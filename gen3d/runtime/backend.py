@@ -65,7 +65,8 @@ class OrtBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None) -> None:
+    def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None,
+                 hints: dict[str, Any] | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -78,10 +79,17 @@ class OrtBackend:
             raise RuntimeError(f"onnxruntime providers {missing} are not available here (available: {available})")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = int(threads)
+        options.log_severity_level = 3  # thresholds that are inputs with stored defaults trigger a harmless warning
+        # Session hints measured at export (manifest 'runtime_hints'): e.g. no thread spinning, which doubled the
+        # latency when another process shared the cores, and kernels that were slower on this CPU class.
+        hints = hints or {}
+        for key, value in (hints.get("session_config") or {}).items():
+            options.add_session_config_entry(str(key), str(value))
+        if threads or hints.get("intra_op_num_threads"):
+            options.intra_op_num_threads = int(threads or hints["intra_op_num_threads"])
         try:
-            self.session = ort.InferenceSession(onnx_path, sess_options=options, providers=list(providers))
+            self.session = ort.InferenceSession(onnx_path, sess_options=options, providers=list(providers),
+                                                disabled_optimizers=list(hints.get("disabled_optimizers") or []))
         except Exception as err:  # onnxruntime raises its own exception types
             raise RuntimeError(f"onnxruntime cannot load {onnx_path}: {err}") from err
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -165,4 +173,5 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
             if backend == "tensorrt":
                 raise
             warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
-    return OrtBackend(osp.join(bundle_dir, manifest["onnx"]["file"]), threads)
+    hints = (manifest.get("runtime_hints") or {}).get("onnxruntime")
+    return OrtBackend(osp.join(bundle_dir, manifest["onnx"]["file"]), threads, hints=hints)

@@ -1,0 +1,167 @@
+"""Latency of a deployed anomaly model: eager PyTorch vs ONNX Runtime fp32 / int8, for ``tools/benchmark.py``.
+
+Each variant runs in its own Python process (``python -m gen3d.deploy.benchmark VARIANT ...``) so that its peak
+resident memory (:func:`peak_rss_mib`) is that runtime's alone, and so that PyTorch
+and ONNX Runtime thread pools never compete. Input: random uint8 RGB frames ``(B, H, W, 3)``; the eager
+variant includes the same preprocessing (cast, normalise) as the end2end graph.
+
+ONNX Runtime settings (what makes it fast on a 2-core CPU): ``ORT_ENABLE_ALL`` graph optimisation (Conv+BN+
+activation, MatMul+Add, attention and LayerNorm fusions, Q/DQ -> QLinearConv/QLinearMatMul), ``intra_op_num_threads``
+= the core count, sequential execution, no thread spinning (spinning doubled the latency whenever another
+process shared the 2 cores) and ``SkipLayerNormFusion`` disabled (its kernel was slower than LayerNorm + Add).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_DISABLED = ("SkipLayerNormFusion",)
+
+
+def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # noqa: ANN001
+    for _ in range(warmup):
+        fn()
+    times, cpu = [], []
+    for _ in range(rounds):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return times, cpu
+
+
+def _make_ort(path: str, threads: int, disabled: tuple[str, ...]):  # noqa: ANN202
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
+
+
+def run_variant(variant: str, path: str, batch: int, threads: int, rounds: int, warmup: int,
+                config: str | None = None, size: tuple[int, int] = (224, 224)) -> dict:
+    """Time one variant in this process; returns wall and CPU seconds per call and the peak RSS (MiB)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (batch, *size, 3), dtype=np.uint8)
+    if variant == "torch":
+        import torch
+
+        from gen3d.apis.inference import init_model
+        from gen3d.deploy.anomaly_wrapper import normalization_of
+
+        torch.set_num_threads(threads)
+        model = init_model(path, config)
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in normalization_of(model))
+        x = torch.from_numpy(images)
+
+        def fn() -> None:
+            with torch.inference_mode():
+                model((x.permute(0, 3, 1, 2).float() - mean) / std, mode="tensor")
+    else:
+        sess = _make_ort(path, threads, DEFAULT_DISABLED)
+        names = {i.name for i in sess.get_inputs()}
+        feeds = {"image": images, "class_index": np.zeros(batch, np.int64)} if "image" in names else \
+            {"input": rng.standard_normal((batch, 3, *size), dtype=np.float32)}
+
+        def fn() -> None:
+            sess.run(None, feeds)
+    times, cpu = _timed(fn, rounds, warmup)
+    return {"times": times, "cpu_times": cpu, "peak_rss_mib": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process: ``VmHWM`` (Linux), else ``getrusage`` ``ru_maxrss``.
+
+    ``ru_maxrss`` survives ``exec`` on Linux, so a child started by a big parent (one that imported torch) would
+    report the parent's peak; ``VmHWM`` belongs to the new address space.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _subprocess(variant: str, path: str, batch: int, threads: int, rounds: int, warmup: int,
+                config: str | None, size: tuple[int, int]) -> dict:
+    cmd = [sys.executable, "-m", "gen3d.deploy.benchmark", variant, path, "--batch", str(batch), "--threads",
+           str(threads), "--rounds", str(rounds), "--warmup", str(warmup), "--size", str(size[0]), str(size[1])]
+    if config:
+        cmd += ["--config", config]
+    # Passive OpenMP waits: PyTorch's spinning workers were 10-40x slower whenever another process shared the cores.
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise RuntimeError(f"benchmark of {variant} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, ...] = (1, 8), threads: int = 2,
+                 rounds: int = 30, warmup: int = 3, config: str | None = None,
+                 size: tuple[int, int] = (224, 224)) -> list[dict]:
+    """Rows of the latency table.
+
+    Args:
+        variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint) or ``'ort'`` (ONNX file);
+            the first ``'torch'`` variant is the baseline of the ratios.
+        batch_sizes: Batch sizes to time.
+        threads: Intra-op threads of every runtime.
+        rounds: Timed calls per variant and batch size (fewer for large batches: ``max(5, rounds // batch)``).
+        warmup: Untimed calls first.
+        config: Model config for the PyTorch variant (``None``: the checkpoint's).
+        size: ``(H, W)`` of the frames.
+
+    Returns:
+        One row per (variant, batch): p50/p99 ms per batch, ms per image, images/s, peak RSS, CPU ms per image
+        (summed over threads: less sensitive to other load on a shared machine), speed-up over PyTorch.
+    """
+    rows = []
+    for batch in batch_sizes:
+        base = None
+        for name, (kind, path) in variants.items():
+            res = _subprocess(kind, path, batch, threads, max(5, rounds // batch), warmup, config, size)
+            t = np.asarray(res["times"]) * 1e3
+            p50 = float(np.percentile(t, 50))
+            base = base if base is not None or kind != "torch" else p50
+            rows.append({"variant": name, "batch": batch, "p50 ms": p50, "p99 ms": float(np.percentile(t, 99)),
+                         "ms/img": p50 / batch, "img/s": 1e3 * batch / p50, "peak MiB": res["peak_rss_mib"],
+                         "cpu ms/img": float(np.median(res["cpu_times"])) * 1e3 / batch,
+                         "speed-up": (base / p50) if base else float("nan")})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Subprocess entry: time one variant and print its JSON result as the last line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variant", choices=["torch", "ort"])
+    parser.add_argument("path")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--size", type=int, nargs=2, default=(224, 224))
+    parser.add_argument("--config")
+    args = parser.parse_args(argv)
+    res = run_variant(args.variant, args.path, args.batch, args.threads, args.rounds, args.warmup, args.config,
+                      tuple(args.size))
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Parity gates between the PyTorch model and an exported ONNX model run by ONNX Runtime.
+
+Evaluation images come from the model config's **validation** split (normal images only, the split the
+thresholds were fitted on). Each is also given one synthetic defect
+(:func:`gen3d.datasets.anomaly_synthesis.synthesize_defect`, seeded), so that the set has both labels and the
+gates see decisions on both sides of the threshold without ever touching the test split.
+
+* fp32 gate (:func:`check_fp32_parity`): ``max |anomaly_map_torch - anomaly_map_onnx| <= 1e-4`` on the
+  normalised map, and identical image labels (``pred_label``). Mask pixels within the tolerance of the pixel
+  threshold may legitimately flip, so differing mask pixels are counted and reported, not gated.
+* task-level gate (:func:`check_task_parity`, for int8 / fp16): the fraction of images with the same label
+  ``>= min_label_agreement`` and ``|AUROC_torch - AUROC_backend| <= max_auroc_drop`` for the image score, the
+  AUROC measured on the validation normals vs their synthetic-defect copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .anomaly_wrapper import reference_outputs
+
+FP32_MAP_ATOL = 1e-4
+AUROC_TOLERANCE = 0.005
+
+
+class ParityError(AssertionError):
+    """An exported model does not reproduce PyTorch within the gate; the message carries the numbers."""
+
+
+@dataclass
+class EvalSet:
+    """uint8 RGB images ``(N, H, W, 3)``, class indices ``(N,)`` and labels ``(N,)`` (1 = synthetic defect)."""
+
+    images: np.ndarray
+    class_index: np.ndarray
+    labels: np.ndarray
+
+
+def load_eval_set(cfg: Mapping, classes: Sequence[str], image_size: Sequence[int], max_images: int = 16,
+                  split: str = "val", synthetic_defects: bool = True, seed: int = 0) -> EvalSet:
+    """Images of a split of the model config, resized (cv2 bilinear) to ``image_size``, plus defect copies.
+
+    Args:
+        cfg: The model's mmengine config (``val_dataloader`` / ``test_dataloader`` with ``data_root`` set).
+        classes: Class order of ``class_index``; images of other classes are skipped.
+        image_size: ``(H, W)`` of the graph's image input.
+        max_images: Normal images kept (spread over the split); the set has up to twice as many.
+        split: ``'val'`` or ``'test'``.
+        synthetic_defects: Add a synthetic-defect copy of every image (label 1).
+        seed: Seed of the defect synthesis.
+
+    Returns:
+        The :class:`EvalSet`.
+
+    Raises:
+        ValueError: The split holds no image of ``classes``.
+    """
+    import cv2
+    from mmengine.registry import init_default_scope
+
+    from gen3d.datasets.anomaly_synthesis import synthesize_defect
+    from gen3d.datasets.transforms.loading import imread_rgb
+    from gen3d.registry import DATASETS
+
+    init_default_scope(cfg.get("default_scope", "gen3d"))
+    ds_cfg = cfg[f"{split}_dataloader"]["dataset"]
+    ds_cfg = ds_cfg.to_dict() if hasattr(ds_cfg, "to_dict") else dict(ds_cfg)
+    ds_cfg["pipeline"] = []
+    dataset = DATASETS.build(ds_cfg)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    infos = [i for i in infos if i.get("cls_name") in classes]
+    if not infos:
+        raise ValueError(f"the {split} split of the model config has no image of classes {list(classes)}")
+    keep = np.linspace(0, len(infos) - 1, min(max_images, len(infos))).round().astype(int)
+    images, cls_idx, labels = [], [], []
+    rng = np.random.default_rng(seed)
+    h, w = int(image_size[0]), int(image_size[1])
+    for k in sorted(set(keep.tolist())):
+        info = infos[k]
+        img = cv2.resize(imread_rgb(info["img_path"]), (w, h), interpolation=cv2.INTER_LINEAR)
+        variants = [(img, int(info.get("gt_label", 0)))]
+        if synthetic_defects:
+            variants.append((synthesize_defect(img, rng)[0], 1))
+        for image, label in variants:
+            images.append(image)
+            cls_idx.append(classes.index(info["cls_name"]))
+            labels.append(label)
+    return EvalSet(np.stack(images), np.asarray(cls_idx, np.int64), np.asarray(labels, np.int64))
+
+
+def binary_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (ties count one half); ``nan`` when only one class is present."""
+    labels, scores = np.asarray(labels), np.asarray(scores, np.float64)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def torch_outputs(model: nn.Module, data: EvalSet, thresholds: tuple[np.ndarray, np.ndarray],
+                  batch_size: int = 8) -> dict[str, np.ndarray]:
+    """End2end outputs of the unmodified PyTorch model (:func:`reference_outputs`), batched, as numpy."""
+    image_thr, pixel_thr = (torch.as_tensor(t, dtype=torch.float32) for t in thresholds)
+    size = data.images.shape[1:3]
+    chunks: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(data.images), batch_size):
+        out = reference_outputs(model, torch.from_numpy(data.images[i:i + batch_size]),
+                                torch.from_numpy(data.class_index[i:i + batch_size]), image_thr, pixel_thr, size)
+        for name, value in out.items():
+            chunks.setdefault(name, []).append(value.numpy())
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+def ort_runner(onnx_path: str, threads: int = 1) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return lambda feeds: dict(zip(names, sess.run(names, dict(feeds))))
+
+
+def backend_outputs(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], data: EvalSet,
+                    batch_size: int = 8, extra: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Run an end2end backend over the set in batches (thresholds not fed unless in ``extra``)."""
+    chunks: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(data.images), batch_size):
+        feeds = dict(image=data.images[i:i + batch_size], class_index=data.class_index[i:i + batch_size],
+                     **(extra or {}))
+        for name, value in run(feeds).items():
+            chunks.setdefault(name, []).append(value)
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+def check_fp32_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], atol: float = FP32_MAP_ATOL,
+                      what: str = "onnxruntime fp32") -> dict:
+    """Gate: max |diff| of the anomaly map <= ``atol`` and identical image labels.
+
+    Args:
+        ref: PyTorch outputs (``anomaly_map``, ``pred_label``, optionally ``pred_mask``/``pred_score``).
+        out: Backend outputs with the same names.
+        atol: Largest accepted absolute difference of the anomaly map.
+        what: Backend name for the message.
+
+    Returns:
+        The measured numbers (for the manifest's ``parity``).
+
+    Raises:
+        ParityError: With the numbers, when the gate fails.
+    """
+    diff = float(np.abs(ref["anomaly_map"].astype(np.float64) - out["anomaly_map"]).max())
+    score_diff = float(np.abs(ref["pred_score"].astype(np.float64) - out["pred_score"]).max())
+    flips = int((ref["pred_label"].astype(np.int64) != out["pred_label"]).sum())
+    result = dict(backend=what, max_abs_diff_anomaly_map=diff, max_abs_diff_pred_score=score_diff,
+                  labels_identical=flips == 0, label_flips=flips, images=int(len(ref["anomaly_map"])))
+    if "pred_mask" in ref and "pred_mask" in out:
+        result["mask_pixels_differing"] = int((ref["pred_mask"] != out["pred_mask"]).sum())
+    if not np.isfinite(diff) or diff > atol or flips:
+        raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| anomaly map "
+                          f"{diff:.3g} (gate {atol:g}), max |diff| pred_score {score_diff:.3g}, "
+                          f"{flips} image label(s) differ (gate 0)")
+    return result
+
+
+def check_task_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray], labels: np.ndarray,
+                      max_auroc_drop: float = AUROC_TOLERANCE, min_label_agreement: float = 1.0,
+                      what: str = "onnxruntime int8") -> dict:
+    """Task-level gate for reduced precision: label agreement and image AUROC vs PyTorch.
+
+    Args:
+        ref: PyTorch outputs (``pred_label``, ``raw_score`` or ``pred_score``).
+        out: Backend outputs (``pred_label``, ``pred_score``).
+        labels: Ground truth ``(N,)`` (0 normal, 1 synthetic defect).
+        max_auroc_drop: Largest accepted ``AUROC_torch - AUROC_backend`` (a gain always passes).
+        min_label_agreement: Smallest accepted fraction of identical labels.
+        what: Backend name for the message.
+
+    Returns:
+        The measured numbers.
+
+    Raises:
+        ParityError: With the numbers, when the gate fails.
+    """
+    agree = float((ref["pred_label"].astype(np.int64) == out["pred_label"]).mean())
+    auroc_ref, auroc_out = binary_auroc(labels, ref["pred_score"]), binary_auroc(labels, out["pred_score"])
+    drop = auroc_ref - auroc_out
+    score_diff = float(np.abs(ref["pred_score"].astype(np.float64) - out["pred_score"]).max())
+    result = dict(backend=what, label_agreement=agree, image_auroc_torch=auroc_ref, image_auroc_backend=auroc_out,
+                  auroc_drop=drop, max_abs_diff_pred_score=score_diff, images=int(len(labels)),
+                  eval_set="validation normals + synthetic-defect copies")
+    if agree < min_label_agreement or not np.isfinite(drop) or drop > max_auroc_drop:
+        raise ParityError(f"{what} task-level parity FAILED on {len(labels)} images: label agreement {agree:.4f} "
+                          f"(gate >= {min_label_agreement}), image AUROC {auroc_out:.4f} vs PyTorch {auroc_ref:.4f} "
+                          f"(drop {drop:.4f}, gate <= {max_auroc_drop}), max |diff| pred_score {score_diff:.3g}")
+    return result

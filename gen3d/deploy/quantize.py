@@ -1,0 +1,91 @@
+"""Post-training int8 quantisation to an explicit Q/DQ ONNX model (ONNX Runtime's ``quantize_static``).
+
+Weights are int8, symmetric, per output channel; activations are int8 symmetric by default (zero point 0, the only
+form TensorRT accepts), so one Q/DQ file serves TensorRT's explicit-quantisation path and ONNX Runtime's int8
+kernels. Only the compute-heavy ops (``Conv``, ``MatMul``, ``Gemm`` by default) are quantised: the in-graph
+pre-processing (cast, resize, normalise) and post-processing (distance, pooling, thresholds) stay float.
+Calibration runs the float model on validation-split images, the split thresholds were also fitted on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
+
+
+class _Reader:
+    """``CalibrationDataReader`` over a list of feed dicts."""
+
+    def __init__(self, feeds: Iterable[Mapping[str, np.ndarray]]) -> None:
+        self._feeds = iter([dict(f) for f in feeds])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+    def rewind(self) -> None:  # pragma: no cover - not used by quantize_static
+        raise NotImplementedError
+
+
+def quantize_qdq(
+    fp32_path: str,
+    out_path: str,
+    calibration_feeds: Sequence[Mapping[str, np.ndarray]],
+    op_types: Sequence[str] = DEFAULT_OP_TYPES,
+    per_channel: bool = True,
+    symmetric_activations: bool = True,
+    method: str = "minmax",
+    exclude_attention_matmuls: bool = False,
+    nodes_to_exclude: Sequence[str] = (),
+    quantize_bias: bool = True,
+) -> str:
+    """Write an int8 Q/DQ copy of ``fp32_path``.
+
+    Args:
+        fp32_path: Float ONNX model (any opset >= 13).
+        out_path: Where to write the Q/DQ model.
+        calibration_feeds: Input dicts (e.g. uint8 image batches plus class indices) run through the float model.
+        op_types: Op types to quantise; everything else stays float.
+        per_channel: Per-output-channel weight scales.
+        symmetric_activations: int8 activations with zero point 0 (TensorRT); ``False`` gives uint8 asymmetric
+            activations, which ONNX Runtime on x86 may run faster but TensorRT rejects.
+        method: ``'minmax'``, ``'entropy'`` or ``'percentile'`` calibration.
+        exclude_attention_matmuls: Keep MatMuls whose both inputs are activations (attention) in float.
+        nodes_to_exclude: Node names kept in float.
+        quantize_bias: Store Conv/Gemm biases as int32 + DequantizeLinear (ONNX Runtime); ``False`` keeps them
+            float, as TensorRT's explicit-quantisation builds expect.
+
+    Returns:
+        ``out_path``.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calibration_feeds:
+        raise ValueError("quantisation needs at least one calibration batch")
+    methods = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
+                   percentile=CalibrationMethod.Percentile)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = os.path.join(tmp, "pre.onnx")
+        quant_pre_process(fp32_path, pre, skip_symbolic_shape=False)
+        quantize_static(
+            pre, out_path, _Reader(calibration_feeds),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(op_types),
+            per_channel=per_channel,
+            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            nodes_to_exclude=list(nodes_to_exclude),
+            extra_options=dict(ActivationSymmetric=symmetric_activations, WeightSymmetric=True,
+                               MatMulConstBOnly=exclude_attention_matmuls, QuantizeBias=quantize_bias),
+        )
+    logger.info("int8 Q/DQ model written to %s (%d calibration batches)", out_path, len(calibration_feeds))
+    return out_path
