@@ -6,11 +6,30 @@ import copy
 
 import torch
 from mmengine.dist import is_distributed
+from mmengine.model import BaseModel
 from mmengine.runner import Runner as MMEngineRunner
 
 from gen3d.registry import RUNNERS
 from gen3d.utils import checkpoint as _checkpoint  # noqa: F401 - installs the safe loader and atomic writer
 from gen3d.utils.dist import init_cpu_dist
+
+
+def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
+    """Refuse a distributed wrapper that would silently skip the model's own ``train_step``.
+
+    mmengine's ``MMDistributedDataParallel.train_step`` runs ``forward(mode='loss')`` and never calls the
+    module's ``train_step``; a model that writes its own step (teacher-student, FST, GAN phases) would then train
+    supervised-only without any error.
+
+    Raises:
+        NotImplementedError: Naming the model and the wrapper.
+    """
+    own_step = type(model).train_step is not BaseModel.train_step
+    if own_step and wrapper_type in ("MMDistributedDataParallel", "DistributedDataParallel"):
+        raise NotImplementedError(
+            f"{type(model).__name__} writes its own train_step, which {wrapper_type} would bypass (it only runs "
+            "forward(mode='loss')). Distributed training of this model is not supported yet; train on one process "
+            "(--launcher none) or set a model_wrapper_cfg whose train_step calls the module's train_step.")
 
 
 @RUNNERS.register_module()
@@ -36,6 +55,8 @@ class Runner(MMEngineRunner):
 
     def wrap_model(self, model_wrapper_cfg: dict | None, model: torch.nn.Module) -> torch.nn.Module:
         """Wrap the model for distributed training; CPU modules get ``device_ids=None`` (DDP rejects ids)."""
+        if self.distributed:
+            check_ddp_supports_model(model, (model_wrapper_cfg or {}).get("type", "MMDistributedDataParallel"))
         if self.distributed and not torch.cuda.is_available():
             model_wrapper_cfg = copy.deepcopy(model_wrapper_cfg) if model_wrapper_cfg else {}
             model_wrapper_cfg.setdefault("type", "MMDistributedDataParallel")

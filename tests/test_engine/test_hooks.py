@@ -78,3 +78,26 @@ def test_cpu_autocast_wrapper_runs_bf16_and_keeps_fp32_params():
     assert model.weight.dtype == torch.float32 and not torch.equal(before, model.weight)
     with OptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1)).optim_context(model):
         assert model(x).dtype == torch.float32
+
+
+def test_ddp_wrapper_refuses_models_with_their_own_train_step():
+    import pytest
+    from mmengine.model import BaseModel
+
+    from gen3d.engine.runner import check_ddp_supports_model
+
+    class OwnStep(BaseModel):
+        def forward(self, *args, **kwargs):
+            return {}
+
+        def train_step(self, data, optim_wrapper):
+            return {}
+
+    class PlainStep(BaseModel):
+        def forward(self, *args, **kwargs):
+            return {}
+
+    with pytest.raises(NotImplementedError, match="OwnStep writes its own train_step"):
+        check_ddp_supports_model(OwnStep(), "MMDistributedDataParallel")
+    check_ddp_supports_model(PlainStep(), "MMDistributedDataParallel")
+    check_ddp_supports_model(OwnStep(), "MyTeacherStudentDDP")

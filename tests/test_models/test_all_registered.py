@@ -13,6 +13,11 @@ from gen3d.registry import MODELS
 L, B, C = 16, 2, 8  # tokens (4x4 grid), batch, channels
 
 SMOKE = {
+    "FST": (dict(method=dict(type="MeanTeacher", segmentor=dict(
+        type="EncoderDecoder",
+        backbone=dict(type="TimmSegBackbone", model_name="tf_efficientnet_lite0", pretrained=False),
+        decode_head=dict(type="DeepLabV3PlusHead", num_classes=3, channels=8, low_level_channels=4))), k=1),
+            lambda: (torch.rand(B, 3, 48, 50),)),
     "UniAD": (dict(backbone=dict(type="TimmFeatureExtractor", model_name="tf_efficientnet_lite0", pretrained=False),
                    input_size=(64, 64), reconstruction=dict(hidden_dim=16, num_heads=2, num_encoder_layers=1,
                                                             num_decoder_layers=1, dim_feedforward=32)),
@@ -41,6 +46,17 @@ SMOKE = {
                             decode_head=dict(type="DeepLabV3PlusHead", num_classes=3, channels=8,
                                              low_level_channels=4)),
                        lambda: (torch.rand(B, 3, 48, 50),)),
+    "MeanTeacher": (dict(backbone=dict(type="TimmSegBackbone", model_name="tf_efficientnet_lite0"),
+                         decode_head=dict(type="DeepLabV3PlusHead", num_classes=3, channels=8, low_level_channels=4)),
+                    lambda: (torch.rand(B, 3, 48, 50),)),
+    "U2PL": (dict(backbone=dict(type="TimmSegBackbone", model_name="tf_efficientnet_lite0"),
+                  decode_head=dict(type="DeepLabV3PlusHead", num_classes=3, channels=8, low_level_channels=4,
+                                   with_repr=True, repr_channels=8)),
+             lambda: (torch.rand(B, 3, 48, 50),)),
+    "U2PLContrastiveLoss": (dict(num_classes=3, feat_dim=C, num_queries=4, num_negatives=4),
+                            lambda: (torch.rand(B, C, 5, 7), torch.rand(B, C, 5, 7), torch.rand(B, 3, 5, 7).softmax(1),
+                                     torch.randint(0, 3, (B, 5, 7)), torch.ones(B, 5, 7, dtype=torch.bool),
+                                     torch.ones(B, 5, 7, dtype=torch.bool), torch.tensor([True, False]))),
 }
 
 

@@ -1,7 +1,22 @@
-"""gen3d.models.segmentors: DeepLabV3+ (ASPP, decoder, U2PL representation head) and the encoder-decoder."""
+"""gen3d.models.segmentors: DeepLabV3+, the encoder-decoder and teacher-student methods (Mean Teacher, U2PL)."""
 
 from .aspp import ASPP, aspp_rates
 from .deeplabv3plus_head import DeepLabV3PlusHead, RepresentationHead
 from .encoder_decoder import EncoderDecoder, ohem_cross_entropy
+from .fst import FST
+from .mean_teacher import MeanTeacher
+from .teacher_student import TeacherStudentSegmentor
+from .u2pl import U2PL
 
-__all__ = ["ASPP", "DeepLabV3PlusHead", "EncoderDecoder", "RepresentationHead", "aspp_rates", "ohem_cross_entropy"]
+__all__ = [
+    "ASPP",
+    "DeepLabV3PlusHead",
+    "EncoderDecoder",
+    "FST",
+    "MeanTeacher",
+    "RepresentationHead",
+    "TeacherStudentSegmentor",
+    "U2PL",
+    "aspp_rates",
+    "ohem_cross_entropy",
+]

@@ -1,0 +1,22 @@
+# Supervised-only counterpart of voc12aug-512.py (U2PL's SupOnly baseline, spec A9): the same labeled split, pipeline
+# and validation, without the unlabeled stream. One epoch is one pass over the labeled list (U2PL train_sup.py).
+dataset_type = 'VOCDataset'
+data_root = 'data/VOCdevkit/VOC2012'
+split_root = 'data/splits/pascal/1464'
+crop_size = (513, 513)
+train_pipeline = [
+    dict(type='LoadSegImage'),
+    dict(type='LoadSegMask'),
+    dict(type='SegWeakAug', crop_size=crop_size, scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [dict(type='LoadSegImage'), dict(type='LoadSegMask'), dict(type='PackSegInputs')]
+train_dataloader = dict(
+    batch_size=4, num_workers=4, persistent_workers=True, sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(type=dataset_type, data_root=data_root, split=split_root + '/labeled.txt', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', ignore_index=255)
+test_evaluator = val_evaluator
