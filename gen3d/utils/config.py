@@ -158,6 +158,22 @@ def check_registered_types(cfg: Config) -> None:
                     )
 
 
+def check_loop_sampler(cfg: Config) -> None:
+    """Refuse an epoch-based training loop fed by an infinite sampler (the first epoch would never end).
+
+    Raises:
+        ConfigError: Naming the loop and the sampler keys.
+    """
+    train_cfg, loader = cfg.get("train_cfg") or {}, cfg.get("train_dataloader") or {}
+    by_epoch = train_cfg.get("type", "EpochBasedTrainLoop") == "EpochBasedTrainLoop" and "max_iters" not in train_cfg
+    sampler = (loader.get("sampler") or {}).get("type", "")
+    if train_cfg and by_epoch and str(sampler).endswith("InfiniteSampler"):
+        raise ConfigError(
+            f"train_cfg is epoch-based but train_dataloader.sampler.type = {sampler!r} in {cfg.filename}: an epoch "
+            "would never end. Use DefaultSampler with an EpochBasedTrainLoop, or an IterBasedTrainLoop."
+        )
+
+
 def iter_dataset_cfgs(cfg: Config, dataloaders: tuple[str, ...] = DATALOADERS) -> Iterator[tuple[str, dict]]:
     """Yield ``(dotted key, dataset cfg)`` for every dataset config under the given dataloaders (recursively).
 
@@ -232,6 +248,7 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
         cfg.merge_from_dict({k.lstrip("+"): v for k, v in cfg_options.items()})
     check_top_level_keys(cfg)
     check_registered_types(cfg)
+    check_loop_sampler(cfg)
     return cfg
 
 

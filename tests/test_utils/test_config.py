@@ -65,3 +65,11 @@ def test_data_root_override_reaches_every_dataset(toy_data_root):
     for name in ("train_dataloader", "val_dataloader", "test_dataloader"):
         assert cfg[name].dataset.data_root == str(toy_data_root)
     check_data_roots(cfg, ("train_dataloader", "val_dataloader", "test_dataloader"))
+
+
+def test_epoch_loop_with_infinite_sampler_is_refused():
+    with pytest.raises(ConfigError, match="InfiniteSampler.*never end"):
+        load_config(str(TOY_CONFIG), {"train_dataloader.sampler.type": "InfiniteSampler"})
+    cfg = load_config(str(TOY_CONFIG), {"train_dataloader.sampler.type": "InfiniteSampler",
+                                        "train_cfg": dict(type="IterBasedTrainLoop", max_iters=10)})
+    assert cfg.train_cfg.type == "IterBasedTrainLoop"

@@ -21,7 +21,7 @@ unlabeled_pipeline = [
 ]
 test_pipeline = [dict(type='LoadSegImage'), dict(type='LoadSegMask'), dict(type='PackSegInputs')]
 train_dataloader = dict(
-    batch_size=4, num_workers=4, persistent_workers=True, sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_size=4, num_workers=4, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type='SemiSupervisedDataset',
         labeled=dict(type=dataset_type, data_root=data_root, split=split_root + '/labeled.txt',
