@@ -24,6 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu", help="torch device (checkpoints only)")
     parser.add_argument("--no-overlay", action="store_true", help="write the verdicts only")
+    parser.add_argument("--thresholds", help='JSON {class: {"image": t, "pixel": t}} overriding the stored thresholds')
     parser.add_argument("--backend", choices=("auto", "onnxruntime", "tensorrt"), default="auto", help="bundles only")
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         model = init_model(args.model, args.config, args.device)
+        from gen3d.runtime.__main__ import load_thresholds
+
+        for cls_name, thr in (load_thresholds(args.thresholds) or {}).items():
+            model.thresholds.setdefault(cls_name, {}).update(thr)
         frames = iter_frames(args.input)
         first = next(frames, None)
     except (OSError, ValueError) as err:

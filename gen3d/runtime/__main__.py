@@ -32,13 +32,32 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(args)
 
 
+def load_thresholds(path: str | None) -> dict[str, dict[str, float]] | None:
+    """Read ``{class: {"image": t, "pixel": t}}`` from a JSON file (``--thresholds``), or None.
+
+    Raises:
+        ValueError: The file is not such a mapping (names the file).
+    """
+    if not path:
+        return None
+    import json
+
+    with open(path) as f:
+        data = json.load(f)
+    valid = isinstance(data, dict) and all(isinstance(v, dict) and set(v) <= {"image", "pixel"} for v in data.values())
+    if not valid:
+        raise ValueError(f"{path}: expected {{class: {{'image': t, 'pixel': t}}}}")
+    return {str(k): {kk: float(vv) for kk, vv in v.items()} for k, v in data.items()}
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """Run :func:`~gen3d.runtime.run.run_bundle` from parsed arguments; 1 and a message on stderr on failure."""
     from gen3d.runtime.run import run_bundle
 
     try:
         run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
-                   batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads)
+                   batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,
+                   thresholds=load_thresholds(getattr(args, "thresholds", None)))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -33,7 +33,8 @@ def guess_class(path: str, classes: Sequence[str]) -> str | None:
 
 def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None = None,  # noqa: A002
                backend: str = "auto", batch_size: int = 8, overlay: bool = True, jsonl: bool = False,
-               threads: int | None = None, log: Any = sys.stderr) -> dict[str, Any]:
+               threads: int | None = None, log: Any = sys.stderr,
+               thresholds: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Judge every frame of ``input`` with a bundle; write ``verdicts.csv`` (or ``.jsonl``) and overlays.
 
     A frame that fails to decode, or whose class cannot be told, gets a row with the error and the run goes on.
@@ -50,6 +51,7 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         jsonl: Write JSON lines instead of CSV.
         threads: CPU threads for onnxruntime.
         log: Stream for warnings (failed frames) and the summary line.
+        thresholds: ``{class: {"image": t, "pixel": t}}`` replacing the bundle's stored defaults.
 
     Returns:
         ``{'verdicts': path, 'counts': {'GOOD', 'DEFECT', 'unknown', 'error'}, 'backend': name}``.
@@ -61,6 +63,8 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         StreamStalled: A camera or stream stopped delivering (after writing everything before it).
     """
     runtime = AnomalyRuntime(bundle_dir, backend=backend, threads=threads)
+    if thresholds:  # the line's own decision thresholds, without re-export
+        runtime.set_thresholds(thresholds)
     if class_name is not None:
         class_name = runtime.resolve_class(class_name)
     frames = iter_frames(input)

@@ -92,3 +92,20 @@ def test_camera_reports_dropped_frames_and_gives_up(monkeypatch):
             frames.append(f)
     assert [f.rgb is not None for f in frames] == [True, True, False, True, False, False, False]
     assert frames[2].source == "0#2" and frames[2].error
+
+
+def test_threshold_file_is_validated(tmp_path):
+    import json
+
+    import pytest
+
+    from gen3d.runtime.__main__ import load_thresholds
+
+    good = tmp_path / "t.json"
+    good.write_text(json.dumps({"bottle": {"image": 1, "pixel": 2.5}}))
+    assert load_thresholds(str(good)) == {"bottle": {"image": 1.0, "pixel": 2.5}}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"bottle": {"img": 1}}))
+    with pytest.raises(ValueError, match="bad.json"):
+        load_thresholds(str(bad))
+    assert load_thresholds(None) is None

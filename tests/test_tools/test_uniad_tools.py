@@ -92,3 +92,17 @@ def test_infer_missing_input_is_named(trained, tmp_path):
     _, work = trained
     out = run_tool("infer.py", str(work / "epoch_2.pth"), str(tmp_path / "nothing_here"))
     assert out.returncode != 0 and "nothing_here" in out.stderr
+
+
+def test_infer_thresholds_override_without_retraining(trained, tmp_path):
+    root, work = trained
+    images = root / "bottle" / "test"
+    labels = {}
+    for name, value in (("low", -1.0), ("high", 1e9)):
+        thr_file = tmp_path / f"{name}.json"
+        thr_file.write_text(json.dumps({"bottle": {"image": value, "pixel": value}}))
+        out = run_tool("infer.py", str(work / "epoch_2.pth"), str(images), "--out-dir", str(tmp_path / name),
+                       "--class-name", "bottle", "--no-overlay", "--thresholds", str(thr_file))
+        assert out.returncode == 0, out.stderr[-4000:]
+        labels[name] = {r["label"] for r in csv.DictReader((tmp_path / name / "verdicts.csv").open())}
+    assert labels == {"low": {"DEFECT"}, "high": {"GOOD"}}
