@@ -5,7 +5,8 @@ Deploy configs (``deploy/*.py``) hold three dicts::
     onnx_config = dict(type='onnx', exporter='torchscript', opset_version=17, save_file='model.onnx',
                        input_shape=None,          # (H, W) of the image input; None = the model's input size
                        dynamic_batch=True, batch_size=1, simplify=True)
-    codebase_config = dict(type='gen3d', task='anomaly', mode='end2end')      # or mode='raw'
+    codebase_config = dict(type='gen3d', task='anomaly', mode='end2end')      # or mode='raw'; task='segmentation':
+                                                          # + output='logits' | 'label_map' (segmentation_bundle.py)
     backend_config = dict(type='onnxruntime' | 'tensorrt', precision='fp32' | 'fp16' | 'int8',
                           quantization=dict(...),   # int8: kwargs of gen3d.deploy.quantize.quantize_qdq
                           runtime=dict(...),        # ONNX Runtime session hints written to the manifest
@@ -83,7 +84,7 @@ def _export(model: torch.nn.Module, dcfg: Config, path: str, classes: list[str],
            "scale": "0-255", "color": "RGB"}
     if mode == "raw":
         wrapper = AnomalyRaw(model)
-        args = (torch.randn(batch, 3, mh, mw),)
+        args = (torch.randn(batch, 3, mh, mw, generator=torch.Generator().manual_seed(0)),)
         names_in, names_out = RAW_INPUTS, RAW_OUTPUTS
         inputs = [{"name": "input", "dtype": "float32", "shape": [bdim, 3, mh, mw], "layout": "NCHW",
                    "color": "RGB"}]
@@ -154,6 +155,9 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
                  int8_auroc_drop: float = AUROC_TOLERANCE) -> dict:
     """Export a checkpoint into a bundle folder and gate it against PyTorch.
 
+    ``codebase_config.task='segmentation'`` exports the (student) segmentor instead: see
+    :mod:`gen3d.deploy.segmentation_bundle` (the int8 arguments do not apply there).
+
     Args:
         deploy_cfg: Deploy config file or object.
         model_cfg: Model config (``None``: the one saved in the checkpoint).
@@ -175,11 +179,16 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     from gen3d.utils.config import apply_data_root
 
     dcfg = deploy_cfg if isinstance(deploy_cfg, Config) else Config.fromfile(deploy_cfg)
-    if dcfg.codebase_config.get("task", "anomaly") != "anomaly":
-        raise ValueError("only task='anomaly' is deployed by gen3d.deploy.bundle")
+    task = dcfg.codebase_config.get("task", "anomaly")
+    if task not in ("anomaly", "segmentation"):
+        raise ValueError(f"codebase_config.task must be 'anomaly' or 'segmentation', got {task!r}")
     model = init_model(checkpoint, model_cfg)
     if data_root:
         apply_data_root(model.cfg, data_root)
+    if task == "segmentation":
+        from .segmentation_bundle import build_segmentation_bundle
+
+        return build_segmentation_bundle(dcfg, model, checkpoint, work_dir, max_images)
     classes = list(model.thresholds)
     mode, backend = dcfg.codebase_config.get("mode", "end2end"), dcfg.backend_config
     precision = backend.get("precision", "fp32")
@@ -275,7 +284,7 @@ def _raw_parity(model: torch.nn.Module, path: str, eval_set: EvalSet | None) -> 
         x = torch.nn.functional.interpolate(x, size=model.input_size, mode="bilinear", align_corners=False)
         x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     else:
-        x = torch.randn(4, 3, *model.input_size)
+        x = torch.randn(4, 3, *model.input_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref_map, ref_score = model(x, mode="tensor")
     out = ort_runner(path)({"input": x.numpy()})

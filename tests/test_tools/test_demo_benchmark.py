@@ -11,10 +11,11 @@ TINY = str(REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py")
 
 @pytest.mark.slow
 def test_demo_tool_one_epoch(tmp_path):
-    out = run_tool("demo.py", "--epochs", "1", "--amp", "off", "--work-dir", str(tmp_path), timeout=900)
+    out = run_tool("demo.py", "--epochs", "1", "--amp", "off", "--work-dir", str(tmp_path), "--classes", "coffee",
+                   "brick", "--n-train", "12", timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["per_class"]) == {"coffee", "chelsea", "brick", "gravel"}
+    assert set(results["per_class"]) == {"coffee", "brick"}
     assert "I-AUROC" in out.stdout
     assert len(list((tmp_path / "overlays").rglob("*.png"))) > 0
 
