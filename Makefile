@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gen3d-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo demo-seg lint clean
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --work-dir work_dirs/demo
+
+demo-seg: $(STAMP)
+	$(PY) tools/demo_seg.py --work-dir work_dirs/demo_seg
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gen3d tools tests configs

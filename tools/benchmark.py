@@ -3,6 +3,9 @@
 ``python tools/benchmark.py deploy --bundle DIR [DIR ...] [--checkpoint CKPT] [--threads 2]``: eager PyTorch vs
 ONNX Runtime fp32 / int8 latency (p50/p99), throughput and peak memory of each runtime's own process.
 
+``python tools/benchmark.py seg-step [--batch-size 4] [--crop-size 96]``: one training step of U2PL, MeanTeacher
+and FST-D (k = 3) around each, relative to a supervised DeepLabV3+ step on the same two-stream batch.
+
 Speed is measured here, never in tests. Variants are timed round-robin in one run and reported as ratios
 against a baseline, because these machines are noisy.
 """
@@ -19,12 +22,13 @@ DEFAULT_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="gen3d benchmarks")
-    parser.add_argument("task", choices=["uniad-train", "deploy"], help="what to measure")
+    parser.add_argument("task", choices=["uniad-train", "deploy", "seg-step"], help="what to measure")
     parser.add_argument("--bundle", nargs="+", default=[], help="deploy: bundle folders written by tools/deploy.py")
     parser.add_argument("--checkpoint", help="deploy: checkpoint for the eager PyTorch baseline")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="deploy: batch sizes")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, help="images per step (default 8; seg-step: 4 per stream)")
+    parser.add_argument("--crop-size", type=int, default=96, help="seg-step: crop side")
     parser.add_argument("--rounds", type=int, default=8, help="timed calls per variant")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast variants")
@@ -43,10 +47,20 @@ def main(argv: list[str] | None = None) -> None:
         return bench_deploy_table(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = bench_uniad_train(args.config, args.batch_size, args.rounds, bf16=not args.no_bf16)
-    print(f"\nUniAD training step, batch {args.batch_size}, {osp.basename(args.config)}, "
-          f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'} (model on CPU)")
-    print(format_table(rows, ["variant", "median s", "p90 s", "it/s", "items/s", "speed-up"]))
+    if args.task == "seg-step":
+        from gen3d.apis.benchmarks import bench_seg_step
+
+        bs = args.batch_size or 4
+        rows = bench_seg_step(args.rounds, bs, args.crop_size)
+        print(f"\nSegmentation training step, lite0 DeepLabV3+, {bs}+{bs} crops of {args.crop_size}px, "
+              f"{torch.get_num_threads()} threads, CPU")
+        print(format_table(rows, ["variant", "median s", "p90 s", "items/s", "x supervised"]))
+    else:
+        args.batch_size = args.batch_size or 8
+        rows = bench_uniad_train(args.config, args.batch_size, args.rounds, bf16=not args.no_bf16)
+        print(f"\nUniAD training step, batch {args.batch_size}, {osp.basename(args.config)}, "
+              f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'} (model on CPU)")
+        print(format_table(rows, ["variant", "median s", "p90 s", "it/s", "items/s", "speed-up"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=2)

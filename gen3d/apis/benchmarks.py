@@ -60,3 +60,91 @@ def bench_uniad_train(config: str, batch_size: int = 8, rounds: int = 8, bf16: b
         row["it/s"] = row["items/s"] / batch_size
         row["threads"] = torch.get_num_threads()
     return rows
+
+
+SEG_SUP_CONFIG = "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
+SEG_U2PL_CONFIG = "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
+
+
+def _seg_two_stream_batch(batch_size: int, crop: int, seed: int = 0) -> dict:
+    """One two-stream batch of the U2PL demo config's pipelines, on the offline demo set (real photographs)."""
+    import tempfile
+
+    from mmengine.dataset import pseudo_collate
+
+    from gen3d.datasets.seg_synthesis import build_seg_demo_dataset
+    from gen3d.registry import DATASETS
+    from gen3d.utils.config import apply_data_root, load_config
+
+    cfg = load_config(SEG_U2PL_CONFIG)
+    with tempfile.TemporaryDirectory() as root:
+        build_seg_demo_dataset(root, n_labeled=batch_size, n_unlabeled=batch_size, n_val=1, size=crop, seed=seed)
+        apply_data_root(cfg, root)
+        ds_cfg = cfg.train_dataloader.dataset.to_dict()
+        for stream in ("labeled", "unlabeled"):
+            for step in ds_cfg[stream]["pipeline"]:
+                if step["type"] == "SegWeakAug":
+                    step["crop_size"] = (crop, crop)
+        dataset = DATASETS.build(ds_cfg)
+        return pseudo_collate([dataset[i] for i in range(batch_size)])
+
+
+def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int = 3, warmup: int = 1,
+                   seed: int = 0) -> list[dict]:
+    """One semi-supervised segmentation training step per call, each method against a supervised step.
+
+    Every variant is the lite0 DeepLabV3+ of the demo configs (5 classes) with SGD (lr 1e-2, momentum 0.9, wd
+    1e-4) and takes the same two-stream batch (``batch_size`` labeled + ``batch_size`` unlabeled crops). A step is
+    what the runner does per iteration: forward, backward, optimiser step, and for teacher-student methods the EMA
+    update; FST-D adds its ``k`` virtual steps, the future-teacher EMAs and the exact restore. Teacher-student
+    steps run past the supervised warm-up (U2PL's contrastive term and queues included); the supervised step
+    reads the labeled stream only.
+
+    Args:
+        rounds: Timed steps per variant (interleaved).
+        batch_size: Images per stream.
+        crop: Crop side.
+        k: FST-D virtual steps.
+        warmup: Untimed steps per variant first.
+        seed: Seed of the batch and of the models.
+
+    Returns:
+        Table rows: variant, median/p90 seconds per step, labeled images/s, and ``x supervised`` (its step time
+        over the supervised one).
+    """
+    import itertools
+
+    from gen3d.registry import MODELS
+    from gen3d.utils.config import load_config
+
+    batch = _seg_two_stream_batch(batch_size, crop, seed)
+    sup = load_config(SEG_SUP_CONFIG).model.to_dict()
+    u2pl = {**load_config(SEG_U2PL_CONFIG).model.to_dict(), "max_epochs": 80, "iters_per_epoch": 100}
+    enc = {key: v for key, v in sup.items() if key != "type"}
+    mean_teacher = dict(type="MeanTeacher", sup_only_epochs=1, iters_per_epoch=100, cutmix_prob=0.5)
+    model_cfgs = {
+        "supervised": sup,
+        "MeanTeacher": {**enc, **mean_teacher},
+        "U2PL": u2pl,
+        f"FST-D(MeanTeacher, k={k})": dict(type="FST", mode="D", k=k, method=mean_teacher, **enc),
+        f"FST-D(U2PL, k={k})": dict(type="FST", mode="D", k=k, method=u2pl),
+    }
+    variants = {}
+    for name, model_cfg in model_cfgs.items():
+        torch.manual_seed(seed)
+        model = MODELS.build(model_cfg).train()
+        optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-2, momentum=0.9,
+                                weight_decay=1e-4)
+        wrapper = OptimWrapper(optimizer=optim)
+        if name == "supervised":
+            data = dict(batch["labeled"])
+            variants[name] = (lambda m=model, w=wrapper, d=data: m.train_step(d, w))
+        else:  # iteration 200 = epoch 2: past the warm-up and the teacher-copy epoch, EMA momentum 0.99
+            counter = itertools.count(200)
+            variants[name] = (lambda m=model, w=wrapper, c=counter: m.train_step_at(batch, w, next(c)))
+    times = time_interleaved(variants, rounds=rounds, warmup=warmup)
+    rows = summarize(times, baseline="supervised", items_per_call=batch_size)
+    for row in rows:
+        row["x supervised"] = 1.0 / row.pop("speed-up")
+        row["threads"] = torch.get_num_threads()
+    return rows
