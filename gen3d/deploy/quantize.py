@@ -25,13 +25,15 @@ class _Reader:
     """``CalibrationDataReader`` over a list of feed dicts."""
 
     def __init__(self, feeds: Iterable[Mapping[str, np.ndarray]]) -> None:
-        self._feeds = iter([dict(f) for f in feeds])
+        self._all = [dict(f) for f in feeds]
+        self._feeds = iter(self._all)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
 
-    def rewind(self) -> None:  # pragma: no cover - not used by quantize_static
-        raise NotImplementedError
+    def rewind(self) -> None:
+        """Start the calibration data over (calibrators that make several passes call it)."""
+        self._feeds = iter(self._all)
 
 
 def quantize_qdq(

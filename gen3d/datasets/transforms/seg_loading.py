@@ -13,7 +13,7 @@ from PIL import Image
 
 from gen3d.registry import TRANSFORMS
 
-from .loading import imread_rgb
+from .loading import LoadAnomalyImage
 
 MISMATCH_POLICIES = ("error", "resize")
 
@@ -85,22 +85,12 @@ def rasterize_coco(anns: list[dict], height: int, width: int, fill: int) -> np.n
 
 
 @TRANSFORMS.register_module()
-class LoadSegImage:
+class LoadSegImage(LoadAnomalyImage):
     """Load ``results['img_path']`` as RGB uint8 (see :func:`~gen3d.datasets.transforms.imread_rgb`).
 
-    Adds ``img`` ``(H, W, 3)`` uint8, ``img_shape`` and ``ori_shape`` ``(H, W)``.
+    The same step as :class:`LoadAnomalyImage`, under the name segmentation pipelines use. Adds ``img``
+    ``(H, W, 3)`` uint8, ``img_shape`` and ``ori_shape`` ``(H, W)``.
     """
-
-    def __call__(self, results: dict) -> dict:
-        """Load the image into ``results`` and return it."""
-        img = imread_rgb(results["img_path"])
-        results["img"] = img
-        results["img_shape"] = img.shape[:2]
-        results["ori_shape"] = img.shape[:2]
-        return results
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
 
 
 @TRANSFORMS.register_module()
