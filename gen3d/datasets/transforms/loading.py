@@ -8,38 +8,9 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from gen3d.registry import TRANSFORMS
+from gen3d.runtime.sources import imread_rgb  # one reader for training and the edge runtime: same pixels
 
-
-def imread_rgb(path: str) -> np.ndarray:
-    """Read an image file as 8-bit RGB, whatever its channels and depth.
-
-    Grayscale -> RGB, gray + alpha and RGBA -> RGB (alpha dropped), 16-bit -> 8-bit (``round(v / 257)``),
-    BGR -> RGB. The file is read as stored (``IMREAD_UNCHANGED``: no EXIF rotation, same pixels as the masks).
-
-    Args:
-        path: Image file.
-
-    Returns:
-        ``(H, W, 3)`` uint8 array.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: The file cannot be decoded, or has an unsupported depth or channel count; names the file.
-    """
-    img = _imread(path, "image")
-    if img.dtype == np.uint16:
-        img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ValueError(f"image file {path} has unsupported pixel type {img.dtype} (use 8- or 16-bit images)")
-    if img.ndim == 3 and img.shape[2] in (1, 2):
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    raise ValueError(f"image file {path} has unsupported shape {img.shape}")
+__all__ = ["LoadAnomalyImage", "LoadAnomalyMask", "imread_rgb"]
 
 
 def _imread(path: str, what: str) -> np.ndarray:
