@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
     from gen3d.utils.checkpoint import atomic_write_bytes
     from gen3d.utils.config import ConfigError
+    from gen3d.utils.dist import shutdown_dist
 
     try:
         cfg = build_test_config(args.config, args.checkpoint, args.work_dir, args.data_root, args.show_dir,
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out and runner.rank == 0:
         atomic_write_bytes(json.dumps(results, indent=2, allow_nan=False, default=str).encode(), args.out)
         print(f"results written to {args.out}")
+    shutdown_dist()
 
 
 if __name__ == "__main__":

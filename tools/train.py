@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     from gen3d.apis import build_train_config, dump_run_info
     from gen3d.engine import Runner
     from gen3d.utils.config import ConfigError
+    from gen3d.utils.dist import shutdown_dist
 
     try:
         cfg = build_train_config(args.config, args.work_dir, args.data_root, args.resume, args.amp,
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     if runner.rank == 0:
         dump_run_info(cfg, cfg.work_dir)
     runner.train()
+    shutdown_dist()
 
 
 if __name__ == "__main__":

@@ -39,3 +39,15 @@ def init_cpu_dist(launcher: str, timeout_s: int = 1800, port: int | None = None)
     elif launcher != "pytorch":
         raise ValueError(f"Unsupported launcher for CPU distributed training: {launcher!r} (use 'pytorch' or 'slurm')")
     torch_dist.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+
+
+def shutdown_dist() -> None:
+    """Wait for every rank, then destroy the process group (no-op when not distributed).
+
+    Leaving a gloo group alive until interpreter exit lets its worker threads be torn down in an arbitrary
+    order; rank 0 then aborts with ``terminate called without an active exception`` (SIGABRT) after a run
+    that otherwise finished, and torchrun reports the job as failed.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
