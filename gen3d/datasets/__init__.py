@@ -16,3 +16,7 @@ __all__ = [
     "AnomalyDataset", "CityscapesDataset", "CocoAnomalyDataset", "CocoSegDataset", "FolderDataset", "FolderSegDataset",
     "GTA5Dataset", "MVTecDataset", "SegDataset", "SemiSupervisedDataset", "VOCDataset", "VisADataset",
 ]
+
+from .gan import ImageFolderDataset  # noqa: E402
+
+__all__ += ["ImageFolderDataset"]

@@ -11,3 +11,7 @@ __all__ = [
     "Albu", "LoadAnomalyImage", "LoadAnomalyMask", "LoadSegImage", "LoadSegMask", "PackAnomalyInputs", "PackSegInputs",
     "SegAlbu", "SegStrongAug", "SegWeakAug", "imread_rgb", "read_label_map",
 ]
+
+from .gan_transforms import GANRandomFlip, GANResizeCrop, LoadGANImage, PackGANInputs  # noqa: E402
+
+__all__ += ["GANRandomFlip", "GANResizeCrop", "LoadGANImage", "PackGANInputs"]
