@@ -156,7 +156,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     """Export a checkpoint into a bundle folder and gate it against PyTorch.
 
     ``codebase_config.task='segmentation'`` exports the (student) segmentor instead: see
-    :mod:`gen3d.deploy.segmentation_bundle` (the int8 arguments do not apply there).
+    :mod:`gen3d.deploy.segmentation_bundle` (the int8 arguments do not apply there); ``task='generation'`` a GAN's
+    EMA generator (:mod:`gen3d.deploy.gan_bundle`).
 
     Args:
         deploy_cfg: Deploy config file or object.
@@ -180,8 +181,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
 
     dcfg = deploy_cfg if isinstance(deploy_cfg, Config) else Config.fromfile(deploy_cfg)
     task = dcfg.codebase_config.get("task", "anomaly")
-    if task not in ("anomaly", "segmentation"):
-        raise ValueError(f"codebase_config.task must be 'anomaly' or 'segmentation', got {task!r}")
+    if task not in ("anomaly", "segmentation", "generation"):
+        raise ValueError(f"codebase_config.task must be 'anomaly', 'segmentation' or 'generation', got {task!r}")
     model = init_model(checkpoint, model_cfg)
     if data_root:
         apply_data_root(model.cfg, data_root)
@@ -189,6 +190,10 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         from .segmentation_bundle import build_segmentation_bundle
 
         return build_segmentation_bundle(dcfg, model, checkpoint, work_dir, max_images)
+    if task == "generation":
+        from .gan_bundle import build_gan_bundle
+
+        return build_gan_bundle(dcfg, model, checkpoint, work_dir, max_images)
     classes = list(model.thresholds)
     mode, backend = dcfg.codebase_config.get("mode", "end2end"), dcfg.backend_config
     precision = backend.get("precision", "fp32")

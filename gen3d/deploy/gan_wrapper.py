@@ -1,0 +1,178 @@
+"""Exportable GAN generator: latents (+ one-hot class) and truncation psi in, image out; and its parity gate.
+
+Graph (``GeneratorEnd2End``)::
+
+    z               float32 [N, z_dim]     standard-normal latents
+    c               float32 [N, c_dim]     one-hot class labels (conditional generators only)
+    truncation_psi  float32 [1]            w = w_avg + psi * (w - w_avg); default stored in the graph (ONNX Runtime
+                                           uses it when the input is not fed)
+    ->
+    image           uint8 [N, R, R, C]     RGB / grey, stylegan2-ada's rounding clamp(x * 127.5 + 128, 0, 255)
+                 or float32 [N, C, R, R]   the raw synthesis output, about [-1, 1] (``output='float'``)
+
+The synthesis runs with constant noise (``noise_mode='const'``), so the graph is deterministic: the same latent gives
+the same image in PyTorch and in ONNX Runtime. Truncation is applied here, on the mapping output computed with
+``truncation_psi=1``, so psi is a graph input instead of a constant folded at export; ``truncation_cutoff`` (truncate
+only the first ``cutoff`` of the ``num_ws`` layers) is fixed at export.
+
+Parity gate (:func:`check_gan_parity`): float output ``max |diff| <= 1e-4 * max(1, max |ref|)``; uint8 output
+``max |diff| <= 1`` grey level (a value at a rounding boundary may round either way) -- against the generator's own
+``forward(z, c, truncation_psi, noise_mode='const')``, so the wrapper's truncation is checked too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .parity import ParityError
+
+FP32_IMAGE_ATOL = 1e-4
+"""Largest accepted ``|float image diff| / max(1, max |ref|)`` of the fp32 gate."""
+UINT8_IMAGE_ATOL = 1
+"""Largest accepted uint8 difference (grey levels) of the fp32 gate."""
+OUTPUTS = ("uint8", "float")
+IMAGE_MEANING = {
+    "uint8": "generated image, NHWC, clamp(x * 127.5 + 128, 0, 255) of the synthesis output x",
+    "float": "raw synthesis output, NCHW, about [-1, 1]",
+}
+
+
+def generator_of(model: nn.Module) -> tuple[nn.Module, str]:
+    """The generator to export: ``generator_ema`` of a GAN model, ``generator``, or the module itself."""
+    for name in ("generator_ema", "generator"):
+        gen = getattr(model, name, None)
+        if isinstance(gen, nn.Module):
+            return gen, name
+    if hasattr(model, "mapping") and hasattr(model, "synthesis"):
+        return model, "generator"
+    raise ValueError(f"{type(model).__name__} has no generator to export (generator_ema / generator)")
+
+
+def to_uint8_nhwc(img: torch.Tensor) -> torch.Tensor:
+    """``[N, C, R, R]`` float about ``[-1, 1]`` -> uint8 ``[N, R, R, C]``."""
+    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+class GeneratorEnd2End(nn.Module):
+    """``(z, [c,] truncation_psi) -> image`` around a StyleGAN2-style generator (see the module docstring).
+
+    Args:
+        generator: Module with ``mapping(z, c, truncation_psi=...)`` -> ws ``[N, num_ws, w_dim]``,
+            ``synthesis(ws, noise_mode=...)`` -> ``[N, C, R, R]``, the buffer ``mapping.w_avg`` ``[w_dim]`` and
+            ``z_dim`` / ``c_dim`` attributes.
+        output: ``'uint8'`` (NHWC) or ``'float'`` (NCHW).
+        truncation_cutoff: Truncate only the first ``cutoff`` ws (None: all).
+    """
+
+    def __init__(self, generator: nn.Module, output: str = "uint8", truncation_cutoff: int | None = None) -> None:
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.generator = generator
+        self.output = output
+        self.truncation_cutoff = truncation_cutoff
+        self.c_dim = int(getattr(generator, "c_dim", 0))
+        self.z_dim = int(generator.z_dim)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Graph input names, in ``forward`` order."""
+        return ("z", "c", "truncation_psi") if self.c_dim else ("z", "truncation_psi")
+
+    def forward(self, z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        """``z`` ``[N, z_dim]``, (``c`` ``[N, c_dim]``,) ``truncation_psi`` ``[1]`` -> the image (see the class)."""
+        c, psi = (rest[0], rest[1]) if self.c_dim else (None, rest[0])
+        ws = self.generator.mapping(z, c, truncation_psi=1.0)
+        w_avg = self.generator.mapping.w_avg.to(ws.dtype)
+        truncated = w_avg + psi.reshape(1, 1, 1) * (ws - w_avg)
+        if self.truncation_cutoff is None:
+            ws = truncated
+        else:
+            k = int(self.truncation_cutoff)
+            ws = torch.cat([truncated[:, :k], ws[:, k:]], dim=1)
+        img = self.generator.synthesis(ws, noise_mode="const")
+        return to_uint8_nhwc(img) if self.output == "uint8" else img
+
+
+def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded graph inputs: ``n`` latents, one-hot classes cycling through ``c_dim``, and ``psi``."""
+    z = torch.randn(n, int(generator.z_dim), generator=torch.Generator().manual_seed(seed))
+    feeds = {"z": z.numpy()}
+    c_dim = int(getattr(generator, "c_dim", 0))
+    if c_dim:
+        feeds["c"] = np.eye(c_dim, dtype=np.float32)[np.arange(n) % c_dim]
+    feeds["truncation_psi"] = np.array([psi], np.float32)
+    return feeds
+
+
+@torch.no_grad()
+def reference_images(generator: nn.Module, feeds: Mapping[str, np.ndarray], output: str,
+                     truncation_cutoff: int | None = None, batch_size: int = 8) -> np.ndarray:
+    """What the graph must return, from the generator's own ``forward`` (constant noise)."""
+    psi = float(feeds["truncation_psi"][0])
+    out = []
+    for i in range(0, len(feeds["z"]), batch_size):
+        z = torch.from_numpy(feeds["z"][i:i + batch_size])
+        c = torch.from_numpy(feeds["c"][i:i + batch_size]) if "c" in feeds else None
+        img = generator(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff, noise_mode="const")
+        out.append(to_uint8_nhwc(img) if output == "uint8" else img)
+    return torch.cat(out).numpy()
+
+
+def check_gan_parity(ref: np.ndarray, out: np.ndarray, what: str = "onnxruntime fp32",
+                     atol: float | None = None) -> dict[str, Any]:
+    """Gate a backend's images against the PyTorch reference.
+
+    Args:
+        ref: Reference images (uint8 NHWC or float NCHW).
+        out: Backend images, same shape and dtype kind.
+        what: Backend name for the message.
+        atol: Gate; None is :data:`UINT8_IMAGE_ATOL` for uint8 and ``FP32_IMAGE_ATOL * max(1, max |ref|)``
+            for float images.
+
+    Returns:
+        ``{'backend', 'images', 'max_abs_diff', 'gate', 'pixels_differing'}``.
+
+    Raises:
+        ParityError: Shapes differ or the difference exceeds the gate; the message holds the numbers.
+    """
+    if ref.shape != out.shape:
+        raise ParityError(f"{what} vs PyTorch parity FAILED: output shape {out.shape} != reference {ref.shape}")
+    is_uint8 = ref.dtype == np.uint8
+    if atol is None:
+        atol = UINT8_IMAGE_ATOL if is_uint8 else FP32_IMAGE_ATOL * max(1.0, float(np.abs(ref).max()))
+    diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
+    result = {"backend": what, "images": int(len(ref)), "max_abs_diff": float(diff.max(initial=0.0)),
+              "gate": float(atol), "pixels_differing": int((diff > 0).sum())}
+    if not np.isfinite(result["max_abs_diff"]) or result["max_abs_diff"] > atol:
+        raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| "
+                          f"{result['max_abs_diff']:.3g} (gate {atol:.3g}, {'grey levels' if is_uint8 else 'float'}),"
+                          f" {result['pixels_differing']} value(s) differ")
+    return result
+
+
+def gate_backend(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], generator: nn.Module,
+                 output: str, psis: Sequence[float], n: int = 16, batch_size: int = 8,
+                 truncation_cutoff: int | None = None, what: str = "onnxruntime fp32") -> dict[str, Any]:
+    """Run the gate at each truncation psi (fed as the graph input); returns the worst case and every psi's result.
+
+    Raises:
+        ParityError: At the first psi that fails.
+    """
+    per_psi = {}
+    for k, psi in enumerate(psis):
+        feeds = example_feeds(generator, n, psi, seed=k)
+        ref = reference_images(generator, feeds, output, truncation_cutoff, batch_size)
+        chunks = []
+        for i in range(0, n, batch_size):
+            part = {name: v[i:i + batch_size] if name != "truncation_psi" else v for name, v in feeds.items()}
+            chunks.append(run(part)["image"])
+        per_psi[f"psi={psi:g}"] = check_gan_parity(ref, np.concatenate(chunks), f"{what} (psi {psi:g})")
+    worst = max(per_psi.values(), key=lambda r: r["max_abs_diff"] / r["gate"] if r["gate"] else r["max_abs_diff"])
+    return {"backend": what, "images": n * len(psis), "max_abs_diff": worst["max_abs_diff"], "gate": worst["gate"],
+            "per_psi": per_psi}
