@@ -57,6 +57,15 @@ SMOKE = {
                             lambda: (torch.rand(B, C, 5, 7), torch.rand(B, C, 5, 7), torch.rand(B, 3, 5, 7).softmax(1),
                                      torch.randint(0, 3, (B, 5, 7)), torch.ones(B, 5, 7, dtype=torch.bool),
                                      torch.ones(B, 5, 7, dtype=torch.bool), torch.tensor([True, False]))),
+    # GAN networks (16 px, widths <= 16)
+    "StyleGAN2Generator": (dict(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16),
+                           lambda: (torch.randn(B, 16),)),
+    "StyleGAN2Discriminator": (dict(resolution=16, c_dim=2, channel_base=128, channel_max=16),
+                               lambda: (torch.rand(B, 3, 16, 16) * 2 - 1, torch.eye(2))),
+    "DynamicDiscriminator": (dict(discriminator=dict(type="StyleGAN2Discriminator", resolution=16, channel_base=128,
+                                                     channel_max=16), start_ratio=0.5, end_ratio=1.0, total_img=1000,
+                                  random_select=True, keep_layers=2),
+                             lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
 }
 
 
