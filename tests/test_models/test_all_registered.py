@@ -66,6 +66,8 @@ SMOKE = {
                                                      channel_max=16), start_ratio=0.5, end_ratio=1.0, total_img=1000,
                                   random_select=True, keep_layers=2),
                              lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
+    # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
+    "FIDInceptionV3": (dict(resize_input=False), lambda: (torch.randint(0, 256, (B, 3, 75, 75), dtype=torch.uint8),)),
 }
 
 

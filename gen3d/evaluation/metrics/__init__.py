@@ -10,7 +10,11 @@ from .anomaly_functional import (
 )
 from .anomaly_metric import METRIC_KEYS, AnomalyMetric
 from .anomaly_report import format_table, to_results_json
+from .fid_metric import FrechetInceptionDistance
+from .generative_base import GenerativeMetric, build_feature_extractor, resolve_feature_extractor
+from .generative_functional import compute_fid, compute_kid, extract_features, frechet_distance
 from .iou_metric import IoUMetric
+from .kid_metric import KernelInceptionDistance
 from .thresholds import DEFAULT_NORMAL_QUANTILE, f1_adaptive_threshold, normal_quantile_threshold
 
 __all__ = [
@@ -18,14 +22,23 @@ __all__ = [
     "DEFAULT_NORMAL_QUANTILE",
     "METRIC_KEYS",
     "AnomalyMetric",
+    "FrechetInceptionDistance",
+    "GenerativeMetric",
     "IoUMetric",
+    "KernelInceptionDistance",
     "average_precision",
+    "build_feature_extractor",
+    "compute_fid",
+    "compute_kid",
+    "extract_features",
     "f1_adaptive_threshold",
     "f1_max",
     "format_table",
+    "frechet_distance",
     "image_auroc",
     "normal_quantile_threshold",
     "pixel_aupro",
     "pixel_auroc",
+    "resolve_feature_extractor",
     "to_results_json",
 ]
