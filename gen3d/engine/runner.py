@@ -6,7 +6,7 @@ import copy
 
 import torch
 from mmengine.dist import is_distributed
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.runner import Runner as MMEngineRunner
 
 from gen3d.registry import RUNNERS
@@ -19,7 +19,8 @@ def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
 
     mmengine's ``MMDistributedDataParallel.train_step`` runs ``forward(mode='loss')`` and never calls the
     module's ``train_step``; a model that writes its own step (teacher-student, FST, GAN phases) would then train
-    supervised-only without any error.
+    supervised-only without any error. ``MMSeparateDistributedDataParallel`` (one DDP per submodule) calls the
+    module's ``train_step`` and is accepted; gen3d's GANs train under it.
 
     Raises:
         NotImplementedError: Naming the model and the wrapper.
@@ -29,7 +30,38 @@ def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
         raise NotImplementedError(
             f"{type(model).__name__} writes its own train_step, which {wrapper_type} would bypass (it only runs "
             "forward(mode='loss')). Distributed training of this model is not supported yet; train on one process "
-            "(--launcher none) or set a model_wrapper_cfg whose train_step calls the module's train_step.")
+            "(--launcher none) or set a model_wrapper_cfg whose train_step calls the module's train_step, such as "
+            "model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel') for models that synchronise their "
+            "own gradients (gen3d's GANs).")
+
+
+def _strip_wrapper_prefix(module: torch.nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    """State-dict hook of a wrapper inside the model: ``<prefix>module.<key>`` -> ``<prefix><key>``, order kept."""
+    inner = prefix + "module."
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        state_dict[prefix + key[len(inner):] if key.startswith(inner) else key] = value
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        for key in [k for k in metadata if k == inner[:-1] or k.startswith(inner)]:
+            metadata[prefix + key[len(inner):] if key.startswith(inner) else prefix[:-1]] = metadata.pop(key)
+
+
+def unprefix_nested_wrappers(wrapper: torch.nn.Module) -> None:
+    """Make a model wrapped per submodule save the same state-dict keys as the bare model.
+
+    ``MMSeparateDistributedDataParallel`` replaces ``model.generator`` by a DDP around it, so ``state_dict()`` (what
+    mmengine writes into checkpoints) would say ``generator.module.<...>``, while mmengine's loader looks through
+    nested wrappers and expects ``generator.<...>``: a resumed run, or a single-process test of a distributed
+    checkpoint, would silently load nothing. A hook on each inner wrapper drops its ``module.`` level.
+    """
+    if not is_model_wrapper(wrapper):
+        return
+    for sub in wrapper.module.modules():
+        if sub is not wrapper.module and is_model_wrapper(sub) and not getattr(sub, "_gen3d_unprefixed", False):
+            sub.register_state_dict_post_hook(_strip_wrapper_prefix)
+            sub._gen3d_unprefixed = True
 
 
 @RUNNERS.register_module()
@@ -39,7 +71,10 @@ class Runner(MMEngineRunner):
     Differences from mmengine's Runner, each fixed here and nowhere else:
 
     * ``--launcher pytorch|slurm`` works on CPU-only machines: the process group is created with gloo
-      (:func:`gen3d.utils.dist.init_cpu_dist`) and DDP is built with ``device_ids=None``.
+      (:func:`gen3d.utils.dist.init_cpu_dist`) and DDP (also ``MMSeparateDistributedDataParallel``'s per-submodule
+      DDPs) is built with ``device_ids=None``.
+    * A wrapper that would bypass the model's own ``train_step`` is refused (:func:`check_ddp_supports_model`);
+      per-submodule wrappers save the bare model's state-dict keys (:func:`unprefix_nested_wrappers`).
     * Checkpoints load with ``weights_only=True`` and are written atomically (:mod:`gen3d.utils.checkpoint`).
     * :class:`gen3d.engine.hooks.CheckpointMetaHook` is always registered, so checkpoints carry the gen3d
       version and model type and a resumed run continues the same random stream as an uninterrupted one.
@@ -62,7 +97,9 @@ class Runner(MMEngineRunner):
             model_wrapper_cfg.setdefault("type", "MMDistributedDataParallel")
             model_wrapper_cfg.setdefault("device_ids", None)
             model_wrapper_cfg.setdefault("find_unused_parameters", self.cfg.get("find_unused_parameters", False))
-        return super().wrap_model(model_wrapper_cfg, model)
+        wrapped = super().wrap_model(model_wrapper_cfg, model)
+        unprefix_nested_wrappers(wrapped)
+        return wrapped
 
     def register_hooks(self, default_hooks: dict | None = None, custom_hooks: list | None = None) -> None:
         """Register the configured hooks plus the checkpoint-meta hook (once)."""

@@ -66,6 +66,13 @@ SMOKE = {
                                                      channel_max=16), start_ratio=0.5, end_ratio=1.0, total_img=1000,
                                   random_select=True, keep_layers=2),
                              lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
+    # GAN model and data preprocessor (helper B)
+    "StyleGAN2": (dict(generator=dict(type="StyleGAN2Generator", resolution=16, z_dim=16, w_dim=16, mapping_layers=2,
+                                      channel_base=128, channel_max=16),
+                       discriminator=dict(type="StyleGAN2Discriminator", resolution=16, channel_base=128,
+                                          channel_max=16)),
+                  lambda: (torch.randn(B, 16),)),
+    "GANDataPreprocessor": (dict(), lambda: (dict(inputs=torch.randint(0, 256, (B, 3, 16, 16), dtype=torch.uint8)),)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FIDInceptionV3": (dict(resize_input=False), lambda: (torch.randint(0, 256, (B, 3, 75, 75), dtype=torch.uint8),)),
 }
@@ -91,5 +98,7 @@ def test_registered_model_builds_and_runs(name):
     model = MODELS.build(dict(type=name, **kwargs)).eval()
     with torch.no_grad():
         out = model(*make_inputs())
+    if isinstance(out, dict):  # data preprocessors return the batch as a dict
+        out = [v for v in out.values() if isinstance(v, torch.Tensor)]
     tensors = out if isinstance(out, (list, tuple)) else [out]
     assert tensors and all(isinstance(t, torch.Tensor) and torch.isfinite(t).all() for t in tensors)
