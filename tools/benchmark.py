@@ -6,6 +6,9 @@ ONNX Runtime fp32 / int8 latency (p50/p99), throughput and peak memory of each r
 ``python tools/benchmark.py seg-step [--batch-size 4] [--crop-size 96]``: one training step of U2PL, MeanTeacher
 and FST-D (k = 3) around each, relative to a supervised DeepLabV3+ step on the same two-stream batch.
 
+``python tools/benchmark.py gan-train [--config GAN_CONFIG] [--batch-size 8] [--rounds 16]``: one StyleGAN2 training
+step with the plain discriminator and with DynamicD (increasing and decreasing schedules), images/s and ratios.
+
 Speed is measured here, never in tests. Variants are timed round-robin in one run and reported as ratios
 against a baseline, because these machines are noisy.
 """
@@ -22,14 +25,14 @@ DEFAULT_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="gen3d benchmarks")
-    parser.add_argument("task", choices=["uniad-train", "deploy", "seg-step"], help="what to measure")
+    parser.add_argument("task", choices=["uniad-train", "deploy", "seg-step", "gan-train"], help="what to measure")
     parser.add_argument("--bundle", nargs="+", default=[], help="deploy: bundle folders written by tools/deploy.py")
     parser.add_argument("--checkpoint", help="deploy: checkpoint for the eager PyTorch baseline")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="deploy: batch sizes")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--batch-size", type=int, help="images per step (default 8; seg-step: 4 per stream)")
     parser.add_argument("--crop-size", type=int, default=96, help="seg-step: crop side")
-    parser.add_argument("--rounds", type=int, default=8, help="timed calls per variant")
+    parser.add_argument("--rounds", type=int, help="timed calls per variant (default 8; gan-train 16)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast variants")
     parser.add_argument("--out", help="also write the rows as JSON")
@@ -38,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    args.rounds = args.rounds or (16 if args.task == "gan-train" else 8)
     import torch
 
     from gen3d.apis.benchmarks import bench_uniad_train
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         return bench_deploy_table(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.task == "gan-train":
+        return bench_gan_table(args)
     if args.task == "seg-step":
         from gen3d.apis.benchmarks import bench_seg_step
 
@@ -61,6 +67,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nUniAD training step, batch {args.batch_size}, {osp.basename(args.config)}, "
               f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU'} (model on CPU)")
         print(format_table(rows, ["variant", "median s", "p90 s", "it/s", "items/s", "speed-up"]))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def bench_gan_table(args: argparse.Namespace) -> None:
+    """The ``gan-train`` task: rows from :func:`gen3d.apis.gan_benchmarks.bench_gan_train`."""
+    import torch
+
+    from gen3d.apis.gan_benchmarks import GAN_CONFIGS, bench_gan_train
+    from gen3d.utils.benchmark import format_table
+    from gen3d.utils.config import load_config
+
+    configs = GAN_CONFIGS if args.config == DEFAULT_CONFIG else {osp.basename(args.config): args.config}
+    bs = args.batch_size or 8
+    rows = bench_gan_train({k: load_config(v).model.to_dict() for k, v in configs.items()}, bs, args.rounds)
+    print(f"\nStyleGAN2 training step (G, lazy PL, D, lazy R1, EMA), batch {bs}, 32-px demo configs, "
+          f"{torch.get_num_threads()} threads, CPU")
+    print(format_table(rows, ["variant", "D width", "median s", "mean s", "p90 s", "img/s", "x plain D"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=2)
