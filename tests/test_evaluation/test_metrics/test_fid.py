@@ -43,6 +43,18 @@ def test_full_covariances_vs_eigh():
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance(mu2, s2, mu1, s1), rel=1e-8)
 
 
+@pytest.mark.parametrize("n", [400, 60])  # full-rank and rank-deficient (n < D) sample covariances
+def test_matches_the_reference_scipy_sqrtm_route(n):
+    """The eigh route equals pytorch-fid's ``Tr(sqrtm(S1 S2))`` on sample covariances like FID's."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(n, 96)), rng.normal(size=(n, 96)) * 1.5 + 0.3
+    mu1, s1, mu2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    reference = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2) - 2 * np.trace(linalg.sqrtm(s1 @ s2).real)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6)
+
+
 def test_fid_of_a_sample_with_itself_is_zero_and_grows_with_a_shift():
     feats = np.random.default_rng(1).normal(size=(200, 8))
     assert abs(compute_fid(feats, feats)) < 1e-6
