@@ -25,6 +25,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='FrechetInceptionDistance', fallback='lite0'),
-    dict(type='KernelInceptionDistance', fallback='lite0', num_subsets=10, max_subset_size=100),
+    dict(type='KernelInceptionDistance', fallback='lite0', num_subsets=50, max_subset_size=50),
 ]
 test_evaluator = val_evaluator
