@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gen3d-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo demo-seg lint clean
+.PHONY: install test demo demo-seg demo-gan lint clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ demo: $(STAMP)
 
 demo-seg: $(STAMP)
 	$(PY) tools/demo_seg.py --work-dir work_dirs/demo_seg
+
+demo-gan: $(STAMP)
+	$(PY) tools/demo_gan.py --work-dir work_dirs/demo_gan
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gen3d tools tests configs

@@ -8,3 +8,7 @@ __all__ = [
     "AnomalyThresholdHook", "AnomalyVisualizationHook", "CheckpointMetaHook", "get_rng_state", "set_rng_state",
     "thresholds_from_metrics",
 ]
+
+from .gan_sample_hook import GANSampleHook  # noqa: E402
+
+__all__ += ["GANSampleHook"]

@@ -1,0 +1,82 @@
+"""After every validation of a GAN: a sample grid from fixed latents and one row of the metric curve.
+
+Writes, under ``out_dir`` (default ``<work_dir>/samples``)::
+
+    iter_000500.png    grid of ``generator_ema`` samples, the same latents every time (constant noise)
+    metrics.csv        iter, kimg, then every validation metric (one row per validation)
+
+With ``eval_at_start`` the validation also runs once before the first iteration, so the curve starts at the
+untrained generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import os.path as osp
+from typing import Any
+
+import torch
+from mmengine.hooks import Hook
+
+from gen3d.registry import HOOKS
+
+
+@HOOKS.register_module()
+class GANSampleHook(Hook):
+    """Sample grid and metric row per validation (see the module docstring).
+
+    Args:
+        num_samples: Images in the grid.
+        nrow: Grid images per row (None: square).
+        seed: Seed of the grid latents.
+        truncation_psi: Truncation of the grid samples.
+        out_dir: Output folder; None is ``<work_dir>/samples``.
+        eval_at_start: Run the validation loop once before training.
+    """
+
+    priority = "LOW"
+
+    def __init__(self, num_samples: int = 64, nrow: int | None = None, seed: int = 0, truncation_psi: float = 1.0,
+                 out_dir: str | None = None, eval_at_start: bool = True) -> None:
+        self.num_samples, self.nrow, self.seed = int(num_samples), nrow, int(seed)
+        self.truncation_psi = float(truncation_psi)
+        self.out_dir = out_dir
+        self.eval_at_start = bool(eval_at_start)
+        self.rows: list[dict[str, Any]] = []
+
+    def _dir(self, runner: Any) -> str:
+        path = self.out_dir or osp.join(runner.work_dir, "samples")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def before_train(self, runner: Any) -> None:
+        """Validate the untrained generator first (when ``eval_at_start`` and a validation loop exists)."""
+        if self.eval_at_start and runner.iter == 0 and runner.val_loop is not None:
+            runner.val_loop.run()
+
+    @torch.no_grad()
+    def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
+        """Write the grid of this validation and append the metrics to ``metrics.csv``."""
+        from gen3d.apis.gan_inference import generate, make_grid, save_image, seed_latents
+
+        model = runner.model.module if hasattr(runner.model, "module") else runner.model
+        gen = getattr(model, "generator_ema", None)
+        if gen is None:
+            return
+        out = self._dir(runner)
+        z = seed_latents(range(self.seed, self.seed + self.num_samples), int(gen.z_dim))
+        c = None
+        if int(getattr(gen, "c_dim", 0)):  # conditional: cycle through the classes
+            c = torch.eye(int(gen.c_dim))[torch.arange(self.num_samples) % int(gen.c_dim)]
+        images = generate(gen, z, c, self.truncation_psi)
+        save_image(make_grid(images, self.nrow), osp.join(out, f"iter_{runner.iter:06d}.png"))
+        seen = getattr(model, "seen_img", None)
+        row = {"iter": int(runner.iter), "kimg": None if seen is None else round(float(seen) / 1000, 3)}
+        row.update({k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))})
+        self.rows.append(row)
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        with open(osp.join(out, "metrics.csv"), "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
