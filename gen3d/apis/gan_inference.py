@@ -114,8 +114,11 @@ def save_image(img: np.ndarray, path: str) -> str:
     return path
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between latents ``a`` and ``b`` ``[..., D]`` (lerp when they are parallel)."""
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents ``a`` and ``b`` ``[..., D]`` at ``t`` (a float or ``[..., 1]``).
+
+    Falls back to lerp when the latents are parallel.
+    """
     an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
     omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     so = torch.sin(omega)
@@ -156,12 +159,14 @@ def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space
         if space == "w":
             wa = gen.mapping(a, ck, truncation_psi=truncation_psi)
             wb = gen.mapping(b, ck, truncation_psi=truncation_psi)
-        for t in np.arange(steps) / steps:
-            if space == "w":
-                img = gen.synthesis(torch.lerp(wa, wb, float(t)), noise_mode="const")
-            else:
-                img = gen(slerp(a, b, float(t)), ck, truncation_psi=truncation_psi, noise_mode="const")
-            frames.append(to_uint8(img).cpu())
+        t = (torch.arange(steps, dtype=torch.float32, device=device) / steps).view(-1, 1)
+        if space == "w":  # one batch per segment: wa, wb [1, num_ws, w_dim] -> [steps, num_ws, w_dim]
+            img = gen.synthesis(torch.lerp(wa, wb, t.view(-1, 1, 1)), noise_mode="const")
+        else:
+            cs = None if ck is None else ck.expand(steps, -1)
+            img = gen(slerp(a.expand(steps, -1), b.expand(steps, -1), t), cs, truncation_psi=truncation_psi,
+                      noise_mode="const")
+        frames.append(to_uint8(img).cpu())
     return torch.cat(frames)
 
 

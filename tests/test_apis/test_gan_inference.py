@@ -51,7 +51,8 @@ def test_conditional_and_interpolation(cond_ckpt, tmp_path):
     for space in ("z", "w"):
         frames = interpolation_frames(gen, z, steps=3, space=space, c=c, truncation_psi=0.7)
         assert frames.shape == (6, 1, 16, 16)
-        assert torch.equal(frames[0], generate(gen, z[:1], c[:1], truncation_psi=0.7)[0])
+        ref = generate(gen, z[:1], c[:1], truncation_psi=0.7)[0]
+        assert (frames[0].int() - ref.int()).abs().max() <= 1  # batched frames: rounding may differ by one level
     gif = write_animation(frames, str(tmp_path / "a.gif"), fps=10, scale=2)
     with Image.open(gif) as im:
         assert im.n_frames == 6 and im.size == (32, 32)
