@@ -1,11 +1,15 @@
 """U2PL (Wang et al., CVPR'22, arXiv 2203.03884): reliable pseudo-labels + contrastive use of unreliable pixels.
 
-``L = L_s + lambda_u L_u + lambda_c L_c`` (Sec. 3.1 Eq. 1). One step (spec A5)::
+``L = L_s + lambda_u L_u + lambda_c L_c`` (Sec. 3.1 Eq. 1). Warm-up step (``epoch < sup_only_epochs``)::
+
+    L_s(S(x_l)); with no grad: T.train()(x_l)   # output unused: T's BN running stats follow the data (train_semi.py)
+
+Semi-supervised step (spec A5)::
 
     P = softmax(up(T.eval()(x_u)));  conf, y_hat = max(P);  CutMix(x_u, y_hat, conf) with prob 0.5
     out_S = S([x_l; x_u_mix]);  L_s on the labeled part (CE or OHEM)
     out_T = T.train()([x_l; x_u_mix]) without grad   # entropy for L_u and the partitions, probs/rep at stride 4
-    alpha_t = 20 (1 - epoch / E);  L_u = CE on pixels with H < pct(H, 100 - alpha_t)
+    alpha_t = 20 (1 - epoch / E);  L_u = mean CE on pixels with H < pct(H, 100 - alpha_t), x B*H*W / #kept
     L_c = memory-bank InfoNCE (U2PLContrastiveLoss; the paper's negatives, see gen3d.models.losses.u2pl_losses)
 
 The teacher's entropy pass runs in train mode (BN batch statistics, dropout), as the official code does; the paper
@@ -55,6 +59,9 @@ class U2PL(TeacherStudentSegmentor):
         student_view: ``'weak'`` (U2PL: the student sees the CutMix-ed weak crop) or ``'strong'`` (the dataset's
             colour-augmented view, then CutMix).
         teacher_train_bn: Run the teacher's entropy / contrastive pass in train mode (official code).
+        warmup_teacher_pass: During the supervised-only warm-up, forward the teacher in train mode on the labeled
+            batch (no gradient, output unused) so that its BN running statistics track the data, as the official
+            ``train_semi.py`` does; ``False`` leaves them at their initial values until the first semi step.
         contrastive: Kwargs of :class:`U2PLContrastiveLoss` (``num_classes`` and ``feat_dim`` are filled in).
         seed: Seed of the CutMix generator.
         ema_momentum: See :class:`TeacherStudentSegmentor`.
@@ -71,6 +78,7 @@ class U2PL(TeacherStudentSegmentor):
         cutmix_prob: float = CUTMIX_PROB,
         student_view: str = "weak",
         teacher_train_bn: bool = True,
+        warmup_teacher_pass: bool = True,
         contrastive: dict | None = None,
         seed: int = 0,
         ema_momentum: float = EMA_MOMENTUM,
@@ -85,11 +93,24 @@ class U2PL(TeacherStudentSegmentor):
             raise ValueError(f"student_view must be 'weak' or 'strong', got {student_view!r}")
         self.lambda_u, self.lambda_c, self.alpha0 = lambda_u, lambda_c, alpha0
         self.max_epochs, self.cutmix_prob, self.student_view = max_epochs, cutmix_prob, student_view
-        self.teacher_train_bn = teacher_train_bn
+        self.teacher_train_bn, self.warmup_teacher_pass = teacher_train_bn, warmup_teacher_pass
         feat_dim = head.repr_head.out_channels if hasattr(head.repr_head, "out_channels") else 256
         cfg = dict(num_classes=self.num_classes, feat_dim=feat_dim, seed=seed, **(contrastive or {}))
         self.contrastive: nn.Module = U2PLContrastiveLoss(**cfg)
         self.generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def teacher_bn_pass(self, inputs: Tensor) -> None:
+        """Forward the teacher in train mode on ``inputs`` and discard the output (official ``train_semi.py``).
+
+        During the supervised-only warm-up the official loop runs ``model_teacher.train(); model_teacher(image_l)``
+        at every step, so the teacher's BN running statistics follow the training data although its parameters are
+        not updated. Without this pass the teacher leaves the warm-up with its initial running statistics, and its
+        eval-mode pseudo-labels at the first semi-supervised steps come from stale BN statistics.
+        """
+        self.teacher.train(True)
+        self.teacher.extract_logits_and_repr(inputs)
+        self.teacher.eval()
 
     def alpha_at(self, iteration: int) -> float:
         """alpha_t (percent) at ``iteration``, stepped per epoch (spec A4)."""
@@ -109,7 +130,10 @@ class U2PL(TeacherStudentSegmentor):
         """
         unl = batch.get("unlabeled")
         if unl is None or self.is_sup_only(iteration):
-            return self.supervised_losses(batch)  # warm-up: L_s only (spec A5)
+            losses = self.supervised_losses(batch)  # warm-up: L_s only (spec A5)
+            if self.warmup_teacher_pass:
+                self.teacher_bn_pass(batch["labeled"]["inputs"])
+            return losses
         x_l, y_l, x_u = batch["labeled"]["inputs"], batch["labeled"]["gt"], unl["inputs"]
         x_s = unl["inputs_strong"] if self.student_view == "strong" and unl["inputs_strong"] is not None else x_u
         n_l, size = x_l.shape[0], x_u.shape[-2:]

@@ -40,6 +40,24 @@ def test_u2pl_warmup_is_supervised_only():
     assert set(k for k in losses if k.startswith("loss")) == {"loss_sup"}
 
 
+def _bn_stats(net: torch.nn.Module) -> list[torch.Tensor]:
+    return [b.clone() for n, b in net.named_buffers() if n.endswith(("running_mean", "running_var"))]
+
+
+def test_u2pl_warmup_runs_the_teacher_in_train_mode_for_its_bn_statistics():
+    """train_semi.py: during the warm-up `model_teacher.train(); model_teacher(image_l)` at every step."""
+    model = make_model(U2PL).train()  # sup_only_epochs=1
+    params, stats = [p.clone() for p in model.teacher.parameters()], _bn_stats(model.teacher)
+    model.compute_losses(model.preprocess_batch(make_batch()), iteration=0)
+    assert all(torch.equal(a, b) for a, b in zip(params, model.teacher.parameters()))  # parameters untouched
+    assert any(not torch.equal(a, b) for a, b in zip(stats, _bn_stats(model.teacher)))  # BN statistics follow
+    assert not model.teacher.training
+    off = make_model(U2PL, warmup_teacher_pass=False).train()
+    stats = _bn_stats(off.teacher)
+    off.compute_losses(off.preprocess_batch(make_batch()), iteration=0)
+    assert all(torch.equal(a, b) for a, b in zip(stats, _bn_stats(off.teacher)))
+
+
 def test_u2pl_train_step_decreases_loss_and_updates_queues():
     model = make_model(U2PL, sup_only_epochs=0, max_epochs=10, cutmix_prob=1.0,
                        contrastive=dict(num_queries=8, num_negatives=16, queue_size=40, queue_size_bg=50)).train()
