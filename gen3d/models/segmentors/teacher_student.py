@@ -8,8 +8,9 @@ One step (:meth:`TeacherStudentSegmentor.train_step`)::
     ema_update(momentum_at(it))               # teacher <- EMA of the student (parameters only, U2PL spec A2)
 
 EMA schedule (U2PL ``train_semi.py``, spec A2): no teacher update during the ``sup_only_epochs`` supervised
-warm-up; in the epoch right after it the teacher copies the student at every step; afterwards
-``m = min(1 - 1 / (it - it0 + 1), ema_momentum)`` with ``it0`` the warm-up length in iterations.
+warm-up; in the epoch right after it (epoch 0 when there is no warm-up: ``epoch == sup_only_epoch`` in the official
+loop) the teacher copies the student at every step; afterwards ``m = min(1 - 1 / (it - it0 + 1), ema_momentum)``
+with ``it0`` the warm-up length in iterations.
 Evaluation uses the teacher by default (U2PL validates and tests ``teacher_state``).
 
 Subclasses implement :meth:`compute_losses`; FST wraps any subclass through this interface.
@@ -116,8 +117,10 @@ class TeacherStudentSegmentor(BaseModel):
         epoch = self.epoch_of(iteration)
         if epoch < self.sup_only_epochs:
             return None
-        if self.sup_only_epochs > 0 and epoch == self.sup_only_epochs:
-            return 0.0  # U2PL re-aliases the teacher to the student during this epoch
+        if epoch == self.sup_only_epochs:
+            # train_semi.py re-aliases the teacher to the student at every step of the epoch equal to
+            # sup_only_epoch, also when it is 0 (Cityscapes: the whole first epoch copies the student).
+            return 0.0
         it0 = self.sup_only_epochs * self._iters_per_epoch()
         return min(1.0 - 1.0 / (iteration - it0 + 1), self.ema_momentum)
 

@@ -89,6 +89,33 @@ def test_momentum_schedule():
     assert model.momentum_at(2) == 0.0 and model.momentum_at(3) == 0.0  # copy epoch
     assert model.momentum_at(4) == pytest.approx(1 - 1 / 3)
     assert model.momentum_at(10_000) == pytest.approx(0.99)
+    # the ramp min(1 - 1 / (it - it0 + 1), 0.99) of train_semi.py, it0 = sup_only_epoch * len(loader) = 2
+    for it in (4, 5, 50, 101, 102, 500):
+        assert model.momentum_at(it) == pytest.approx(min(1 - 1 / (it - 2 + 1), 0.99))
+    # no warm-up (Cityscapes): epoch 0 is the copy epoch (`epoch == sup_only_epoch` in train_semi.py)
+    model = make_model(U2PL, sup_only_epochs=0)
+    assert model.momentum_at(0) == 0.0 and model.momentum_at(1) == 0.0
+    assert model.momentum_at(2) == pytest.approx(1 - 1 / 3)
+
+
+def test_copy_epoch_then_ema_ramp_through_train_step():
+    """Copy epoch: teacher == student after every step; then teacher <- m T + (1 - m) S over parameters only."""
+    model = make_model(U2PL, sup_only_epochs=1, max_epochs=10,
+                       contrastive=dict(num_queries=4, num_negatives=4, queue_size=20, queue_size_bg=20)).train()
+    optim = OptimWrapper(torch.optim.SGD(model.student.parameters(), lr=0.01))
+    data = make_batch()
+    model.train_step_at(data, optim, iteration=0)  # warm-up: the teacher's parameters do not move
+    assert not all(torch.equal(t, s) for t, s in zip(model.teacher.parameters(), model.student.parameters()))
+    for it in (2, 3):  # copy epoch
+        log = model.train_step_at(data, optim, iteration=it)
+        assert log["ema_momentum"] == 0.0
+        assert all(torch.equal(t, s) for t, s in zip(model.teacher.parameters(), model.student.parameters()))
+    before = [t.clone() for t in model.teacher.parameters()]
+    log = model.train_step_at(data, optim, iteration=4)
+    m = 1 - 1 / 3
+    assert log["ema_momentum"] == pytest.approx(m)
+    for t, t_old, s in zip(model.teacher.parameters(), before, model.student.parameters()):
+        torch.testing.assert_close(t, m * t_old + (1 - m) * s)
 
 
 def test_preprocess_and_teacher_gets_no_grad():
