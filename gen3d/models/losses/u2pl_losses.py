@@ -226,7 +226,9 @@ class U2PLContrastiveLoss(nn.Module):
             is_labeled: ``(B,)`` bool.
 
         Returns:
-            Scalar loss (0 with a gradient when no class has anchors, a positive and negatives).
+            Scalar loss: the per-class InfoNCE summed and divided by the number of classes with reliable pixels,
+            as the official code does (0 with a gradient when at most one class has reliable pixels or no class
+            has anchors and negatives).
         """
         b, d, h, w = rep_student.shape
         if rep_teacher.shape != rep_student.shape or prob.shape[-2:] != (h, w) or label.shape != (b, h, w):
@@ -238,10 +240,11 @@ class U2PLContrastiveLoss(nn.Module):
         label_flat, rel_flat = label.reshape(-1), reliable.reshape(-1)
         negatives = self.negative_masks(prob.detach(), label, unreliable, is_labeled).permute(0, 2, 3, 1)
         negatives = negatives.reshape(-1, self.num_classes)
-        losses = []
+        losses, num_valid = [], 0
         for c in range(self.num_classes):
             self.enqueue(c, keys_all[negatives[:, c]])
             pos_mask = (label_flat == c) & rel_flat
+            num_valid += int(bool(pos_mask.any()))
             anchor_mask = pos_mask & (prob_flat[:, c] > self.delta_p)  # deviation 3: anchors of class c itself
             queue = self.queue(c)
             if not anchor_mask.any() or queue.shape[0] == 0:
@@ -256,6 +259,9 @@ class U2PLContrastiveLoss(nn.Module):
             logits = F.cosine_similarity(anchors.unsqueeze(1), keys, dim=2) / self.temperature
             target = torch.zeros(self.num_queries, dtype=torch.long, device=logits.device)
             losses.append(F.cross_entropy(logits, target))
-        if not losses:
+        # loss_helper.compute_contra_memobank_loss: 0 when the batch has at most one class with reliable pixels,
+        # otherwise the sum over the classes that had anchors and negatives divided by the number of classes with
+        # reliable pixels (a class skipped for lack of anchors or of queued negatives still counts).
+        if num_valid <= 1 or not losses:
             return rep_student.sum() * 0.0
-        return torch.stack(losses).mean()
+        return torch.stack(losses).sum() / num_valid

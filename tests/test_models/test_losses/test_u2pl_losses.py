@@ -1,5 +1,7 @@
 """U2PL losses: alpha schedule, entropy filter, contrastive loss, memory queues and the paper's negatives."""
 
+import math
+
 import pytest
 import torch
 
@@ -84,3 +86,36 @@ def test_contrastive_anchors_use_their_own_class():
     loss = loss_fn(rep, rep, prob, label, ones, ones, torch.tensor([True]))
     # class 2 anchors equal the class 2 prototype: cos 1 vs the negative's cos 0 -> a small loss
     assert loss.item() < 1e-3
+
+
+def test_pseudo_label_loss_normalisation_matches_official_by_hand():
+    """compute_unsupervised_loss: mean CE over the kept pixels x B*H*W / #kept (a sum over kept / #kept^2 x BHW)."""
+    logits = torch.tensor([[[[2.0, 0.0, 1.0, -1.0]], [[0.0, 1.0, 3.0, 0.5]]]])  # (1, 2, 1, 4)
+    pseudo = torch.tensor([[[0, 0, 1, 1]]])
+    entropy = torch.tensor([[[0.1, 0.2, 0.3, 0.9]]])
+    # np.percentile([.1, .2, .3, .9], 100 - 25) = 0.3 + 0.25 * 0.6 = 0.45 -> pixel 3 (H = 0.9) is dropped
+    loss, kept = pseudo_label_loss(logits, pseudo, entropy, alpha=25.0)
+    ce = [math.log(1 + math.exp(0.0 - 2.0)), math.log(1 + math.exp(1.0 - 0.0)), math.log(1 + math.exp(1.0 - 3.0))]
+    assert loss.item() == pytest.approx(4 / 3 * sum(ce) / 3, rel=1e-6)
+    assert kept.item() == pytest.approx(0.75)
+    full, _ = pseudo_label_loss(logits, pseudo, entropy, alpha=0.0)  # nothing dropped: weight 1, the plain mean CE
+    ce.append(math.log(1 + math.exp(-1.0 - 0.5)))
+    assert full.item() == pytest.approx(sum(ce) / 4, rel=1e-6)
+
+
+def test_contrastive_loss_is_normalised_by_classes_with_reliable_pixels():
+    """Official mean: sum over classes with anchors and negatives / #classes with reliable pixels; 0 for <= 1 class."""
+    tau, n_neg = 0.5, 4
+    loss_fn = U2PLContrastiveLoss(num_classes=3, feat_dim=2, num_queries=3, num_negatives=n_neg, temperature=tau,
+                                  low_rank=1, high_rank=1)  # r_l = 1: no labeled negatives, only the queued one
+    rep = torch.zeros(1, 2, 1, 2)
+    rep[0, :, 0, 0] = torch.tensor([1.0, 0.0])  # class 2 pixel == its prototype
+    rep[0, :, 0, 1] = torch.tensor([0.0, 1.0])  # class 1 pixel: reliable, but class 1 has no negatives
+    prob = torch.tensor([[0.05, 0.05, 0.9], [0.05, 0.9, 0.05]]).T.reshape(1, 3, 1, 2)
+    ones = torch.ones(1, 1, 2, dtype=torch.bool)
+    loss_fn.enqueue(2, torch.tensor([[0.0, 1.0]]))  # orthogonal negative: cos 0
+    loss = loss_fn(rep, rep, prob, torch.tensor([[[2, 1]]]), ones, ones, torch.tensor([True]))
+    per_class = math.log(1 + n_neg * math.exp(-1 / tau))  # -log(e^{1/tau} / (e^{1/tau} + N e^0))
+    assert loss.item() == pytest.approx(per_class / 2, rel=1e-5)  # class 1 counts in the denominator
+    single = loss_fn(rep, rep, prob, torch.tensor([[[2, 2]]]), ones, ones, torch.tensor([True]))
+    assert single.item() == 0.0  # a single class with reliable pixels: no contrastive loss
