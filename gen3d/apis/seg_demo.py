@@ -18,7 +18,7 @@ U2PL_CONFIG = osp.join(_REPO, "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_fo
 
 
 def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: float | None = None,
-                   log_interval: int = 10) -> dict[str, Any]:
+                   log_interval: int = 10, cfg_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``config`` for ``epochs`` epochs (validating once, at the end) and test its last checkpoint.
 
     Args:
@@ -28,6 +28,7 @@ def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: 
         epochs: Training epochs (the poly schedule is shortened to match).
         lr: SGD learning rate (the decoder keeps its x10 multiplier); ``None`` keeps the config's.
         log_interval: Logger interval in iterations.
+        cfg_options: Extra config overrides (dotted keys, e.g. ``{"model.sup_only_epochs": 2}``) for diagnostics.
 
     Returns:
         The results JSON of :class:`~gen3d.evaluation.metrics.IoUMetric` (``mIoU``, ``aAcc``, ``mAcc``,
@@ -45,6 +46,7 @@ def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: 
     }
     if lr is not None:
         options["optim_wrapper.optimizer.lr"] = lr
+    options.update(cfg_options or {})
     train_dir = osp.join(work_dir, "train")
     cfg = build_train_config(config, train_dir, data_root, cfg_options=options)
     start = time.perf_counter()
