@@ -146,6 +146,20 @@ class TeacherStudentSegmentor(BaseModel):
                 if t.dtype.is_floating_point:
                     t.mul_(m).add_(s, alpha=1.0 - m)
 
+    @torch.no_grad()
+    def teacher_bn_pass(self, inputs: Tensor) -> None:
+        """Forward the teacher in train mode on ``inputs``, output unused (U2PL / FST-semi ``train_semi.py``).
+
+        The EMA covers parameters only, so the teacher's BN running statistics come only from its own train-mode
+        passes. During the supervised-only warm-up the official loop runs ``model_teacher.train();
+        model_teacher(image_l)`` at every step, so these statistics follow the training data although the teacher's
+        parameters do not move; afterwards its train-mode pass on ``[x_l; x_u]`` keeps them up to date. Without such
+        passes the eval-mode teacher predicts with its initial statistics.
+        """
+        self.teacher.train(True)
+        self.teacher.extract_logits_and_repr(inputs)
+        self.teacher.eval()
+
     # ------------------------------------------------------------------ data
     def preprocess_batch(self, data: dict, training: bool = True) -> dict:
         """Normalise the two-stream batch of ``SemiSupervisedDataset``.

@@ -99,19 +99,6 @@ class U2PL(TeacherStudentSegmentor):
         self.contrastive: nn.Module = U2PLContrastiveLoss(**cfg)
         self.generator = torch.Generator().manual_seed(seed)
 
-    @torch.no_grad()
-    def teacher_bn_pass(self, inputs: Tensor) -> None:
-        """Forward the teacher in train mode on ``inputs`` and discard the output (official ``train_semi.py``).
-
-        During the supervised-only warm-up the official loop runs ``model_teacher.train(); model_teacher(image_l)``
-        at every step, so the teacher's BN running statistics follow the training data although its parameters are
-        not updated. Without this pass the teacher leaves the warm-up with its initial running statistics, and its
-        eval-mode pseudo-labels at the first semi-supervised steps come from stale BN statistics.
-        """
-        self.teacher.train(True)
-        self.teacher.extract_logits_and_repr(inputs)
-        self.teacher.eval()
-
     def alpha_at(self, iteration: int) -> float:
         """alpha_t (percent) at ``iteration``, stepped per epoch (spec A4)."""
         max_epochs = self.max_epochs or MessageHub.get_current_instance().get_info("max_epochs") or 1
