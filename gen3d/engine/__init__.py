@@ -1,6 +1,6 @@
 """Engine: the Runner, optimizer wrappers and cross-cutting hooks."""
 
-from . import hooks, optim_wrappers  # noqa: F401
+from . import hooks, model_wrappers, optim_wrappers  # noqa: F401
 from .runner import Runner
 
 __all__ = ["Runner"]

@@ -9,7 +9,7 @@ from mmengine.dist import is_distributed
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.runner import Runner as MMEngineRunner
 
-from gen3d.registry import RUNNERS
+from gen3d.registry import MODEL_WRAPPERS, RUNNERS
 from gen3d.utils import checkpoint as _checkpoint  # noqa: F401 - installs the safe loader and atomic writer
 from gen3d.utils.dist import init_cpu_dist
 
@@ -19,8 +19,9 @@ def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
 
     mmengine's ``MMDistributedDataParallel.train_step`` runs ``forward(mode='loss')`` and never calls the
     module's ``train_step``; a model that writes its own step (teacher-student, FST, GAN phases) would then train
-    supervised-only without any error. ``MMSeparateDistributedDataParallel`` (one DDP per submodule) calls the
-    module's ``train_step`` and is accepted; gen3d's GANs train under it.
+    supervised-only without any error. :class:`gen3d.engine.model_wrappers.GradSyncDataParallel` (chosen by
+    :meth:`Runner.wrap_model` when no wrapper is configured) and ``MMSeparateDistributedDataParallel`` (one DDP per
+    submodule; gen3d's GANs) call the module's ``train_step`` and are accepted.
 
     Raises:
         NotImplementedError: Naming the model and the wrapper.
@@ -29,10 +30,9 @@ def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
     if own_step and wrapper_type in ("MMDistributedDataParallel", "DistributedDataParallel"):
         raise NotImplementedError(
             f"{type(model).__name__} writes its own train_step, which {wrapper_type} would bypass (it only runs "
-            "forward(mode='loss')). Distributed training of this model is not supported yet; train on one process "
-            "(--launcher none) or set a model_wrapper_cfg whose train_step calls the module's train_step, such as "
-            "model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel') for models that synchronise their "
-            "own gradients (gen3d's GANs).")
+            "forward(mode='loss')). Leave model_wrapper_cfg unset (GradSyncDataParallel: one optimizer) or set "
+            "dict(type='MMSeparateDistributedDataParallel') for models that synchronise their own gradients "
+            "(gen3d's GANs).")
 
 
 def _strip_wrapper_prefix(module: torch.nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
@@ -90,8 +90,16 @@ class Runner(MMEngineRunner):
 
     def wrap_model(self, model_wrapper_cfg: dict | None, model: torch.nn.Module) -> torch.nn.Module:
         """Wrap the model for distributed training; CPU modules get ``device_ids=None`` (DDP rejects ids)."""
+        if self.distributed and model_wrapper_cfg is None and type(model).train_step is not BaseModel.train_step:
+            # A model with its own step (teacher-student, FST) keeps it: gradients are averaged per optimizer step.
+            model_wrapper_cfg = dict(type="GradSyncDataParallel")
+            self.logger.info(f"{type(model).__name__} writes its own train_step: wrapped in GradSyncDataParallel")
         if self.distributed:
             check_ddp_supports_model(model, (model_wrapper_cfg or {}).get("type", "MMDistributedDataParallel"))
+        wrapper_type = (model_wrapper_cfg or {}).get("type")
+        if isinstance(wrapper_type, str) and "." not in wrapper_type and wrapper_type in MODEL_WRAPPERS.module_dict:
+            # mmengine looks the wrapper up in its root registry, which does not search children: name the scope.
+            model_wrapper_cfg = {**model_wrapper_cfg, "type": f"{MODEL_WRAPPERS.scope}.{wrapper_type}"}
         if self.distributed and not torch.cuda.is_available():
             model_wrapper_cfg = copy.deepcopy(model_wrapper_cfg) if model_wrapper_cfg else {}
             model_wrapper_cfg.setdefault("type", "MMDistributedDataParallel")
