@@ -74,3 +74,13 @@ def test_two_process_cpu_distributed_gan_train_checkpoint_resume(tmp_path, gan_d
     assert "ranks in sync" in log
     ckpt = _state(work / "iter_6.pth")
     assert int(ckpt["seen_img"]) == 6 * 2 * 2 and int(ckpt["train_iter"]) == 6
+
+
+def test_amp_gan_training_runs_with_fp32_regularisers(tmp_path, gan_data_root):
+    """--amp (bf16 autocast on CPU) covers both optimizers; R1 and path length (double backward) stay fp32."""
+    work = tmp_path / "amp"
+    out = run_tool("train.py", str(GAN_CONFIG), "--work-dir", str(work), "--data-root", str(gan_data_root), "--amp")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (work / "config.py").read_text().count("CPUAutocastOptimWrapper") == 2 or torch.cuda.is_available()
+    state = _state(work / "iter_6.pth")
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

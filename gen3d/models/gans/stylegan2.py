@@ -230,7 +230,8 @@ class StyleGAN2(BaseModel):
 
         # G reg: path length on batch // pl_batch_shrink samples, scaled by the interval.
         if self.pl_weight > 0 and it % self.pl_interval == 0:
-            with g_opt.optim_context(self.generator):
+            # Regularisers (double backward) run in fp32 even under --amp, as stylegan2-ada keeps them out of fp16.
+            with torch.autocast(real.device.type, enabled=False):
                 loss_pl, pl = self._path_length_loss(gen, batch, c, real.device)
             self._step(g_opt, gen, loss_pl * self.pl_interval)
             log.update(loss_pl=loss_pl.detach(), pl=pl, pl_mean=self.pl_mean.clone())
@@ -250,7 +251,7 @@ class StyleGAN2(BaseModel):
 
         # D reg: lazy R1 on reals, scaled by the interval.
         if self.r1_gamma > 0 and it % self.r1_interval == 0:
-            with d_opt.optim_context(self.discriminator):
+            with torch.autocast(real.device.type, enabled=False):
                 r1 = self.r1_penalty(disc, real, c)
                 loss_r1 = r1.mean() * (self.r1_gamma / 2)
             self._step(d_opt, disc, loss_r1 * self.r1_interval)

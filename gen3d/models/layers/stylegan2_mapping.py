@@ -94,7 +94,8 @@ class MappingNetwork(nn.Module):
             if self.w_avg_beta is None:
                 raise ValueError("w_avg tracking is disabled (w_avg_beta=None)")
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                # fp32 even under autocast: the buffer is float32
+                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
@@ -102,8 +103,8 @@ class MappingNetwork(nn.Module):
             if self.w_avg_beta is None:
                 raise ValueError("truncation needs w_avg (w_avg_beta=None)")
             if self.num_ws is None or truncation_cutoff is None:
-                x = self.w_avg.lerp(x, truncation_psi)
+                x = self.w_avg.to(x.dtype).lerp(x, truncation_psi)
             else:
                 cut = int(truncation_cutoff)
-                x = torch.cat([self.w_avg.lerp(x[:, :cut], truncation_psi), x[:, cut:]], dim=1)
+                x = torch.cat([self.w_avg.to(x.dtype).lerp(x[:, :cut], truncation_psi), x[:, cut:]], dim=1)
         return x
