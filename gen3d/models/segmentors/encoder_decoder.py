@@ -6,10 +6,16 @@ cross-entropy (Cityscapes: keep pixels whose ground-truth probability is below 0
 Inference: whole image, or sliding windows whose overlapping logits are averaged (MMSeg's ``slide_inference``;
 U2PL's Cityscapes protocol: crop 769, stride 513).
 
-The tensor path (``mode='tensor'``) is the export path: normalised ``(B, 3, H, W)`` -> logits ``(B, C, H, W)``.
+Optional auxiliary head (MMSeg's ``auxiliary_head``; U2PL Cityscapes: FCN head on layer 3, weight 0.4): its loss,
+``loss_weight x`` the same criterion on its upsampled logits, is added in training only (``loss_aux``).
+
+The tensor path (``mode='tensor'``) is the export path: normalised ``(B, 3, H, W)`` -> logits ``(B, C, H, W)``; it
+never runs the auxiliary head.
 Semi-supervised wrappers (U2PL, FST) call :meth:`EncoderDecoder.extract_logits_and_repr` on a student and an
 EMA teacher.
 """
+
+from typing import NamedTuple
 
 import torch
 from mmengine.model import BaseModel
@@ -19,6 +25,8 @@ from torch.nn import functional as F
 
 from gen3d.registry import MODELS
 
+from .aux_head import AUX_IN_INDEX
+
 IGNORE_INDEX = 255
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -27,6 +35,14 @@ OHEM_THRESH = 0.7
 OHEM_MIN_KEPT = 100_000
 DEFAULT_BACKBONE = dict(type="TimmSegBackbone", model_name="resnet101s", output_stride=16)
 DEFAULT_HEAD = dict(type="DeepLabV3PlusHead", num_classes=21)
+
+
+class SegTrainOutputs(NamedTuple):
+    """Outputs of one training forward pass (:meth:`EncoderDecoder.extract_train_outputs`)."""
+
+    logits: Tensor  #: ``(B, C, ~H/4, ~W/4)``
+    repr: Tensor | None  #: ``(B, D, ~H/4, ~W/4)`` or ``None`` without a representation head
+    aux: Tensor | None  #: ``(B, C, h, w)`` at the auxiliary tap's stride, or ``None`` without an auxiliary head
 
 
 def _build(cfg: dict | nn.Module, **defaults) -> nn.Module:
@@ -91,10 +107,14 @@ class EncoderDecoder(BaseModel):
     """Backbone + decode head segmentor.
 
     Args:
-        backbone: Config or module returning ``[low, high]`` and exposing ``out_channels`` / ``out_strides``
-            (default ``TimmSegBackbone`` on ``resnet101s`` at output stride 16, random init).
+        backbone: Config or module returning ``[low, ..., high]`` and exposing ``out_channels`` / ``out_strides``
+            (default ``TimmSegBackbone`` on ``resnet101s`` at output stride 16, random init). The decode head uses
+            the first and the last tap; middle taps feed ``auxiliary_head``.
         decode_head: Config or module (default ``DeepLabV3PlusHead``, 21 classes); ``in_channels``,
             ``output_stride`` and ``align_corners`` are filled in when missing.
+        auxiliary_head: ``None`` or a config / module such as ``FCNAuxHead`` (``in_channels`` from the backbone tap
+            ``in_index`` and ``num_classes`` are filled in); training adds ``loss_aux = loss_weight x`` the
+            supervised criterion on its logits. Inference and export ignore it.
         ignore_index: Label ignored by the loss (and by the metric).
         ohem: ``None`` for plain cross-entropy (U2PL VOC) or ``dict(thresh=0.7, min_kept=100000)`` for OHEM
             (U2PL Cityscapes); ``min_kept`` counts pixels over the whole batch.
@@ -110,6 +130,7 @@ class EncoderDecoder(BaseModel):
         self,
         backbone: dict | nn.Module = DEFAULT_BACKBONE,
         decode_head: dict | nn.Module = DEFAULT_HEAD,
+        auxiliary_head: dict | nn.Module | None = None,
         ignore_index: int = IGNORE_INDEX,
         ohem: dict | None = None,
         align_corners: bool = False,
@@ -123,10 +144,18 @@ class EncoderDecoder(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = _build(backbone)
         self.decode_head = _build(
-            decode_head, in_channels=self.backbone.out_channels, output_stride=self.backbone.out_strides[-1],
-            align_corners=align_corners,
+            decode_head, in_channels=[self.backbone.out_channels[0], self.backbone.out_channels[-1]],
+            output_stride=self.backbone.out_strides[-1], align_corners=align_corners,
         )
         self.num_classes = self.decode_head.num_classes
+        self.auxiliary_head = auxiliary_head if isinstance(auxiliary_head, nn.Module) else None
+        if isinstance(auxiliary_head, dict):
+            in_index, taps = auxiliary_head.get("in_index", AUX_IN_INDEX), len(self.backbone.out_channels)
+            if not -taps <= in_index < taps:
+                raise ValueError(f"auxiliary_head in_index {in_index} but the backbone has {taps} taps "
+                                 "(add the stage to its out_indices, e.g. (1, 3, 4))")
+            self.auxiliary_head = _build(auxiliary_head, in_channels=self.backbone.out_channels[in_index],
+                                         num_classes=self.num_classes)
         self.ignore_index = ignore_index
         self.ohem = {"thresh": OHEM_THRESH, "min_kept": OHEM_MIN_KEPT, **ohem} if ohem is not None else None
         self.align_corners = align_corners
@@ -153,6 +182,20 @@ class EncoderDecoder(BaseModel):
             ``logits (B, C, ~H/4, ~W/4)`` and ``repr (B, D, ~H/4, ~W/4)`` (``None`` without a representation head).
         """
         return self.decode_head.forward_with_repr(self.extract_feat(inputs))
+
+    def extract_train_outputs(self, inputs: Tensor) -> SegTrainOutputs:
+        """Logits, representations and auxiliary logits from one backbone pass (training).
+
+        Args:
+            inputs: Normalised images ``(B, 3, H, W)``.
+
+        Returns:
+            :class:`SegTrainOutputs` (``aux`` is ``None`` without an auxiliary head).
+        """
+        feats = self.extract_feat(inputs)
+        logits, rep = self.decode_head.forward_with_repr(feats)
+        aux = self.auxiliary_head(feats) if self.auxiliary_head is not None else None
+        return SegTrainOutputs(logits, rep, aux)
 
     def _forward(self, inputs: Tensor, data_samples: list | None = None) -> Tensor:
         """Export path: logits at the input size.
@@ -220,6 +263,20 @@ class EncoderDecoder(BaseModel):
             return logits.sum() * 0.0
         return F.cross_entropy(logits, target, ignore_index=self.ignore_index)
 
+    def aux_loss(self, aux_logits: Tensor, target: Tensor) -> Tensor:
+        """``auxiliary_head.loss_weight x`` :meth:`seg_loss` of the auxiliary logits (U2PL ``loss_helper.py``).
+
+        Args:
+            aux_logits: ``(B, C, h, w)`` from the auxiliary head.
+            target: ``(B, H, W)`` long.
+
+        Returns:
+            Weighted scalar loss.
+        """
+        if self.auxiliary_head is None:
+            raise RuntimeError("aux_loss needs an auxiliary_head")
+        return self.auxiliary_head.loss_weight * self.seg_loss(aux_logits, target)
+
     def loss(self, inputs: Tensor, data_samples: list[BaseDataElement]) -> dict[str, Tensor]:
         """Supervised loss.
 
@@ -228,16 +285,21 @@ class EncoderDecoder(BaseModel):
             data_samples: Samples with ``gt_sem_seg`` ``(H, W)`` long (255 = ignore).
 
         Returns:
-            ``{'loss_ce': scalar, 'acc_seg': pixel accuracy in % (no gradient)}``.
+            ``{'loss_ce': scalar, 'acc_seg': pixel accuracy in % (no gradient)}``, plus the weighted ``loss_aux``
+            when there is an auxiliary head.
         """
         target = self.stack_gt(data_samples, inputs.shape[-2:]).to(inputs.device)
-        logits = self.decode_head(self.extract_feat(inputs))
+        feats = self.extract_feat(inputs)
+        logits = self.decode_head(feats)
         loss = self.seg_loss(logits, target)
         with torch.no_grad():
             valid = target != self.ignore_index
             pred = self._resize(logits, target.shape[-2:]).argmax(dim=1)
             acc = (pred[valid] == target[valid]).float().mean() * 100 if valid.any() else loss.new_zeros(())
-        return {"loss_ce": loss, "acc_seg": acc}
+        losses = {"loss_ce": loss, "acc_seg": acc}
+        if self.auxiliary_head is not None:
+            losses["loss_aux"] = self.aux_loss(self.auxiliary_head(feats), target)
+        return losses
 
     # ------------------------------------------------------------------ inference
     def slide_inference(self, inputs: Tensor) -> Tensor:

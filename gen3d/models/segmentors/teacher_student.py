@@ -47,6 +47,8 @@ class TeacherStudentSegmentor(BaseModel):
         eval_model: ``'teacher'`` (U2PL) or ``'student'``: the network used by ``forward`` / validation.
         backbone: See ``segmentor``.
         decode_head: See ``segmentor``.
+        auxiliary_head: See ``segmentor`` (``EncoderDecoder.auxiliary_head``; its loss joins ``loss_aux`` on the
+            labeled images only).
         ignore_index: See ``segmentor``.
         ohem: See ``segmentor``; ``True`` means U2PL's defaults (lets a config switch OHEM on over ``None``).
         align_corners: See ``segmentor``.
@@ -66,6 +68,7 @@ class TeacherStudentSegmentor(BaseModel):
         eval_model: str = "teacher",
         backbone: dict | None = None,
         decode_head: dict | None = None,
+        auxiliary_head: dict | None = None,
         ignore_index: int = 255,
         ohem: dict | bool | None = None,
         align_corners: bool = False,
@@ -78,7 +81,8 @@ class TeacherStudentSegmentor(BaseModel):
             ohem = {} if ohem is True else (ohem or None)
             segmentor = dict(type="EncoderDecoder", ignore_index=ignore_index, ohem=ohem, align_corners=align_corners,
                              test_cfg=test_cfg, data_preprocessor=data_preprocessor)
-            segmentor.update({k: v for k, v in dict(backbone=backbone, decode_head=decode_head).items() if v})
+            parts = dict(backbone=backbone, decode_head=decode_head, auxiliary_head=auxiliary_head)
+            segmentor.update({k: v for k, v in parts.items() if v})
         student = segmentor if isinstance(segmentor, nn.Module) else MODELS.build(segmentor)
         super().__init__(data_preprocessor=student.data_preprocessor, init_cfg=init_cfg)
         if eval_model not in ("teacher", "student"):
@@ -201,9 +205,16 @@ class TeacherStudentSegmentor(BaseModel):
         raise NotImplementedError
 
     def supervised_losses(self, batch: dict) -> dict[str, Tensor]:
-        """Student cross-entropy (or OHEM) on the labeled stream: ``{'loss_sup', 'acc_seg'}``."""
+        """Student cross-entropy (or OHEM) on the labeled stream: ``{'loss_sup', 'acc_seg'}``.
+
+        With an auxiliary head on the student, its weighted loss on the labeled images is added as ``loss_aux``
+        (U2PL / FST-semi ``train_semi.py``: ``sup_loss_fn([pred, aux], label_l)``).
+        """
         losses = self.student.loss(batch["labeled"]["inputs"], batch["labeled"]["data_samples"])
-        return {"loss_sup": losses["loss_ce"], "acc_seg": losses["acc_seg"]}
+        out = {"loss_sup": losses["loss_ce"], "acc_seg": losses["acc_seg"]}
+        if "loss_aux" in losses:
+            out["loss_aux"] = losses["loss_aux"]
+        return out
 
     def train_step(self, data: dict, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
         """Run preprocess -> compute_losses -> update_params -> ema_update -> log vars."""

@@ -7,14 +7,16 @@
 Semi-supervised step (spec A5)::
 
     P = softmax(up(T.eval()(x_u)));  conf, y_hat = max(P);  CutMix(x_u, y_hat, conf) with prob 0.5
-    out_S = S([x_l; x_u_mix]);  L_s on the labeled part (CE or OHEM)
+    out_S = S([x_l; x_u_mix]);  L_s on the labeled part (CE or OHEM; + 0.4 x the layer-3 aux head's loss, Cityscapes)
     out_T = T.train()([x_l; x_u_mix]) without grad   # entropy for L_u and the partitions, probs/rep at stride 4
     alpha_t = 20 (1 - epoch / E);  L_u = mean CE on pixels with H < pct(H, 100 - alpha_t), x B*H*W / #kept
     L_c = memory-bank InfoNCE (U2PLContrastiveLoss; the paper's negatives, see gen3d.models.losses.u2pl_losses)
 
 The teacher's entropy pass runs in train mode (BN batch statistics, dropout), as the official code does; the paper
-does not say otherwise (``teacher_train_bn=False`` switches it to eval mode). Missing from this port: Cityscapes'
-auxiliary layer-3 head (loss weight 0.4) and SyncBN, which ``EncoderDecoder`` does not provide.
+does not say otherwise (``teacher_train_bn=False`` switches it to eval mode). The auxiliary head of the student
+(``EncoderDecoder.auxiliary_head``, Cityscapes) runs on the whole student batch, as ``outs["aux"]`` in the official
+code, and its loss is taken on the labeled part only. The teacher carries an EMA copy of it that is never run (its
+output is unused in the official code too). SyncBN is not part of the model (``sync_bn='torch'`` in the runner).
 """
 
 import torch
@@ -112,8 +114,8 @@ class U2PL(TeacherStudentSegmentor):
             iteration: 0-based global iteration.
 
         Returns:
-            ``loss_sup``, ``loss_unsup``, ``loss_contra`` (the latter two weighted) and logs ``acc_seg``,
-            ``alpha_t``, ``unsup_kept``, ``cutmix``.
+            ``loss_sup``, ``loss_unsup``, ``loss_contra`` (the latter two weighted), ``loss_aux`` (weighted) with
+            an auxiliary head, and logs ``acc_seg``, ``alpha_t``, ``unsup_kept``, ``cutmix``.
         """
         unl = batch.get("unlabeled")
         if unl is None or self.is_sup_only(iteration):
@@ -131,8 +133,9 @@ class U2PL(TeacherStudentSegmentor):
         (x_u, x_s, pseudo, conf), mix = random_cutmix(x_u, x_s, pseudo, conf, prob=self.cutmix_prob,
                                                       generator=self.generator)
         # 2. student on [labeled; mixed unlabeled]
-        logits_s, rep_s = self.student.extract_logits_and_repr(torch.cat([x_l, x_s]))
+        logits_s, rep_s, aux_s = self.student.extract_train_outputs(torch.cat([x_l, x_s]))
         loss_sup = self.student.seg_loss(logits_s[:n_l], y_l)
+        aux = {} if aux_s is None else {"loss_aux": self.student.aux_loss(aux_s[:n_l], y_l)}  # labeled part only
         # 3. teacher pass (train-mode BN as the official code) for entropies, probs and keys at stride 4
         with torch.no_grad():
             self.teacher.train(self.teacher_train_bn)
@@ -160,5 +163,5 @@ class U2PL(TeacherStudentSegmentor):
         return {
             "loss_sup": loss_sup, "loss_unsup": self.lambda_u * loss_u, "loss_contra": self.lambda_c * loss_c,
             "acc_seg": acc, "alpha_t": torch.tensor(alpha), "unsup_kept": kept,
-            "cutmix": torch.tensor(float(mix is not None)),
+            "cutmix": torch.tensor(float(mix is not None)), **aux,
         }
