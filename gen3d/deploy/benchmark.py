@@ -112,6 +112,14 @@ def _subprocess(variant: str, path: str, batch: int, threads: int, rounds: int, 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _static_batch(onnx_path: str) -> int | None:
+    """The fixed batch size of the graph's first input, or ``None`` when it is dynamic."""
+    import onnx
+
+    dim = onnx.load(onnx_path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim[0]
+    return int(dim.dim_value) if dim.HasField("dim_value") else None
+
+
 def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, ...] = (1, 8), threads: int = 2,
                  rounds: int = 30, warmup: int = 3, config: str | None = None,
                  size: tuple[int, int] = (224, 224)) -> list[dict]:
@@ -120,7 +128,7 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
     Args:
         variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint) or ``'ort'`` (ONNX file);
             the first ``'torch'`` variant is the baseline of the ratios.
-        batch_sizes: Batch sizes to time.
+        batch_sizes: Batch sizes to time (a static-batch ONNX graph is timed at its own batch size only).
         threads: Intra-op threads of every runtime.
         rounds: Timed calls per variant and batch size (fewer for large batches: ``max(5, rounds // batch)``).
         warmup: Untimed calls first.
@@ -132,9 +140,12 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
         (summed over threads: less sensitive to other load on a shared machine), speed-up over PyTorch.
     """
     rows = []
+    static = {name: _static_batch(path) for name, (kind, path) in variants.items() if kind == "ort"}
     for batch in batch_sizes:
         base = None
         for name, (kind, path) in variants.items():
+            if static.get(name) not in (None, batch):
+                continue  # a static-shape graph (e.g. a TensorRT-style batch-1 bundle) runs only its own batch
             res = _subprocess(kind, path, batch, threads, max(5, rounds // batch), warmup, config, size)
             t = np.asarray(res["times"]) * 1e3
             p50 = float(np.percentile(t, 50))

@@ -221,3 +221,16 @@ def test_benchmark_deploy_task_prints_table(bundle, trained):
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("pytorch eager", "onnxruntime fp32"))]
     assert len(lines) == 4, out.stdout  # 2 variants x 2 batch sizes
     assert "peak MiB" in out.stdout and "speed-up" in out.stdout
+
+
+def test_benchmark_knows_static_batch_graphs(tmp_path):
+    """A static batch-1 graph (TensorRT-style bundles) is timed at batch 1 only; a dynamic one at every batch."""
+    from gen3d.deploy.benchmark import _static_batch
+
+    for name, batch in (("static.onnx", 1), ("dynamic.onnx", "n")):
+        x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, 3])
+        y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [batch, 3])
+        graph = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+        onnx.save(onnx.helper.make_model(graph), str(tmp_path / name))
+    assert _static_batch(str(tmp_path / "static.onnx")) == 1
+    assert _static_batch(str(tmp_path / "dynamic.onnx")) is None
