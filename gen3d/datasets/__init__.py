@@ -6,6 +6,7 @@ from .segmentation import (
     CityscapesDataset,
     CocoSegDataset,
     FolderSegDataset,
+    FutureBatchDataset,
     GTA5Dataset,
     SegDataset,
     SemiSupervisedDataset,
@@ -14,7 +15,8 @@ from .segmentation import (
 
 __all__ = [
     "AnomalyDataset", "CityscapesDataset", "CocoAnomalyDataset", "CocoSegDataset", "FolderDataset", "FolderSegDataset",
-    "GTA5Dataset", "MVTecDataset", "SegDataset", "SemiSupervisedDataset", "VOCDataset", "VisADataset",
+    "FutureBatchDataset", "GTA5Dataset", "MVTecDataset", "SegDataset", "SemiSupervisedDataset", "VOCDataset",
+    "VisADataset",
 ]
 
 from .gan import ImageFolderDataset  # noqa: E402
