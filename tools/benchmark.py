@@ -92,30 +92,15 @@ def bench_gan_table(args: argparse.Namespace) -> None:
 
 
 def bench_deploy_table(args: argparse.Namespace) -> None:
-    """The ``deploy`` task: rows from :func:`gen3d.deploy.benchmark.bench_deploy`, printed with ratios."""
-    from gen3d.deploy.benchmark import bench_deploy
-    from gen3d.runtime.manifest import load_manifest
+    """The ``deploy`` task: :func:`gen3d.deploy.benchmark.bench_bundles`, printed with ratios."""
+    from gen3d.deploy.benchmark import DEPLOY_COLUMNS, bench_bundles
     from gen3d.utils.benchmark import format_table
 
-    variants, size, config = {}, (224, 224), None
-    if args.checkpoint:
-        variants["pytorch eager"] = ("torch", args.checkpoint)
-        config = None if args.config == DEFAULT_CONFIG else args.config
-    for bundle in args.bundle:
-        manifest = load_manifest(bundle)
-        size = tuple(manifest["model"].get("input_size", size))
-        if manifest["mode"] == "end2end":
-            size = tuple(manifest["inputs"][0]["shape"][1:3])
-        for key in ("onnx_fp32", "onnx"):
-            if key in manifest:
-                precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
-                variants[f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"] = (
-                    "ort", osp.join(bundle, manifest[key]["file"]))
-    threads = args.threads or 2
-    rows = bench_deploy(variants, tuple(args.batch_sizes), threads, args.rounds * 4, config=config, size=size)
-    print(f"\nDeployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row")
-    print(format_table(rows, ["variant", "batch", "p50 ms", "p99 ms", "ms/img", "cpu ms/img", "img/s", "peak MiB",
-                              "speed-up"]))
+    config = None if args.config == DEFAULT_CONFIG else args.config
+    rows, title = bench_bundles(args.bundle, args.checkpoint, config, tuple(args.batch_sizes), args.threads or 2,
+                                args.rounds * 4)
+    print(f"\n{title}")
+    print(format_table(rows, DEPLOY_COLUMNS))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import os.path as osp
 import resource
 import subprocess
 import sys
@@ -155,6 +156,46 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
                          "cpu ms/img": float(np.median(res["cpu_times"])) * 1e3 / batch,
                          "speed-up": (base / p50) if base else float("nan")})
     return rows
+
+
+DEPLOY_COLUMNS = ["variant", "batch", "p50 ms", "p99 ms", "ms/img", "cpu ms/img", "img/s", "peak MiB", "speed-up"]
+
+
+def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str | None = None,
+                  batch_sizes: tuple[int, ...] = (1, 8), threads: int = 2,
+                  rounds: int = 32) -> tuple[list[dict], str]:
+    """Time the ONNX files of bundles (and the checkpoint in eager PyTorch, the ratios' baseline).
+
+    Args:
+        bundles: Bundle folders written by ``tools/deploy.py``; an int8 bundle contributes its fp32 and Q/DQ files.
+        checkpoint: Optional checkpoint for the eager PyTorch row.
+        config: Model config of that checkpoint (``None``: the one saved in it).
+        batch_sizes: Batch sizes to time.
+        threads: Intra-op threads of every runtime.
+        rounds: Timed calls per variant at batch 1 (see :func:`bench_deploy`).
+
+    Returns:
+        ``(rows, title)``: the table rows and a one-line description of the setting.
+    """
+    from gen3d.runtime.manifest import load_manifest
+
+    variants: dict[str, tuple[str, str]] = {}
+    size: tuple[int, ...] = (224, 224)
+    if checkpoint:
+        variants["pytorch eager"] = ("torch", checkpoint)
+    for bundle in bundles:
+        manifest = load_manifest(bundle)
+        size = tuple(manifest["model"].get("input_size", size))
+        if manifest["mode"] == "end2end":
+            size = tuple(manifest["inputs"][0]["shape"][1:3])
+        for key in ("onnx_fp32", "onnx"):
+            if key in manifest:
+                precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
+                variants[f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"] = (
+                    "ort", osp.join(bundle, manifest[key]["file"]))
+    rows = bench_deploy(variants, batch_sizes, threads, rounds, config=config, size=(int(size[0]), int(size[1])))
+    title = f"Deployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row"
+    return rows, title
 
 
 def main(argv: list[str] | None = None) -> None:
