@@ -1,6 +1,8 @@
 """``python -m gen3d.runtime BUNDLE INPUT [--out-dir DIR]``: the torch-free bundle runner for edge devices.
 
-It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed.
+It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed. A generator bundle
+(``task='generation'``) takes no input: ``python -m gen3d.runtime BUNDLE --seeds 0-15 [--truncation-psi 0.7]
+[--class-index K] --out-dir DIR`` writes ``DIR/grid.png`` (:mod:`gen3d.runtime.generation`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The bundle options shared with ``tools/infer.py``."""
     parser = argparse.ArgumentParser(description="Run a gen3d bundle on images, a folder, a video or a camera")
     parser.add_argument("model", help="bundle folder (manifest.json + model.onnx [+ model.engine])")
-    parser.add_argument("input", help="image file, folder, video file, camera index (0) or stream URL")
+    parser.add_argument("input", nargs="?", help="image file, folder, video file, camera index (0) or stream URL "
+                                                 "(not for generator bundles)")
     parser.add_argument("--out-dir", default="work_dirs/infer", help="where verdicts.csv and overlays go")
     parser.add_argument("--class-name", help="product class of every input (default: from the path)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -23,7 +26,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="bundles only")
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
+    gen = parser.add_argument_group("generator bundles (task='generation')")
+    gen.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,5,9 (numpy latents: not the images "
+                                                     "tools/gan/generate.py gives for the same seeds)")
+    gen.add_argument("--truncation-psi", type=float, help="default: the bundle's stored value")
+    gen.add_argument("--class-index", help="class index or name (conditional generators)")
+    gen.add_argument("--grid-cols", type=int, help="images per grid row (default: square)")
+    gen.add_argument("--save-images", action="store_true", help="also write one seedNNNN.png per seed")
     return parser
+
+
+def bundle_task(bundle_dir: str) -> str | None:
+    """The ``task`` of a bundle's manifest, or None where it cannot be read (the runner reports that)."""
+    import json
+    import os.path as osp
+
+    try:
+        with open(osp.join(bundle_dir, "manifest.json")) as f:
+            return json.load(f).get("task")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_generation_cli(args: argparse.Namespace) -> int:
+    """Sample a generator bundle from parsed arguments; 1 and a message on stderr on failure."""
+    from gen3d.runtime.generation import parse_seeds, run_generation
+
+    try:
+        seeds = parse_seeds(getattr(args, "seeds", None) or "0-15")
+        out = run_generation(args.model, args.out_dir, seeds, getattr(args, "truncation_psi", None),
+                             getattr(args, "class_index", None), backend=args.backend, threads=args.threads,
+                             batch_size=args.batch_size, nrow=getattr(args, "grid_cols", None),
+                             save_images=bool(getattr(args, "save_images", False)))
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(seeds)} images {out['shape'][1:]} ({out['backend']}); grid in {out['grid']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +93,11 @@ def run_cli(args: argparse.Namespace) -> int:
     """Run :func:`~gen3d.runtime.run.run_bundle` from parsed arguments; 1 and a message on stderr on failure."""
     from gen3d.runtime.run import run_bundle
 
+    if bundle_task(args.model) == "generation":
+        return run_generation_cli(args)
+    if not args.input:
+        print("error: an input (image, folder, video, camera, URL) is required for this bundle", file=sys.stderr)
+        return 1
     try:
         run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
                    batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,

@@ -98,9 +98,12 @@ class OrtBackend:
         self.output_names = [o.name for o in outputs]
         self.input_dtypes = {i.name: np.dtype(_ORT_DTYPES.get(i.type, np.float32)) for i in inputs}
         self.input_shapes = {i.name: static_dims(i.shape) for i in inputs}
+        # Inputs with a stored default (an initializer of the same name, e.g. thresholds, truncation_psi) are not
+        # in get_inputs(); feeding them overrides the default.
+        self.optional_input_names = [i.name for i in self.session.get_overridable_initializers()]
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the graph; feeds the graph does not have are left out.
+        """Run the graph; feeds the graph does not have are left out (inputs with a default may be fed).
 
         Args:
             feeds: Input name -> array.
@@ -108,7 +111,7 @@ class OrtBackend:
         Returns:
             Output name -> array, for every graph output.
         """
-        used = {k: v for k, v in feeds.items() if k in self.input_names}
+        used = {k: v for k, v in feeds.items() if k in self.input_names or k in self.optional_input_names}
         return dict(zip(self.output_names, self.session.run(self.output_names, used)))
 
 

@@ -1,0 +1,233 @@
+"""Run a generator bundle (``task='generation'``, :mod:`gen3d.deploy.gan_bundle`) with numpy and OpenCV only.
+
+Example::
+
+    from gen3d.runtime.generation import GeneratorRuntime, write_grid
+
+    gen = GeneratorRuntime("bundles/gan")
+    images = gen.sample(range(16), truncation_psi=0.7)      # uint8 [16, R, R, C]
+    write_grid("grid.png", images)
+
+Seeds: ``tools/gan/generate.py`` draws the latent of seed ``s`` with ``torch.randn(z_dim,
+generator=torch.Generator().manual_seed(s))``, which numpy cannot reproduce. Here seed ``s`` gives
+:func:`seed_latents` (``numpy.random.default_rng(s).standard_normal(z_dim)``): deterministic, but a *different*
+image than the PyTorch tool gives for the same seed. To reproduce a PyTorch sample exactly, pass its latent to
+:meth:`GeneratorRuntime.generate`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import os.path as osp
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from gen3d.runtime.backend import make_backend
+from gen3d.runtime.manifest import ManifestError, load_manifest
+
+
+def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:
+    """One standard-normal latent per seed, ``numpy.random.default_rng(seed)``: float32 ``[len(seeds), z_dim]``.
+
+    Not the latents of ``gen3d.apis.gan_inference.seed_latents`` (torch's generator); see the module docstring.
+    """
+    rows = [np.random.default_rng(int(s)).standard_normal(int(z_dim)) for s in seeds]
+    return np.asarray(rows, np.float32).reshape(len(rows), int(z_dim))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``'0-15'``, ``'1,5,9'`` or ``'0-3,10'`` -> a list of seeds (ranges inclusive).
+
+    Raises:
+        ValueError: Not such a list.
+    """
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"bad seed list {text!r}: expected e.g. '0-15' or '1,5,9'")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ValueError(f"bad seed range {part!r}")
+        seeds.extend(range(lo, hi + 1))
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return seeds
+
+
+def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 0) -> np.ndarray:
+    """Tile uint8 NHWC images into one ``(rows*H, nrow*W, C)`` uint8 array (empty cells black).
+
+    Args:
+        images: uint8 ``[N, H, W, C]``.
+        nrow: Images per row; None is ``ceil(sqrt(N))``.
+        pad: Pixels between cells.
+    """
+    arr = np.asarray(images)
+    n, h, w, ch = arr.shape
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / nrow))
+    grid = np.zeros((rows * (h + pad) - pad, nrow * (w + pad) - pad, ch), np.uint8)
+    for k in range(n):
+        y, x = (k // nrow) * (h + pad), (k % nrow) * (w + pad)
+        grid[y:y + h, x:x + w] = arr[k]
+    return grid
+
+
+def write_grid(path: str, images: np.ndarray, nrow: int | None = None, pad: int = 0) -> str:
+    """Write uint8 NHWC RGB (or grey) images as one grid picture with OpenCV; returns ``path``.
+
+    Raises:
+        OSError: The file could not be written.
+    """
+    grid = make_grid(images, nrow, pad)
+    if grid.shape[2] == 3:
+        grid = cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if not cv2.imwrite(path, grid):
+        raise OSError(f"Could not write image {path}")
+    return path
+
+
+class GeneratorRuntime:
+    """A generator bundle: latents (and a class) in, uint8 NHWC images out.
+
+    Args:
+        bundle_dir: Bundle folder (``manifest.json`` with ``task='generation'``, ``model.onnx``).
+        backend: ``'auto'`` or ``'onnxruntime'`` (generator bundles carry no TensorRT engine).
+        threads: onnxruntime CPU threads.
+        batch_size: Latents per backend call (a static-batch graph uses its own batch, padding the last call).
+        verify_hashes: Check ``model.onnx`` against the manifest's sha256.
+
+    Raises:
+        ManifestError: Not a generation bundle, or an invalid one.
+        RuntimeError: The backend cannot run here.
+    """
+
+    def __init__(self, bundle_dir: str, backend: str = "auto", threads: int | None = None, batch_size: int = 8,
+                 verify_hashes: bool = True) -> None:
+        self.bundle_dir = bundle_dir
+        self.manifest = load_manifest(bundle_dir, verify_hashes)
+        if self.manifest["task"] != "generation":
+            raise ManifestError(f"{bundle_dir} holds a {self.manifest['task']} model, not a generator")
+        model = self.manifest["model"]
+        inputs = {i["name"]: i for i in self.manifest["inputs"]}
+        if "z" not in inputs:
+            raise ManifestError(f"{bundle_dir}: a generation bundle needs a 'z' input")
+        self.z_dim = int(model.get("z_dim") or inputs["z"]["shape"][-1])
+        self.c_dim = int(model.get("c_dim") or (inputs["c"]["shape"][-1] if "c" in inputs else 0))
+        self.classes: list[str] = list(model.get("classes") or (inputs.get("c") or {}).get("classes") or [])
+        self.default_psi = float(((inputs.get("truncation_psi") or {}).get("default") or [1.0])[0])
+        out = self.manifest["outputs"][0]
+        self.output_name = out["name"]
+        self.raw = out.get("dtype") != "uint8" or self.manifest.get("output") == "float"
+        self.layout = out.get("layout", "NCHW" if self.raw else "NHWC")
+        self.backend = make_backend(backend, bundle_dir, self.manifest, threads)
+        first = (self.backend.input_shapes.get("z") or (None,))[0]
+        self.static_batch = int(first) if first else None
+        self.batch_size = self.static_batch or max(1, int(batch_size))
+
+    @property
+    def backend_name(self) -> str:
+        """``'onnxruntime'`` or ``'tensorrt'``."""
+        return self.backend.name
+
+    @property
+    def resolution(self) -> int:
+        """Image side in pixels."""
+        return int(self.manifest["model"].get("resolution") or self.manifest["outputs"][0]["shape"][1])
+
+    def resolve_class(self, class_index: int | str | None) -> int | None:
+        """A class index (or a name from ``classes``) checked against the generator; None for unconditional.
+
+        Raises:
+            ValueError: A conditional generator without a class, an unconditional one with a class, or an unknown
+                class.
+        """
+        if self.c_dim == 0:
+            if class_index is not None:
+                raise ValueError("the generator is unconditional (c_dim 0): drop the class index")
+            return None
+        if isinstance(class_index, str) and not class_index.lstrip("-").isdigit():
+            if class_index not in self.classes:
+                raise ValueError(f"unknown class {class_index!r}; known: {self.classes}")
+            return self.classes.index(class_index)
+        if class_index is None or not 0 <= int(class_index) < self.c_dim:
+            raise ValueError(f"a conditional generator needs a class index in [0, {self.c_dim}), got {class_index}"
+                             + (f" (classes: {self.classes})" if self.classes else ""))
+        return int(class_index)
+
+    def generate(self, z: np.ndarray, truncation_psi: float | None = None,
+                 class_index: int | str | None = None, c: np.ndarray | None = None) -> np.ndarray:
+        """Images for explicit latents (e.g. the ``z`` PyTorch drew, for identical images).
+
+        Args:
+            z: float ``[N, z_dim]``.
+            truncation_psi: None is the bundle's stored default.
+            class_index: Class of every image (conditional generators); or pass ``c``.
+            c: One-hot labels ``[N, c_dim]`` (overrides ``class_index``).
+
+        Returns:
+            uint8 ``[N, H, W, C]`` RGB (grey: C = 1). Raw (float) bundles are converted as the PyTorch side does,
+            ``clip(x * 127.5 + 128, 0, 255)`` truncated to uint8.
+        """
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
+        n = len(z)
+        if c is None and self.c_dim:
+            c = np.zeros((n, self.c_dim), np.float32)
+            c[:, self.resolve_class(class_index)] = 1
+        elif c is None:
+            self.resolve_class(class_index)
+        elif not self.c_dim:
+            raise ValueError("the generator is unconditional (c_dim 0): drop c")
+        psi = np.array([self.default_psi if truncation_psi is None else truncation_psi], np.float32)
+        out = []
+        for i in range(0, n, self.batch_size):
+            feeds: dict[str, np.ndarray] = {"z": z[i:i + self.batch_size], "truncation_psi": psi}
+            if c is not None:
+                feeds["c"] = np.asarray(c[i:i + self.batch_size], np.float32)
+            k = len(feeds["z"])
+            if self.static_batch and k < self.static_batch:  # pad the last call of a fixed-batch graph
+                for name in ("z", "c"):
+                    if name in feeds:
+                        feeds[name] = np.concatenate([feeds[name], np.repeat(feeds[name][-1:], self.static_batch - k,
+                                                                             0)])
+            out.append(self._to_uint8(self.backend.run(feeds)[self.output_name][:k]))
+        return np.concatenate(out) if out else np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+
+    def sample(self, seeds: Iterable[int], truncation_psi: float | None = None,
+               class_index: int | str | None = None) -> np.ndarray:
+        """Images for seeds: uint8 ``[N, H, W, C]`` (latents from :func:`seed_latents`, not torch's)."""
+        return self.generate(seed_latents(list(seeds), self.z_dim), truncation_psi, class_index)
+
+    def _to_uint8(self, img: np.ndarray) -> np.ndarray:
+        if not self.raw:
+            return img if self.layout == "NHWC" else img.transpose(0, 2, 3, 1)
+        img = np.clip(img.astype(np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
+        return img.transpose(0, 2, 3, 1) if self.layout == "NCHW" else img
+
+
+def run_generation(bundle_dir: str, out_dir: str, seeds: Sequence[int], truncation_psi: float | None = None,
+                   class_index: int | str | None = None, backend: str = "auto", threads: int | None = None,
+                   batch_size: int = 8, nrow: int | None = None, save_images: bool = False) -> dict[str, Any]:
+    """Sample ``seeds`` and write ``out_dir/grid.png`` (and ``seed0000.png``... with ``save_images``).
+
+    Returns:
+        ``{'grid': path, 'images': [paths], 'backend': name, 'shape': [N, H, W, C]}``.
+    """
+    runtime = GeneratorRuntime(bundle_dir, backend=backend, threads=threads, batch_size=batch_size)
+    images = runtime.sample(seeds, truncation_psi, class_index)
+    os.makedirs(out_dir, exist_ok=True)
+    grid = write_grid(osp.join(out_dir, "grid.png"), images, nrow)
+    paths = []
+    if save_images:
+        for s, img in zip(seeds, images):
+            paths.append(write_grid(osp.join(out_dir, f"seed{int(s):04d}.png"), img[None], 1))
+    return {"grid": grid, "images": paths, "backend": runtime.backend_name, "shape": list(images.shape)}
