@@ -234,3 +234,21 @@ def test_benchmark_knows_static_batch_graphs(tmp_path):
         onnx.save(onnx.helper.make_model(graph), str(tmp_path / name))
     assert _static_batch(str(tmp_path / "static.onnx")) == 1
     assert _static_batch(str(tmp_path / "dynamic.onnx")) is None
+
+
+def test_runtime_threshold_overrides_reach_the_exported_graph(bundle):
+    """Thresholds are graph inputs with stored defaults: an override must change the in-graph labels and masks.
+
+    (ONNX Runtime does not list such inputs in ``get_inputs()``; they used to be dropped silently.)
+    """
+    from gen3d.runtime import AnomalyRuntime
+
+    rt = AnomalyRuntime(str(bundle), backend="onnxruntime", threads=1)
+    cls = rt.classes[0]
+    frames = [np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8) for i in range(3)]
+    default = rt.predict(frames, cls)
+    low = rt.predict(frames, cls, thresholds={cls: {"image": 1e-9, "pixel": 1e-9}})
+    high = rt.predict(frames, cls, thresholds={cls: {"image": 1e9, "pixel": 1e9}})
+    assert all(r.label is True and r.pred_mask.all() for r in low)
+    assert all(r.label is False and not r.pred_mask.any() for r in high)
+    assert [r.raw_score for r in low] == pytest.approx([r.raw_score for r in default])  # only the decision moved
