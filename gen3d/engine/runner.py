@@ -24,11 +24,11 @@ def check_ddp_supports_model(model: torch.nn.Module, wrapper_type: str) -> None:
     submodule; gen3d's GANs) call the module's ``train_step`` and are accepted.
 
     Raises:
-        NotImplementedError: Naming the model and the wrapper.
+        TypeError: Naming the model and the wrapper.
     """
     own_step = type(model).train_step is not BaseModel.train_step
     if own_step and wrapper_type in ("MMDistributedDataParallel", "DistributedDataParallel"):
-        raise NotImplementedError(
+        raise TypeError(
             f"{type(model).__name__} writes its own train_step, which {wrapper_type} would bypass (it only runs "
             "forward(mode='loss')). Leave model_wrapper_cfg unset (GradSyncDataParallel: one optimizer) or set "
             "dict(type='MMSeparateDistributedDataParallel') for models that synchronise their own gradients "

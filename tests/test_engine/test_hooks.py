@@ -97,7 +97,7 @@ def test_ddp_wrapper_refuses_models_with_their_own_train_step():
         def forward(self, *args, **kwargs):
             return {}
 
-    with pytest.raises(NotImplementedError, match="OwnStep writes its own train_step"):
+    with pytest.raises(TypeError, match="OwnStep writes its own train_step"):
         check_ddp_supports_model(OwnStep(), "MMDistributedDataParallel")
     check_ddp_supports_model(PlainStep(), "MMDistributedDataParallel")
     check_ddp_supports_model(OwnStep(), "MyTeacherStudentDDP")

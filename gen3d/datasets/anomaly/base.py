@@ -13,6 +13,7 @@ Splits:
 
 import os.path as osp
 import warnings
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ MISSING_MASK_POLICIES = ("error", "full", "empty")
 NORMAL = "good"
 
 
-class AnomalyDataset(BaseDataset):
+class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
     """Base class of the anomaly datasets; subclasses implement :meth:`load_train_good` and :meth:`load_test`.
 
     Every record of :meth:`load_data_list` is a dict with ``img_path`` (str), ``mask_path`` (str or None),
@@ -112,13 +113,13 @@ class AnomalyDataset(BaseDataset):
         """Class folder names under ``data_root``: every non-hidden sub-folder not in ``RESERVED_DIRS``, sorted."""
         return list_subdirs(data_root, exclude=self.RESERVED_DIRS)
 
+    @abstractmethod
     def load_train_good(self, cls_name: str) -> list[dict]:
         """Records of the normal training images of one class (train + val), in a stable order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load_test(self, cls_name: str) -> list[dict]:
         """Records of the test images (normal and defective) of one class."""
-        raise NotImplementedError
 
     def describe_source(self, cls_name: str, split: str) -> str:
         """Where the images of ``cls_name`` for ``split`` are looked for, for error messages."""

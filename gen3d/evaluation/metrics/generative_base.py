@@ -14,6 +14,7 @@ per-sample feature vectors (never the images) to rank 0, which computes the scor
 import logging
 import os
 import warnings
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -238,10 +239,10 @@ class GenerativeMetric(BaseMetric):
                 self.real_cache = self._load_cache()  # later validations of this run skip the real images
         return self.score(real, fake)
 
+    @abstractmethod
     def cache_arrays(self, real_feats: np.ndarray) -> dict[str, np.ndarray]:
         """Arrays this metric caches for the real set."""
-        raise NotImplementedError
 
+    @abstractmethod
     def score(self, real: dict[str, np.ndarray], fake_feats: np.ndarray) -> dict[str, float]:
         """The metric from the real side (``feats`` or cached arrays) and the ``(N, D)`` fake features."""
-        raise NotImplementedError

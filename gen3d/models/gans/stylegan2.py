@@ -356,11 +356,11 @@ class StyleGAN2(BaseModel):
         :meth:`train_step` only.
 
         Raises:
-            NotImplementedError: ``mode`` other than ``'tensor'``.
+            ValueError: ``mode`` other than ``'tensor'``.
         """
         if mode != "tensor":
-            raise NotImplementedError(f"StyleGAN2.forward supports mode='tensor' only (got {mode!r}); training "
-                                      "runs through train_step and evaluation through val_step")
+            raise ValueError(f"StyleGAN2.forward supports mode='tensor' only (got {mode!r}); training runs through "
+                             "train_step and evaluation through val_step")
         if inputs is None or inputs.ndim != 2 or inputs.shape[1] != self.z_dim:
             raise ValueError(f"StyleGAN2.forward needs latents [N, {self.z_dim}], got "
                              f"{None if inputs is None else tuple(inputs.shape)}")
