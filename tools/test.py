@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out and runner.rank == 0:
         atomic_write_bytes(json.dumps(results, indent=2, allow_nan=False, default=str).encode(), args.out)
         print(f"results written to {args.out}")
-    shutdown_dist()
+    shutdown_dist(hard_exit=True)
 
 
 if __name__ == "__main__":

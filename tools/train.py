@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     if runner.rank == 0:
         dump_run_info(cfg, cfg.work_dir)
     runner.train()
-    shutdown_dist()
+    shutdown_dist(hard_exit=True)
 
 
 if __name__ == "__main__":

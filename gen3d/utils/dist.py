@@ -8,8 +8,10 @@ skips its own initialisation.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
 from datetime import timedelta
 
 import torch.distributed as torch_dist
@@ -41,13 +43,24 @@ def init_cpu_dist(launcher: str, timeout_s: int = 1800, port: int | None = None)
     torch_dist.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
 
 
-def shutdown_dist() -> None:
+def shutdown_dist(hard_exit: bool = False) -> None:
     """Wait for every rank, then destroy the process group (no-op when not distributed).
 
     Leaving a gloo group alive until interpreter exit lets its worker threads be torn down in an arbitrary
-    order; rank 0 then aborts with ``terminate called without an active exception`` (SIGABRT) after a run
-    that otherwise finished, and torchrun reports the job as failed.
+    order; a rank then aborts with ``terminate called without an active exception`` (SIGABRT) after a run that
+    otherwise finished, and torchrun reports the job as failed. Destroying the group first made that rarer but not
+    impossible (seen once in CI with per-submodule DDP wrappers), so the tools also pass ``hard_exit=True``.
+
+    Args:
+        hard_exit: After the group is gone, flush the logs and standard streams and leave the process with
+            ``os._exit(0)``, skipping the interpreter teardown where the abort happens. Only for the very end of
+            a tool's ``main`` (nothing after it runs); checkpoints are already written atomically by then.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+        if hard_exit:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
