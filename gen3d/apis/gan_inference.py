@@ -95,15 +95,10 @@ def make_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, pad: i
         nrow: Images per row; None is ``ceil(sqrt(N))``.
         pad: Pixels between cells.
     """
+    from gen3d.runtime.generation import make_grid as make_grid_nhwc
+
     arr = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    n, ch, h, w = arr.shape
-    nrow = nrow or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / nrow))
-    grid = np.zeros((rows * (h + pad) - pad, nrow * (w + pad) - pad, ch), np.uint8)
-    for k in range(n):
-        y, x = (k // nrow) * (h + pad), (k % nrow) * (w + pad)
-        grid[y:y + h, x:x + w] = arr[k].transpose(1, 2, 0)
-    return grid
+    return make_grid_nhwc(arr.transpose(0, 2, 3, 1), nrow, pad)
 
 
 def save_image(img: np.ndarray, path: str) -> str:

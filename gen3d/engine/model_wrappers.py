@@ -20,25 +20,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from mmengine.dist import all_reduce, broadcast, broadcast_object_list, get_world_size
+from mmengine.dist import broadcast, broadcast_object_list, get_world_size
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from gen3d.registry import MODEL_WRAPPERS
-
-
-def average_gradients(params: list[torch.Tensor]) -> None:
-    """All-reduce (mean) the gradients of ``params`` in one flat buffer; a missing gradient counts as zero.
-
-    Args:
-        params: Parameters of the optimizer step (same order on every rank).
-    """
-    if get_world_size() == 1 or not params:
-        return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
-    all_reduce(flat, op="mean")
-    for p, g in zip(params, flat.split([p.numel() for p in params])):
-        p.grad = g.view_as(p).clone()
+from gen3d.utils.dist import average_gradients
 
 
 def _broadcast_tensor(tensor: torch.Tensor) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import torch
 import torch.distributed as torch_dist
 
 DEFAULT_MASTER_PORT = "29500"  # torch.distributed's default
@@ -64,3 +65,21 @@ def shutdown_dist(hard_exit: bool = False) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+
+
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """All-reduce (mean) the gradients of ``params`` in one flat buffer; a missing gradient counts as zero.
+
+    What DDP's reducer does, for training steps it cannot express (several optimizer steps per iteration, double
+    backward, virtual steps). No-op on one process.
+
+    Args:
+        params: Parameters of the optimizer step (same order on every rank).
+    """
+    if not params or not torch_dist.is_initialized() or torch_dist.get_world_size() == 1:
+        return
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    torch_dist.all_reduce(flat)
+    flat /= torch_dist.get_world_size()
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad = g.view_as(p).clone()

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from gen3d.registry import TRANSFORMS
-from gen3d.runtime.sources import imread_rgb
 
+from .loading import LoadAnomalyImage
 from .seg_augment import _SeededCompose
 
 COLOR_TYPES = ("color", "grayscale")
@@ -29,12 +29,12 @@ _INTERPOLATIONS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubi
 
 
 @TRANSFORMS.register_module()
-class LoadGANImage:
+class LoadGANImage(LoadAnomalyImage):
     """Load ``results['img_path']`` as uint8 ``(H, W, 3)`` RGB or ``(H, W, 1)`` grey.
 
-    Reads through :func:`gen3d.runtime.sources.imread_rgb` (grey, alpha and 16-bit files handled; a corrupt or
-    missing file raises naming it). ``'grayscale'`` converts with ITU-R 601 luma, so a grey file keeps its
-    exact values. Adds ``img``, ``img_shape`` and ``ori_shape``.
+    Reads like :class:`LoadAnomalyImage` (through :func:`gen3d.runtime.sources.imread_rgb`: grey, alpha and
+    16-bit files handled; a corrupt or missing file raises naming it). ``'grayscale'`` converts with ITU-R 601
+    luma, so a grey file keeps its exact values. Adds ``img``, ``img_shape`` and ``ori_shape``.
 
     Args:
         color_type: ``'color'`` (3 channels) or ``'grayscale'`` (1 channel).
@@ -47,12 +47,9 @@ class LoadGANImage:
 
     def __call__(self, results: dict) -> dict:
         """Load the image into ``results`` and return it."""
-        img = imread_rgb(results["img_path"])
+        results = super().__call__(results)
         if self.color_type == "grayscale":
-            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None]
-        results["img"] = img
-        results["img_shape"] = img.shape[:2]
-        results["ori_shape"] = img.shape[:2]
+            results["img"] = cv2.cvtColor(results["img"], cv2.COLOR_RGB2GRAY)[:, :, None]
         return results
 
     def __repr__(self) -> str:

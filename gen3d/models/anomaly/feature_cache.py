@@ -13,6 +13,7 @@ recently used entry instead, which under such a cyclic scan can drop the hit rat
 import hashlib
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 
 import torch
@@ -21,23 +22,24 @@ from torch import Tensor
 __all__ = ["DiskFeatureCache", "FeatureCache", "MemoryFeatureCache", "build_feature_cache"]
 
 
-class FeatureCache:
+class FeatureCache(ABC):
     """Interface: ``get(key) -> Tensor | None``, ``put(key, tensor)``; counts hits and misses."""
 
     def __init__(self) -> None:
         self.hits = 0
         self.misses = 0
 
+    @abstractmethod
     def get(self, key: str) -> Tensor | None:
         """Return the cached CPU tensor for ``key`` or ``None``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def put(self, key: str, value: Tensor) -> None:
         """Store ``value`` (copied to CPU) under ``key`` if the bound allows."""
-        raise NotImplementedError
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Number of cached items."""
 
 
 class MemoryFeatureCache(FeatureCache):

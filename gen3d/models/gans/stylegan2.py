@@ -35,6 +35,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor, nn
 
 from gen3d.registry import MODELS
+from gen3d.utils.dist import average_gradients
 
 from .data_preprocessor import sample_field
 
@@ -52,18 +53,6 @@ EMA_KIMG = 10.0  # Hammer g_ema_img = 10k for FFHQ-256
 def _unwrap(module: nn.Module) -> nn.Module:
     """The network inside a (DDP) wrapper."""
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-
-
-def _average_gradients(module: nn.Module) -> None:
-    """Average the gradients of ``module`` over ranks (no-op on one process); missing gradients count as zero."""
-    world = get_world_size()
-    params = [p for p in module.parameters() if p.requires_grad]
-    if world == 1 or not params:
-        return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
-    all_reduce(flat, op="mean")
-    for p, g in zip(params, flat.split([p.numel() for p in params])):
-        p.grad = g.view_as(p).clone()
 
 
 @MODELS.register_module()
@@ -189,7 +178,7 @@ class StyleGAN2(BaseModel):
     def _step(wrapper: OptimWrapper, net: nn.Module, loss: Tensor) -> None:
         """Backward, average gradients over ranks, optimizer step, zero gradients."""
         wrapper.backward(loss)
-        _average_gradients(net)
+        average_gradients([p for p in net.parameters() if p.requires_grad])
         wrapper.step()
         wrapper.zero_grad()
 

@@ -17,6 +17,7 @@ Subclasses implement :meth:`compute_losses`; FST wraps any subclass through this
 """
 
 import copy
+from abc import abstractmethod
 
 import torch
 from mmengine.logging import MessageHub
@@ -192,6 +193,7 @@ class TeacherStudentSegmentor(BaseModel):
         return out
 
     # ------------------------------------------------------------------ training
+    @abstractmethod
     def compute_losses(self, batch: dict, iteration: int) -> dict[str, Tensor]:
         """All losses of one step (keys starting with ``loss`` are summed by :meth:`parse_losses`).
 
@@ -202,7 +204,6 @@ class TeacherStudentSegmentor(BaseModel):
         Returns:
             Loss and metric scalars.
         """
-        raise NotImplementedError
 
     def supervised_losses(self, batch: dict) -> dict[str, Tensor]:
         """Student cross-entropy (or OHEM) on the labeled stream: ``{'loss_sup', 'acc_seg'}``.
