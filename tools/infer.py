@@ -39,18 +39,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run_cli(args))
     from tqdm import tqdm
 
-    from gen3d.apis.inference import guess_class, inference_anomaly, init_model, iter_frames
+    from gen3d.apis.inference import guess_class, inference_anomaly, init_anomaly_model, iter_frames
     from gen3d.runtime.overlay import draw_overlay, save_rgb
+    from gen3d.runtime.sources import StreamStalled
+    from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
-        model = init_model(args.model, args.config, args.device)
+        model = init_anomaly_model(args.model, args.config, args.device)
         from gen3d.runtime.__main__ import load_thresholds
 
         for cls_name, thr in (load_thresholds(args.thresholds) or {}).items():
             model.thresholds.setdefault(cls_name, {}).update(thr)
         frames = iter_frames(args.input)
         first = next(frames, None)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f"error: {err}")
     classes = sorted(model.thresholds)
     os.makedirs(osp.join(args.out_dir, "overlays"), exist_ok=True)
@@ -78,15 +80,18 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.writer(f)
         writer.writerow(["path", "class", "score", "label", "error"])
         batch = []
-        for frame in tqdm(_chain(first, frames), desc="inspect", unit="img"):
-            if frame.image is None:  # reported, and the stream goes on
-                counts["error"] += 1
-                writer.writerow([frame.source, "", "", "", frame.error])
-                print(f"warning: {frame.source}: {frame.error}", file=sys.stderr)
-                continue
-            batch.append(frame)
-            if len(batch) == args.batch_size:
-                flush(batch, writer)
+        try:
+            for frame in tqdm(_chain(first, frames), desc="inspect", unit="img"):
+                if frame.image is None:  # reported, and the stream goes on
+                    counts["error"] += 1
+                    writer.writerow([frame.source, "", "", "", frame.error])
+                    print(f"warning: {frame.source}: {frame.error}", file=sys.stderr)
+                    continue
+                batch.append(frame)
+                if len(batch) == args.batch_size:
+                    flush(batch, writer)
+        except StreamStalled as err:  # a camera that stopped: keep the verdicts so far, then say so
+            print(f"warning: {err}", file=sys.stderr)
         if batch:
             flush(batch, writer)
     print(f"{sum(counts.values())} inputs: {counts}; verdicts in {csv_path}")

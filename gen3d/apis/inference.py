@@ -14,10 +14,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from gen3d.runtime.sources import IMAGE_EXTENSIONS  # noqa: F401 - re-exported: the files a folder input lists
 from gen3d.utils.checkpoint import load_local_checkpoint
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def _no_pretrained(node: object) -> None:
@@ -74,6 +72,38 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
     return model.to(device).eval()
 
 
+def is_anomaly_model(model: nn.Module) -> bool:
+    """Whether ``model`` is an anomaly detector: one whose tensor path ends in an ``anomaly_map`` head.
+
+    UniAD's ``mode='tensor'`` returns ``(anomaly_map (B, 1, H, W), pred_score (B,))`` from its ``anomaly_map``
+    sub-module; GANs and segmentors have no such head.
+    """
+    return isinstance(getattr(model, "anomaly_map", None), nn.Module) and hasattr(model, "thresholds")
+
+
+def init_anomaly_model(checkpoint: str, config: str | Config | None = None, device: str = "cpu") -> nn.Module:
+    """:func:`init_model` for an anomaly checkpoint; refuses one that holds another kind of model.
+
+    Args:
+        checkpoint: ``.pth`` written by ``tools/train.py`` from an anomaly config.
+        config: Config file or object; ``None`` uses the one saved in the checkpoint.
+        device: Torch device.
+
+    Returns:
+        The model in eval mode, with ``model.cfg`` and ``model.thresholds`` set.
+
+    Raises:
+        ValueError: The checkpoint holds no anomaly detector (a GAN or a segmentor, for example); the message
+            names the checkpoint and the model type it holds.
+    """
+    model = init_model(checkpoint, config, device)
+    if not is_anomaly_model(model):
+        raise ValueError(f"Checkpoint {checkpoint} holds a {type(model).__name__} model, not an anomaly detector; "
+                         "tools/infer.py runs anomaly checkpoints (UniAD) and deploy bundles. For a GAN use "
+                         "tools/gan/generate.py.")
+    return model
+
+
 @dataclass
 class Frame:
     """One image to inspect: its RGB pixels or the reason it could not be decoded."""
@@ -86,50 +116,26 @@ class Frame:
 def iter_frames(source: str) -> Iterator[Frame]:
     """Yield frames from an image file, a folder (recursively, sorted), a video file or a camera index/URL.
 
-    A frame that fails to decode is yielded with ``image=None`` and the reason, and the stream goes on.
+    The frames come from :func:`gen3d.runtime.sources.iter_frames`, the reader of the deployed runtime, so a
+    checkpoint and a bundle see the same pixels and the same failures: a file or a video frame that fails to
+    decode is yielded with ``image=None`` and the reason, and the stream goes on (a corrupt frame in the middle
+    of a video file does not end it). A live camera or stream that stops delivering raises
+    :class:`~gen3d.runtime.sources.StreamStalled` after 30 unreadable frames in a row.
+
+    Args:
+        source: Image file, folder, video file, camera index (``'0'``) or stream URL.
+
+    Yields:
+        :class:`Frame` with ``image`` ``(H, W, 3)`` uint8 RGB, or ``None`` and ``error``.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist, or a folder holds no images.
+        OSError: A video, camera or stream cannot be opened.
     """
-    import cv2
+    from gen3d.runtime.sources import iter_frames as runtime_frames
 
-    from gen3d.datasets.transforms.loading import imread_rgb
-
-    if osp.isdir(source):
-        files = sorted(osp.join(d, f) for d, _, fs in os.walk(source) for f in fs
-                       if f.lower().endswith(IMAGE_EXTENSIONS))
-        if not files:
-            raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {source}")
-    elif osp.isfile(source) and source.lower().endswith(IMAGE_EXTENSIONS):
-        files = [source]
-    else:
-        files = None
-    if files is not None:
-        for path in files:
-            try:
-                yield Frame(path, imread_rgb(path))
-            except (OSError, ValueError) as err:
-                yield Frame(path, None, str(err))
-        return
-    is_file = osp.isfile(source)
-    if not is_file and not source.isdigit() and "://" not in source:
-        raise FileNotFoundError(f"Input not found: {source} (expected an image, a folder, a video or a camera)")
-    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
-    if not cap.isOpened():
-        raise OSError(f"Cannot open video or camera {source}")
-    index, failures = 0, 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                if is_file or failures >= 30:  # end of file, or a camera that stopped delivering
-                    break
-                failures += 1
-                yield Frame(f"{source}#{index}", None, "frame could not be read")
-                index += 1
-                continue
-            failures = 0
-            yield Frame(f"{source}#{index}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            index += 1
-    finally:
-        cap.release()
+    for frame in runtime_frames(source):
+        yield Frame(frame.source, frame.rgb, frame.error)
 
 
 def guess_class(path: str, classes: Sequence[str]) -> str | None:
