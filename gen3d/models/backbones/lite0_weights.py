@@ -15,8 +15,10 @@ from torch import Tensor, nn
 __all__ = ["lite0_weights_path", "load_lite0_imagenet", "lukemelas_to_timm"]
 
 _TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+# Squeeze-excitation of the B0-B7 blocks (Lite variants have none): timm SqueezeExcite.
+_SE = {"_se_reduce": "se.conv_reduce", "_se_expand": "se.conv_expand"}
 # Block without expansion (first stage): timm DepthwiseSeparableConv.
-_DS_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_DS_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2", **_SE}
 # Block with expansion: timm InvertedResidual.
 _IR_BLOCK = {
     "_expand_conv": "conv_pw",
@@ -25,6 +27,7 @@ _IR_BLOCK = {
     "_bn1": "bn2",
     "_project_conv": "conv_pwl",
     "_bn2": "bn3",
+    **_SE,
 }
 _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 
@@ -32,11 +35,15 @@ _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)$")
 def lukemelas_to_timm(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """Rename a lukemelas EfficientNet state dict onto a timm EfficientNet.
 
-    Flat block ``N`` of lukemelas is the ``N``-th block met when walking ``model.blocks`` stage by stage.
+    Flat block ``N`` of lukemelas is the ``N``-th block met when walking ``model.blocks`` stage by stage. Works
+    for Lite0 and for B0-B7 (their squeeze-excitation ``_se_reduce`` / ``_se_expand``), e.g. the
+    ``efficientnet-b4-6ed6700e.pth`` the official UniAD code loads. Those TF-ported weights belong in timm's
+    ``tf_efficientnet_*`` (TF "SAME" padding, BN eps 1e-3). BatchNorm ``num_batches_tracked`` counters missing
+    from the file (unused in eval mode) are taken from ``model``.
 
     Args:
         state_dict: lukemelas-style state dict.
-        model: timm EfficientNet (only its ``blocks`` layout is read).
+        model: timm EfficientNet (its ``blocks`` layout and missing BN counters are read).
 
     Returns:
         State dict with timm key names.
@@ -56,6 +63,9 @@ def lukemelas_to_timm(state_dict: dict[str, Tensor], model: nn.Module) -> dict[s
         else:
             module, param = key.split(".", 1)
             out[f"{_TOP_LEVEL[module]}.{param}"] = value
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in out:
+            out[key] = value.clone()
     return out
 
 

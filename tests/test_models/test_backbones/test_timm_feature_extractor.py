@@ -93,6 +93,47 @@ def test_pretrained_from_local_files(tmp_path):
         assert torch.equal(a, b), k
 
 
+# lukemelas (EfficientNet-PyTorch) names of timm's modules, as in the file the official UniAD code loads.
+_LUKEMELAS_TOP = {"conv_stem": "_conv_stem", "bn1": "_bn0", "conv_head": "_conv_head", "bn2": "_bn1",
+                  "classifier": "_fc"}
+_LUKEMELAS_DS = {"conv_dw": "_depthwise_conv", "bn1": "_bn1", "conv_pw": "_project_conv", "bn2": "_bn2",
+                 "se.conv_reduce": "_se_reduce", "se.conv_expand": "_se_expand"}
+_LUKEMELAS_IR = {"conv_pw": "_expand_conv", "bn1": "_bn0", "conv_dw": "_depthwise_conv", "bn2": "_bn1",
+                 "conv_pwl": "_project_conv", "bn3": "_bn2", "se.conv_reduce": "_se_reduce",
+                 "se.conv_expand": "_se_expand"}
+
+
+def _as_lukemelas(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A timm EfficientNet's state dict under lukemelas key names, without BN ``num_batches_tracked``."""
+    flat = {(s, i): n for n, (s, i) in enumerate((s, i) for s, st in enumerate(model.blocks) for i in range(len(st)))}
+    out = {}
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        module, param = key.rsplit(".", 1)
+        if module.startswith("blocks."):
+            _, s, i, sub = module.split(".", 3)
+            block = model.blocks[int(s)][int(i)]
+            table = _LUKEMELAS_IR if hasattr(block, "conv_pwl") else _LUKEMELAS_DS
+            out[f"_blocks.{flat[int(s), int(i)]}.{table[sub]}.{param}"] = value.clone()
+        else:
+            out[f"{_LUKEMELAS_TOP[module]}.{param}"] = value.clone()
+    return out
+
+
+def test_lukemelas_b4_file_with_squeeze_excitation_loads(tmp_path):
+    torch.manual_seed(0)
+    full = timm.create_model("tf_efficientnet_b4", pretrained=False)
+    path = tmp_path / "efficientnet-b4.pth"
+    torch.save(_as_lukemelas(full), path)
+    loaded = TimmFeatureExtractor("tf_efficientnet_b4", pretrained=str(path))
+    assert loaded.out_blocks == (1, 5, 9, 21) and loaded.out_channels == [24, 32, 56, 160]
+    expected = full.state_dict()
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    assert "blocks.1.0.se.conv_reduce.weight" in loaded.state_dict()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
