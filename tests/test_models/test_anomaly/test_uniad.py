@@ -55,10 +55,20 @@ def test_paper_configuration_wiring():
     assert model.data_preprocessor.mean.flatten().tolist() == pytest.approx([123.675, 116.28, 103.53])
 
 
-@pytest.mark.parametrize(("size", "grid", "neighbor"), [(256, 16, 7), (112, 7, 5), (448, 28, 13)])
+@pytest.mark.parametrize(
+    ("size", "grid", "neighbor"), [(224, 14, 7), (256, 16, 7), (320, 20, 9), (112, 7, 5), (448, 28, 13)]
+)
 def test_neighbor_size_scales_with_input_size(size, grid, neighbor):
-    model = tiny_uniad(input_size=(size, size))
+    model = tiny_uniad(input_size=(size, size)).eval()
     assert model.grid_size == (grid, grid) and model.reconstruction.neighbor_size == (neighbor, neighbor)
+    # The buffer really hides a neighbor x neighbor window around an interior token, and the model runs at that size.
+    mask = model.reconstruction.attn_mask
+    assert mask.shape == (grid * grid, grid * grid)
+    centre = (grid // 2) * grid + grid // 2
+    assert int(torch.isinf(mask[centre]).sum()) == neighbor * neighbor
+    with torch.no_grad():
+        amap, score = model(torch.randn(1, 3, size, size))
+    assert amap.shape == (1, 1, size, size) and score.shape == (1,) and bool(torch.isfinite(amap).all())
 
 
 def test_frozen_backbone_stays_eval_and_gets_no_grads():
