@@ -158,6 +158,76 @@ def check_registered_types(cfg: Config) -> None:
                     )
 
 
+def _accepted_kwargs(obj: Any) -> set[str] | None:
+    """Keyword arguments a registered class or function accepts; None when it takes ``**kwargs`` (or is opaque)."""
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in params if p.kind in named}
+
+
+def _check_kwargs(entry: dict, key: str, registry: Registry, filename: Any) -> None:
+    type_ = entry["type"]
+    obj = type_ if isinstance(type_, type) else registry.get(type_)
+    accepted = _accepted_kwargs(obj) if obj is not None else None
+    if accepted is None:
+        return
+    for name in entry:
+        if name != "type" and name not in accepted:
+            raise ConfigError(
+                f"{key}.{name}: {name!r} is not an argument of {obj.__name__} ({key}.type) in config {filename}."
+                f"{_suggest(name, sorted(accepted))}"
+            )
+
+
+def _iter_typed_dicts(node: Any, key: str, skip: tuple[str, ...] = ("init_cfg",)) -> Iterator[tuple[str, dict]]:
+    """Every dict with a ``type`` under ``node`` (itself included) and its dotted key; ``skip`` keys are not entered."""
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), (str, type)):
+            yield key, node
+        for child_key, child in node.items():
+            if child_key not in skip:
+                yield from _iter_typed_dicts(child, f"{key}.{child_key}", skip)
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _iter_typed_dicts(item, f"{key}.{i}", skip)
+
+
+def check_typed_kwargs(cfg: Config) -> None:
+    """Refuse a key of a typed dict that its class does not take, e.g. ``model.backbone.pretraned``.
+
+    mmengine passes every key but ``type`` to the class, so such a key fails only when the Runner builds it, as a
+    ``TypeError`` deep in a traceback. Checked: the whole ``model`` tree (each nested dict whose ``type`` is in
+    MODELS; ``init_cfg`` is left to mmengine) and the datasets, pipeline steps, evaluators and hooks of
+    ``TYPE_LOCATIONS`` and ``default_hooks``. Classes that take ``**kwargs`` are not checked.
+
+    Raises:
+        ConfigError: Naming the dotted key, the class and close argument names.
+    """
+    from gen3d import registry as gen3d_registry
+
+    root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    filename = getattr(cfg, "filename", None)
+    for key, entry in _iter_typed_dicts(root.get("model"), "model"):
+        _check_kwargs(entry, key, gen3d_registry.MODELS, filename)
+    for location, registry_name in TYPE_LOCATIONS.items():
+        if location == "model":
+            continue
+        registry: Registry = getattr(gen3d_registry, registry_name)
+        for key, node in _iter_type_nodes(root, location.split(".")):
+            entries = enumerate(node) if isinstance(node, (list, tuple)) else [(None, node)]
+            for i, entry in entries:
+                if isinstance(entry, dict) and isinstance(entry.get("type"), (str, type)):
+                    _check_kwargs(entry, key if i is None else f"{key}.{i}", registry, filename)
+    for name, hook in (root.get("default_hooks") or {}).items():
+        if isinstance(hook, dict) and isinstance(hook.get("type"), (str, type)):
+            _check_kwargs(hook, f"default_hooks.{name}", gen3d_registry.HOOKS, filename)
+
+
 def check_loop_sampler(cfg: Config) -> None:
     """Refuse an epoch-based training loop fed by an infinite sampler (the first epoch would never end).
 
@@ -238,7 +308,8 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
 
     Raises:
         FileNotFoundError: The config file does not exist.
-        ConfigError: An unknown override key, a misspelt top-level key or an unregistered type.
+        ConfigError: An unknown override key, a misspelt top-level key, an unregistered type or a key that the
+            typed dict's class does not take.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
@@ -248,11 +319,12 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
         cfg.merge_from_dict({k.lstrip("+"): v for k, v in cfg_options.items()})
     check_top_level_keys(cfg)
     check_registered_types(cfg)
+    check_typed_kwargs(cfg)
     check_loop_sampler(cfg)
     return cfg
 
 
 __all__ = [
     "ConfigDict", "ConfigError", "apply_data_root", "check_cfg_options", "check_data_roots",
-    "check_registered_types", "check_top_level_keys", "iter_dataset_cfgs", "load_config",
+    "check_registered_types", "check_top_level_keys", "check_typed_kwargs", "iter_dataset_cfgs", "load_config",
 ]

@@ -12,6 +12,7 @@ from gen3d.utils import load_local_checkpoint
 from tests.conftest import REPO_ROOT, TOY_CONFIG, run_tool
 
 KILL_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "toy_classifier_kill.py"
+UNIAD_TINY = REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py"
 
 
 def _weights(path):
@@ -74,12 +75,23 @@ def test_amp_on_cpu_uses_bf16_autocast(tmp_path, toy_data_root):
     (["--cfg-options", "train_cfg.max_epoch=2"], "Did you mean: 'max_epochs'"),
     (["--cfg-options", "model.type=Nope"], "model.type = 'Nope' is not registered"),
     (["--data-root", "/no/such/dir"], "--data-root '/no/such/dir' does not exist"),
+    (["--cfg-options", "model.q=0.1"], "model.q: 'q' is not an argument of ToyModel"),
+    (["--cfg-options", "train_dataloader.dataset.sise=8"], "Did you mean: 'size'"),
 ])
 def test_train_errors_are_one_clear_message(tmp_path, toy_data_root, args, message):
     base = [] if "--data-root" in args else ["--data-root", str(toy_data_root)]
     out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(tmp_path), *base, *args)
     assert out.returncode != 0
     assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_nested_config_key_typo_is_one_message(tmp_path):
+    # The typo sits two levels down (a backbone argument): mmengine would only fail while building the model.
+    out = run_tool("train.py", str(UNIAD_TINY), "--work-dir", str(tmp_path), "--cfg-options",
+                   "model.backbone.pretraned=False")
+    assert out.returncode != 0
+    assert "model.backbone.pretraned" in out.stderr and "Did you mean: 'pretrained'" in out.stderr
     assert "Traceback" not in out.stderr
 
 

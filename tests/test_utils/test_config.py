@@ -73,3 +73,34 @@ def test_epoch_loop_with_infinite_sampler_is_refused():
     cfg = load_config(str(TOY_CONFIG), {"train_dataloader.sampler.type": "InfiniteSampler",
                                         "train_cfg": dict(type="IterBasedTrainLoop", max_iters=10)})
     assert cfg.train_cfg.type == "IterBasedTrainLoop"
+
+
+UNIAD_TINY = TOY_CONFIG.parent / "uniad_tiny.py"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"model.backbon.pretrained": False}, r"'backbon' does not exist under model .*Did you mean: 'backbone'"),
+    ({"model.backbon": {"pretrained": False}}, r"model.backbon: .* not an argument of UniAD.*Did you mean: 'backbone'"),
+    ({"model.backbone.pretraned": False},
+     r"model.backbone.pretraned: .* not an argument of TimmFeatureExtractor.*Did you mean: 'pretrained'"),
+    ({"model.reconstruction.hidden_dm": 8}, r"not an argument of UniADReconstruction.*Did you mean: 'hidden_dim'"),
+])
+def test_nested_cfg_option_typo_is_named(options, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(UNIAD_TINY), options)
+
+
+def test_nested_typo_in_config_file_is_named(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(f"_base_ = [{str(UNIAD_TINY)!r}]\nmodel = dict(backbone=dict(out_block=(1, 2)))\n")
+    with pytest.raises(ConfigError, match=r"model.backbone.out_block: .*TimmFeatureExtractor.*'out_blocks'"):
+        load_config(str(bad))
+
+
+def test_typo_in_dataset_transform_and_hook_kwargs_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"train_dataloader.dataset.sise: .*ToyDataset.*Did you mean: 'size'"):
+        load_config(str(TOY_CONFIG), {"train_dataloader.dataset.sise": 8})
+    with pytest.raises(ConfigError, match=r"default_hooks.logger.intervl: .*LoggerHook.*'interval'"):
+        load_config(str(TOY_CONFIG), {"default_hooks.logger.intervl": 5})
+    with pytest.raises(ConfigError, match=r"train_dataloader.dataset.pipeline.2.transfroms: .*'transforms'"):
+        load_config(str(UNIAD_TINY), {"train_dataloader.dataset.pipeline.2.transfroms": []})
