@@ -1,9 +1,12 @@
 # UniAD (arXiv 2206.03687) with the paper's frozen EfficientNet-B4: blocks 1/5/9/21 -> 24+32+56+160 = 272 ch,
 # aligned to stride 16 (14x14 tokens at 224 px); 4+4 post-norm layers, 256 hidden, 8 heads, 7x7 neighbour mask.
+# The official code loads lukemelas' efficientnet-b4-6ed6700e.pth, the TF AutoAugment weights: timm's
+# tf_efficientnet_b4.aa_in1k (TF "SAME" padding, BN eps 1e-3). 'hub' downloads them through timm; a local file
+# (that .pth, lukemelas key names converted, or a timm state dict) works as well.
 model = dict(
     type='UniAD',
-    backbone=dict(type='TimmFeatureExtractor', model_name='efficientnet_b4', out_blocks=(1, 5, 9, 21),
-                  pretrained='hub', frozen=True),  # 'hub' downloads through timm; or a local state-dict file
+    backbone=dict(type='TimmFeatureExtractor', model_name='tf_efficientnet_b4.aa_in1k', out_blocks=(1, 5, 9, 21),
+                  pretrained='hub', frozen=True),
     neck=dict(type='FeatureAligner', out_stride=16),
     reconstruction=dict(type='UniADReconstruction'),
     input_size=(224, 224),

@@ -50,7 +50,8 @@ class TimmFeatureExtractor(nn.Module):
     """Outputs of chosen flat blocks of a timm EfficientNet/MobileNet-style model (``conv_stem, bn1, blocks``).
 
     Args:
-        model_name: timm architecture, e.g. ``'efficientnet_b4'`` (paper) or ``'tf_efficientnet_lite0'`` (edge).
+        model_name: timm architecture, optionally with its pretrained tag, e.g. ``'tf_efficientnet_b4.aa_in1k'``
+            (the paper's TF AutoAugment weights) or ``'tf_efficientnet_lite0'`` (edge).
         out_blocks: Flat block indices to tap, in increasing order; ``None`` looks the UniAD choice up in
             :data:`UNIAD_OUT_BLOCKS`.
         pretrained: ``False``/``None``: random init; ``True`` or ``'hub'``: timm download; ``'lite0-offline'``: the
@@ -71,9 +72,10 @@ class TimmFeatureExtractor(nn.Module):
     ) -> None:
         super().__init__()
         if out_blocks is None:
-            if model_name not in UNIAD_OUT_BLOCKS:
+            arch = model_name.split(".")[0]  # a pretrained tag (``tf_efficientnet_b4.aa_in1k``) keeps the layout
+            if arch not in UNIAD_OUT_BLOCKS:
                 raise ValueError(f"no default out_blocks for {model_name}; pass out_blocks explicitly")
-            out_blocks = UNIAD_OUT_BLOCKS[model_name]
+            out_blocks = UNIAD_OUT_BLOCKS[arch]
         self.model_name = model_name
         self.out_blocks = tuple(int(b) for b in out_blocks)
         if list(self.out_blocks) != sorted(set(self.out_blocks)):

@@ -132,6 +132,8 @@ def test_lukemelas_b4_file_with_squeeze_excitation_loads(tmp_path):
     for key, value in loaded.state_dict().items():
         assert torch.equal(value, expected[key]), key
     assert "blocks.1.0.se.conv_reduce.weight" in loaded.state_dict()
+    # The B4 config names timm's pretrained tag of those TF AutoAugment weights; the tag keeps the default taps.
+    assert TimmFeatureExtractor("tf_efficientnet_b4.aa_in1k", pretrained=str(path)).out_blocks == (1, 5, 9, 21)
 
 
 @pytest.mark.parametrize(
