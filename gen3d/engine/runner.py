@@ -11,6 +11,7 @@ from mmengine.runner import Runner as MMEngineRunner
 
 from gen3d.registry import MODEL_WRAPPERS, RUNNERS
 from gen3d.utils import checkpoint as _checkpoint  # noqa: F401 - installs the safe loader and atomic writer
+from gen3d.utils.checkpoint import find_resumable_checkpoint
 from gen3d.utils.dist import init_cpu_dist
 
 
@@ -75,7 +76,9 @@ class Runner(MMEngineRunner):
       DDPs) is built with ``device_ids=None``.
     * A wrapper that would bypass the model's own ``train_step`` is refused (:func:`check_ddp_supports_model`);
       per-submodule wrappers save the bare model's state-dict keys (:func:`unprefix_nested_wrappers`).
-    * Checkpoints load with ``weights_only=True`` and are written atomically (:mod:`gen3d.utils.checkpoint`).
+    * Checkpoints load with ``weights_only=True`` and are written atomically (:mod:`gen3d.utils.checkpoint`);
+      auto-resume falls back to the newest ``epoch_N``/``iter_N`` checkpoint when ``last_checkpoint`` is empty or
+      dangling (:func:`gen3d.utils.checkpoint.find_resumable_checkpoint`).
     * :class:`gen3d.engine.hooks.CheckpointMetaHook` is always registered, so checkpoints carry the gen3d
       version and model type and a resumed run continues the same random stream as an uninterrupted one.
     """
@@ -108,6 +111,18 @@ class Runner(MMEngineRunner):
         wrapped = super().wrap_model(model_wrapper_cfg, model)
         unprefix_nested_wrappers(wrapped)
         return wrapped
+
+    def load_or_resume(self) -> None:
+        """Load or resume; ``--resume`` (auto) tolerates an empty or dangling ``last_checkpoint`` file.
+
+        See :func:`gen3d.utils.checkpoint.find_resumable_checkpoint`.
+        """
+        if not self._has_loaded and self._resume and self._load_from is None:
+            latest = find_resumable_checkpoint(self.work_dir)
+            if latest is not None:
+                self.logger.info(f"Auto resumed from the latest checkpoint {latest}.")
+                self._load_from = latest
+        super().load_or_resume()
 
     def register_hooks(self, default_hooks: dict | None = None, custom_hooks: list | None = None) -> None:
         """Register the configured hooks plus the checkpoint-meta hook (once)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,36 @@ def atomic_write_bytes(data: bytes, filepath: str | Path) -> None:
 
 
 register_backend("local", AtomicLocalBackend, force=True, prefixes="")
+
+
+CHECKPOINT_NAME = re.compile(r"(?:epoch|iter)_(\d+)\.pth")  # the names mmengine's CheckpointHook writes
+
+
+def find_resumable_checkpoint(work_dir: str | Path) -> str | None:
+    """The checkpoint that ``--resume`` (auto) continues from.
+
+    mmengine's CheckpointHook names the newest checkpoint in ``<work_dir>/last_checkpoint``, which it rewrites in
+    place (not atomically) after every save: a process killed then leaves it empty, and a checkpoint deleted by
+    hand leaves it naming a missing file. In both cases, and when the file is absent, the ``epoch_N.pth`` /
+    ``iter_N.pth`` with the largest N in ``work_dir`` is used instead.
+
+    Args:
+        work_dir: The run's work directory.
+
+    Returns:
+        A checkpoint path, or None when the work directory holds none.
+    """
+    work_dir = str(work_dir)
+    pointer = osp.join(work_dir, "last_checkpoint")
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    if not osp.isdir(work_dir):
+        return None
+    numbered = [(int(m.group(1)), name) for name in os.listdir(work_dir) if (m := CHECKPOINT_NAME.fullmatch(name))]
+    return osp.join(work_dir, max(numbered)[1]) if numbered else None
 
 
 def save_checkpoint_file(checkpoint: dict, filepath: str | Path) -> None:

@@ -75,3 +75,20 @@ class KillAtIterHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if runner.iter + 1 == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module(force=True)
+class KillWhileSavingHook(Hook):
+    """SIGKILL this process while the checkpoint of epoch ``kill_at`` is being written.
+
+    The kill comes from the first ``os.fsync`` after ``before_save_checkpoint``: gen3d's atomic writer has written
+    every byte to a temporary file then and not yet renamed it. A writer that opens the target and writes in place
+    never calls ``fsync`` (the process is then not killed, which a test notices from the exit status).
+    """
+
+    def __init__(self, kill_at: int = -1) -> None:
+        self.kill_at = kill_at
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint["meta"].get("epoch") == self.kill_at:
+            os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)

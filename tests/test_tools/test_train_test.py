@@ -25,11 +25,18 @@ def _assert_same(a, b):
         assert torch.equal(a[k], b[k]), f"{k} differs by {(a[k] - b[k]).abs().max()}"
 
 
-def test_killed_training_resumes_to_identical_weights(tmp_path, toy_data_root):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    common = ["--data-root", str(toy_data_root)]
-    out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(straight), *common)
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """The toy config trained through its 3 epochs without interruption (the reference for resumed runs)."""
+    work, data = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("toy_data")
+    out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(work), "--data-root", str(data))
     assert out.returncode == 0, out.stderr[-3000:]
+    return work
+
+
+def test_killed_training_resumes_to_identical_weights(tmp_path, toy_data_root, straight):
+    killed = tmp_path / "killed"
+    common = ["--data-root", str(toy_data_root)]
     # SIGKILL in the middle of epoch 2 (8 iterations per epoch): only epoch_1.pth exists afterwards.
     out = run_tool("train.py", str(KILL_CONFIG), "--work-dir", str(killed), *common,
                    "--cfg-options", "custom_hooks.0.kill_at=12")
@@ -48,6 +55,25 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, toy_data_root):
     assert not torch.equal(fc_straight, fc_other)
 
 
+def test_killed_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, toy_data_root, straight):
+    work = tmp_path / "w"
+    common = ["--work-dir", str(work), "--data-root", str(toy_data_root)]
+    # SIGKILL while epoch_2.pth is being written by the Runner's CheckpointHook (bytes written, not yet renamed).
+    out = run_tool("train.py", str(KILL_CONFIG), *common, "--cfg-options",
+                   "custom_hooks.0.type=KillWhileSavingHook", "custom_hooks.0.kill_at=2")
+    assert out.returncode == -9, "not killed: the checkpoint was not written through the atomic writer\n" + (
+        out.stderr[-3000:])
+    assert sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]  # no half-written epoch_2.pth
+    assert load_local_checkpoint(work / "epoch_1.pth")["meta"]["epoch"] == 1
+    assert (work / "last_checkpoint").read_text().strip().endswith("epoch_1.pth")
+    # A kill during the (in-place) rewrite of last_checkpoint leaves it empty: auto-resume still finds epoch_1.pth.
+    (work / "last_checkpoint").write_text("")
+    out = run_tool("train.py", str(TOY_CONFIG), *common, "--resume")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resumed epoch: 1" in out.stdout + out.stderr
+    _assert_same(_weights(straight / "epoch_3.pth"), _weights(work / "epoch_3.pth"))
+
+
 def test_resume_from_explicit_checkpoint_and_run_info_dumped(tmp_path, toy_data_root):
     work = tmp_path / "w"
     out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(work), "--data-root", str(toy_data_root),
@@ -56,8 +82,11 @@ def test_resume_from_explicit_checkpoint_and_run_info_dumped(tmp_path, toy_data_
     env = json.loads((work / "env.json").read_text())
     assert env["gen3d"] and "PyTorch" in env
     assert "max_epochs=1" in (work / "config.py").read_text()
-    meta = load_local_checkpoint(work / "epoch_1.pth")["meta"]
+    ckpt = load_local_checkpoint(work / "epoch_1.pth")  # DESIGN: state dicts, the config, meta (versions)
+    meta = ckpt["meta"]
     assert meta["model_type"] == "ToyModel" and "rng_state" in meta
+    assert set(ckpt["state_dict"]) == {"conv.weight", "conv.bias", "fc.weight", "fc.bias"}
+    assert "type='ToyModel'" in meta["cfg"] and meta["gen3d_version"] and meta["torch_version"]
     out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(work), "--data-root", str(toy_data_root),
                    "--resume", str(work / "epoch_1.pth"), "--cfg-options", "train_cfg.max_epochs=2")
     assert out.returncode == 0, out.stderr[-3000:]

@@ -13,6 +13,7 @@ from gen3d.utils.checkpoint import (
     CorruptCheckpointError,
     UnsafeCheckpointError,
     atomic_write_bytes,
+    find_resumable_checkpoint,
     load_local_checkpoint,
     save_checkpoint_file,
 )
@@ -107,3 +108,18 @@ def test_process_killed_while_writing_leaves_previous_checkpoint(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()
     assert load_local_checkpoint(path)["step"] == 1
+
+
+def test_find_resumable_checkpoint(tmp_path):
+    assert find_resumable_checkpoint(tmp_path / "missing") is None
+    assert find_resumable_checkpoint(tmp_path) is None
+    for name in ("epoch_9.pth", "epoch_10.pth", "best_acc_epoch_11.pth", ".epoch_12.pth.x.tmp"):
+        (tmp_path / name).write_bytes(b"x")
+    pointer = tmp_path / "last_checkpoint"
+    pointer.write_text(str(tmp_path / "epoch_9.pth"))
+    assert find_resumable_checkpoint(tmp_path) == str(tmp_path / "epoch_9.pth")  # what mmengine wrote wins
+    for broken in ("", "  \n", str(tmp_path / "epoch_99.pth")):  # killed mid-rewrite, or a deleted file
+        pointer.write_text(broken)
+        assert find_resumable_checkpoint(tmp_path) == str(tmp_path / "epoch_10.pth")  # numeric, not by name
+    pointer.unlink()
+    assert find_resumable_checkpoint(tmp_path) == str(tmp_path / "epoch_10.pth")
