@@ -34,7 +34,8 @@ def init_cpu_dist(launcher: str, timeout_s: int = 1800, port: int | None = None)
     """
     if launcher == "slurm":
         node_list = os.environ["SLURM_NODELIST"]
-        os.environ.setdefault("MASTER_ADDR", subprocess.getoutput(f"scontrol show hostname {node_list} | head -n1"))
+        if "MASTER_ADDR" not in os.environ:  # the first host of the allocation
+            os.environ["MASTER_ADDR"] = subprocess.getoutput(f"scontrol show hostname {node_list} | head -n1")
         os.environ["MASTER_PORT"] = str(port) if port else os.environ.get("MASTER_PORT", DEFAULT_MASTER_PORT)
         os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
         os.environ["RANK"] = os.environ["SLURM_PROCID"]

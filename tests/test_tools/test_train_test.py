@@ -171,3 +171,34 @@ def test_two_process_cpu_distributed_train_validate_checkpoint_resume(tmp_path, 
     assert out.returncode == 0, log[-4000:]
     assert "resumed epoch: 2" in log
     assert load_local_checkpoint(work / "epoch_3.pth")["meta"]["epoch"] == 3
+
+
+FAKE_SRUN = """#!/usr/bin/env bash
+# srun stand-in: records its arguments, drops its own options and runs the command as the single task of a job.
+echo "$@" > "$SRUN_LOG"
+shift 2  # -p PARTITION
+while [[ "$1" == --* ]]; do shift; done
+export SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost
+exec "$@"
+"""
+
+
+@pytest.mark.slow
+def test_slurm_train_script_trains_with_the_slurm_launcher_on_cpu(tmp_path, toy_data_root):
+    bin_dir, work = tmp_path / "bin", tmp_path / "slurm"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
+           "PATH": f"{bin_dir}:{os.environ['PATH']}", "SRUN_LOG": str(tmp_path / "srun.log"), "GPUS": "1",
+           "GPUS_PER_NODE": "1", "CPUS_PER_TASK": "1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(31500 + os.getpid() % 1000)}
+    out = subprocess.run(["bash", str(REPO_ROOT / "tools" / "slurm_train.sh"), "cpu", "toy", str(TOY_CONFIG),
+                          str(work), "--data-root", str(toy_data_root), "--cfg-options", "train_cfg.max_epochs=1"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    srun_args = (tmp_path / "srun.log").read_text()
+    assert "-p cpu --job-name=toy" in srun_args and "--ntasks=1" in srun_args and "--launcher slurm" in srun_args
+    assert "Distributed training: True" in log
+    assert load_local_checkpoint(work / "epoch_1.pth")["meta"]["epoch"] == 1
