@@ -1,8 +1,12 @@
 # UniAD end2end for CPU-only lines: int8 Q/DQ (Conv, ReLU6 and the weight MatMuls; attention products stay float:
 # same speed, less error), calibrated on the validation split, for ONNX Runtime.
+# MatMul outputs are not re-quantised (ONNX Runtime runs MatMulIntegerToFloat: no QLinearMatMul requantisation
+# + DequantizeLinear before the float bias/residual Adds) and the in-graph (x - mean) / std stays float (quantised
+# it cost a Q/DQ pass over the full-resolution frame).
 # Activations are uint8 asymmetric: ONNX Runtime's x86 int8 kernels (U8S8, VNNI) are ~2x faster than with the
 # symmetric int8 activations TensorRT needs (see anomaly_tensorrt-int8_static-224.py for the TensorRT variant).
 _base_ = ['./anomaly_onnxruntime-fp32_dynamic-batch.py']
 backend_config = dict(precision='int8', calib_images=32,
                       quantization=dict(symmetric_activations=False, per_channel=True, method='minmax',
-                                        op_types=['Conv', 'MatMul', 'Gemm', 'Clip'], exclude_attention_matmuls=True))
+                                        op_types=['Conv', 'MatMul', 'Gemm', 'Clip'], exclude_attention_matmuls=True,
+                                        exclude_output_quantization=['MatMul'], float_affine_convs=True))

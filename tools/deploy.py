@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="int8 gate: smallest accepted fraction of labels identical to PyTorch")
     parser.add_argument("--int8-auroc-drop", type=float, default=0.005,
                         help="int8 gate: largest accepted image-AUROC drop vs PyTorch")
+    parser.add_argument("--int8-label-margin", type=float, default=0.01,
+                        help="int8 gate: images whose PyTorch score is within this of the threshold (normalised "
+                             "score 0.5) are reported, not gated")
     parser.add_argument("--quiet", action="store_true", help="only print errors and the summary")
     return parser.parse_args(argv)
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         manifest = build_bundle(args.deploy_config, None if args.model_config == "-" else args.model_config,
                                 args.checkpoint, args.work_dir, data_root=args.data_root, max_images=args.max_images,
                                 int8_label_agreement=args.int8_label_agreement,
-                                int8_auroc_drop=args.int8_auroc_drop)
+                                int8_auroc_drop=args.int8_auroc_drop, int8_label_margin=args.int8_label_margin)
     except ParityError as err:
         sys.exit(f"parity gate failed: {err}")
     except (ExportError, FileNotFoundError, ValueError, UnsafeCheckpointError, CorruptCheckpointError) as err:

@@ -23,6 +23,7 @@ import shutil
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from mmengine.config import Config
 
@@ -42,6 +43,7 @@ from .anomaly_wrapper import (
 from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
 from .parity import (
     AUROC_TOLERANCE,
+    LABEL_MARGIN,
     EvalSet,
     backend_outputs,
     check_fp32_parity,
@@ -50,6 +52,7 @@ from .parity import (
     ort_runner,
     torch_outputs,
 )
+from .uniad_fused import fuse_uniad
 
 logger = logging.getLogger("gen3d.deploy")
 
@@ -68,6 +71,15 @@ def _versions() -> dict[str, str | None]:
         trt = None
     return {"gen3d": gen3d.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "tensorrt": trt, "python": platform.python_version()}
+
+
+def custom_ops(onnx_path: str) -> list[str]:
+    """``domain.OpType`` of every node outside the standard ONNX domains (e.g. ONNX Runtime contrib ops).
+
+    A graph that has any runs in ONNX Runtime only (not in TensorRT or other runtimes); the manifest says so.
+    """
+    model = onnx.load(onnx_path, load_external_data=False)
+    return sorted({f"{n.domain}.{n.op_type}" for n in model.graph.node if n.domain not in ("", "ai.onnx")})
 
 
 def _export(model: torch.nn.Module, dcfg: Config, path: str, classes: list[str], feeds_set: EvalSet | None
@@ -125,6 +137,8 @@ def _export(model: torch.nn.Module, dcfg: Config, path: str, classes: list[str],
                     "meaning": "unnormalised image score (max of the 16x16 box-averaged raw map)"}]
         pre["in_graph"] = True
         pre["resize_from"] = [h, w]
+    if dcfg.codebase_config.get("fold_transformer", True):  # constant attention terms folded (uniad_fused.py)
+        fuse_uniad(wrapper.model, ort_attention=bool(dcfg.backend_config.get("ort_attention", False)))
     axes = {n: {0: "batch"} for n in (*names_in, *names_out) if n not in ("image_threshold", "pixel_threshold")}
     export_onnx(wrapper, args, path, names_in, names_out, axes if dyn else None,
                 int(oc.get("opset_version", DEFAULT_OPSET)), oc.get("exporter", "torchscript"))
@@ -152,7 +166,7 @@ def _build_engine(onnx_path: str, dcfg: Config, work_dir: str) -> tuple[dict | N
 
 def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, checkpoint: str, work_dir: str,
                  data_root: str | None = None, max_images: int = 16, int8_label_agreement: float = 1.0,
-                 int8_auroc_drop: float = AUROC_TOLERANCE) -> dict:
+                 int8_auroc_drop: float = AUROC_TOLERANCE, int8_label_margin: float = LABEL_MARGIN) -> dict:
     """Export a checkpoint into a bundle folder and gate it against PyTorch.
 
     ``codebase_config.task='segmentation'`` exports the (student) segmentor instead: see
@@ -169,6 +183,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         int8_label_agreement: Label-agreement gate of the int8 task-level check.
         int8_auroc_drop: Image-AUROC gate of the int8 task-level check (AUROC resolution on n normal + n defect
             images is 1 / n^2: relax it for tiny sets).
+        int8_label_margin: Band around the threshold (normalised score) left out of the label gate
+            (:func:`~gen3d.deploy.parity.check_task_parity`).
 
     Returns:
         The manifest written to ``work_dir/manifest.json``.
@@ -229,7 +245,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         out8 = backend_outputs(ort_runner(onnx_path), eval_set, batch_size=step, extra=defaults)
         parity = {"fp32": parity, "int8": check_task_parity(ref, out8, eval_set.labels,
                                                           min_label_agreement=int8_label_agreement,
-                                                          max_auroc_drop=int8_auroc_drop)}
+                                                          max_auroc_drop=int8_auroc_drop,
+                                                          label_margin=int8_label_margin)}
         logger.info("int8 task-level parity: %s", parity["int8"])
     if defaults:
         set_input_defaults(onnx_path, defaults)
@@ -239,7 +256,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     logger.info("TensorRT engine: %s", why if engine is None else engine.get("file"))
     if engine is not None and mode == "end2end":
         parity["tensorrt"] = _engine_parity(osp.join(work_dir, engine["file"]), inputs, eval_set, ref, defaults,
-                                            dcfg, int8_label_agreement, int8_auroc_drop)
+                                            dcfg, int8_label_agreement, int8_auroc_drop, int8_label_margin)
     elif backend.get("type") == "tensorrt":
         parity["tensorrt"] = f"not run: {why}"
     ckpt_name = osp.basename(checkpoint)
@@ -251,7 +268,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
                   "input_size": list(model.input_size)},
         "onnx": {"file": osp.basename(onnx_path), "sha256": sha256_file(onnx_path),
                  "opset": int(oc.get("opset_version", DEFAULT_OPSET)), "exporter": oc.get("exporter", "torchscript"),
-                 "precision": onnx_precision, "simplified": bool(oc.get("simplify", True))},
+                 "precision": onnx_precision, "simplified": bool(oc.get("simplify", True)),
+                 "custom_ops": custom_ops(onnx_path)},
         "inputs": inputs, "preprocessing": pre, "outputs": outputs,
         "thresholds": {c: dict(model.thresholds[c]) for c in classes},
         "versions": _versions(), "engine": engine, "engine_note": why, "parity": parity,
@@ -268,7 +286,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
 
 
 def _engine_parity(engine_path: str, inputs: list[dict], eval_set: EvalSet, ref: dict, defaults: dict, dcfg: Config,
-                   label_agreement: float, auroc_drop: float) -> dict:
+                   label_agreement: float, auroc_drop: float, label_margin: float = LABEL_MARGIN) -> dict:
     """Task-level gate of a TensorRT engine (any precision: TF32/FP16/INT8 kernels are not bit-exact)."""
     from gen3d.runtime.trt_backend import TrtBackend
 
@@ -276,7 +294,7 @@ def _engine_parity(engine_path: str, inputs: list[dict], eval_set: EvalSet, ref:
     batch = int(dcfg.onnx_config.get("batch_size", 1)) if not dcfg.onnx_config.get("dynamic_batch", True) else 8
     out = backend_outputs(backend.run, eval_set, batch_size=batch, extra=defaults)
     return check_task_parity(ref, out, eval_set.labels, max_auroc_drop=auroc_drop, min_label_agreement=label_agreement,
-                             what=f"tensorrt {dcfg.backend_config.get('precision', 'fp32')}")
+                             what=f"tensorrt {dcfg.backend_config.get('precision', 'fp32')}", label_margin=label_margin)
 
 
 def _raw_parity(model: torch.nn.Module, path: str, eval_set: EvalSet | None) -> dict:

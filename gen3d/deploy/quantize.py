@@ -47,6 +47,8 @@ def quantize_qdq(
     exclude_attention_matmuls: bool = False,
     nodes_to_exclude: Sequence[str] = (),
     quantize_bias: bool = True,
+    exclude_output_quantization: Sequence[str] = (),
+    float_affine_convs: bool = False,
 ) -> str:
     """Write an int8 Q/DQ copy of ``fp32_path``.
 
@@ -63,6 +65,10 @@ def quantize_qdq(
         nodes_to_exclude: Node names kept in float.
         quantize_bias: Store Conv/Gemm biases as int32 + DequantizeLinear (ONNX Runtime); ``False`` keeps them
             float, as TensorRT's explicit-quantisation builds expect.
+        exclude_output_quantization: Op types whose outputs get no Q/DQ pair (e.g. ``['MatMul']``: ONNX Runtime
+            then runs ``MatMulIntegerToFloat`` with a float output instead of ``QLinearMatMul`` + ``DequantizeLinear``).
+        float_affine_convs: Keep per-channel affine convs (depthwise 1x1, e.g. the in-graph ``(x - mean) / std``)
+            in float: quantised they cost a Q/DQ pass over the full-resolution image for one multiply-add.
 
     Returns:
         ``out_path``.
@@ -74,6 +80,11 @@ def quantize_qdq(
         raise ValueError("quantisation needs at least one calibration batch")
     methods = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
                    percentile=CalibrationMethod.Percentile)
+    exclude = list(nodes_to_exclude) + (affine_conv_nodes(fp32_path) if float_affine_convs else [])
+    extra = dict(ActivationSymmetric=symmetric_activations, WeightSymmetric=True,
+                 MatMulConstBOnly=exclude_attention_matmuls, QuantizeBias=quantize_bias)
+    if exclude_output_quantization:
+        extra["OpTypesToExcludeOutputQuantization"] = list(exclude_output_quantization)
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre.onnx")
         quant_pre_process(fp32_path, pre, skip_symbolic_shape=False)
@@ -85,9 +96,32 @@ def quantize_qdq(
             activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
-            nodes_to_exclude=list(nodes_to_exclude),
-            extra_options=dict(ActivationSymmetric=symmetric_activations, WeightSymmetric=True,
-                               MatMulConstBOnly=exclude_attention_matmuls, QuantizeBias=quantize_bias),
+            nodes_to_exclude=exclude,
+            extra_options=extra,
         )
     logger.info("int8 Q/DQ model written to %s (%d calibration batches)", out_path, len(calibration_feeds))
     return out_path
+
+
+def affine_conv_nodes(onnx_path: str) -> list[str]:
+    """Names of the Conv nodes that are a per-channel affine map (depthwise, 1x1 kernel, one channel per group).
+
+    Args:
+        onnx_path: Float ONNX model.
+
+    Returns:
+        Node names (empty when there is none).
+    """
+    import onnx
+
+    model = onnx.load(onnx_path, load_external_data=False)
+    shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
+    names = []
+    for node in model.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        shape = shapes.get(node.input[1])
+        if shape is not None and len(shape) == 4 and shape[1:] == (1, 1, 1) and shape[0] == group:
+            names.append(node.name)
+    return names
