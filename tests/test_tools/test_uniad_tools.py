@@ -34,6 +34,25 @@ def test_checkpoint_holds_validation_thresholds(trained):
     assert list(work.glob("best_mean_normal_score_mean_epoch_*.pth")), "no checkpoint selected on validation"
 
 
+def test_epoch_checkpoints_hold_their_own_validation_thresholds(trained):
+    # epoch_N.pth is written before epoch N's validation; it must still carry the thresholds that validation fitted
+    # (as logged in scalars.json), not those of the previous validation.
+    from gen3d.engine.hooks import thresholds_from_metrics
+
+    _, work = trained
+    logged = {}
+    for line in next(work.glob("*/vis_data/scalars.json")).read_text().splitlines():
+        entry = json.loads(line)
+        if fitted := thresholds_from_metrics(entry):
+            logged[entry["step"]] = fitted
+    assert sorted(logged) == [1, 2]
+    for epoch, fitted in logged.items():
+        saved = load_local_checkpoint(work / f"epoch_{epoch}.pth")["meta"]["thresholds"]
+        assert set(saved) == set(fitted) == set(CLASSES)
+        for cls_name in CLASSES:
+            assert saved[cls_name] == pytest.approx(fitted[cls_name], rel=1e-6), f"epoch_{epoch}.pth {cls_name}"
+
+
 def test_test_tool_results_json_and_overlays(trained, tmp_path):
     root, work = trained
     results, show = tmp_path / "results.json", tmp_path / "show"
