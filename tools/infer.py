@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f"error: {err}")
     classes = sorted(model.thresholds)
+    if not classes:
+        print(f"warning: {args.model} holds no thresholds (saved before any validation): every verdict is 'unknown'; "
+              "use a validated checkpoint (best_*.pth) or --thresholds", file=sys.stderr)
     os.makedirs(osp.join(args.out_dir, "overlays"), exist_ok=True)
     csv_path = osp.join(args.out_dir, "verdicts.csv")
     counts = {"GOOD": 0, "DEFECT": 0, "unknown": 0, "error": 0}

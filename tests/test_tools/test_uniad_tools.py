@@ -125,3 +125,18 @@ def test_infer_thresholds_override_without_retraining(trained, tmp_path):
         assert out.returncode == 0, out.stderr[-4000:]
         labels[name] = {r["label"] for r in csv.DictReader((tmp_path / name / "verdicts.csv").open())}
     assert labels == {"low": {"DEFECT"}, "high": {"GOOD"}}
+
+
+def test_infer_warns_when_the_checkpoint_has_no_thresholds(trained, tmp_path):
+    """A checkpoint saved before any validation has no thresholds: infer says so instead of silent 'unknown's."""
+    import torch
+
+    root, work = trained
+    ckpt = load_local_checkpoint(work / "epoch_2.pth")
+    ckpt["meta"]["thresholds"] = {}
+    torch.save(ckpt, tmp_path / "no_thr.pth")
+    out = run_tool("infer.py", str(tmp_path / "no_thr.pth"), str(root / "bottle" / "test"), "--out-dir",
+                   str(tmp_path / "out"), "--class-name", "bottle", "--no-overlay")
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "holds no thresholds" in out.stderr
+    assert {r["label"] for r in csv.DictReader((tmp_path / "out" / "verdicts.csv").open())} == {"unknown"}
