@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="timed calls per variant (default 8; gan-train 16)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast variants")
+    parser.add_argument("--ort-spin", choices=("off", "on", "both"), default="off",
+                        help="deploy: onnxruntime thread spinning (on: for cores of its own; both: a row each)")
     parser.add_argument("--out", help="also write the rows as JSON")
     return parser.parse_args(argv)
 
@@ -98,7 +100,7 @@ def bench_deploy_table(args: argparse.Namespace) -> None:
 
     config = None if args.config == DEFAULT_CONFIG else args.config
     rows, title = bench_bundles(args.bundle, args.checkpoint, config, tuple(args.batch_sizes), args.threads or 2,
-                                args.rounds * 4)
+                                args.rounds * 4, spin=args.ort_spin)
     print(f"\n{title}")
     print(format_table(rows, DEPLOY_COLUMNS))
     if args.out:

@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--thresholds", help='JSON {class: {"image": t, "pixel": t}} overriding the stored thresholds')
     parser.add_argument("--backend", choices=("auto", "onnxruntime", "tensorrt"), default="auto", help="bundles only")
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
+    parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
+                        help="onnxruntime thread spinning, for cores of its own (bundles only; default: off)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
     return parser.parse_args(argv)
 

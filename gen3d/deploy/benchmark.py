@@ -39,7 +39,7 @@ def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # 
     return times, cpu
 
 
-def _make_ort(path: str, threads: int, disabled: tuple[str, ...]):  # noqa: ANN202
+def _make_ort(path: str, threads: int, disabled: tuple[str, ...], spin: bool = False):  # noqa: ANN202
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -48,7 +48,7 @@ def _make_ort(path: str, threads: int, disabled: tuple[str, ...]):  # noqa: ANN2
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
 
 
@@ -72,7 +72,7 @@ def run_variant(variant: str, path: str, batch: int, threads: int, rounds: int, 
             with torch.inference_mode():
                 model((x.permute(0, 3, 1, 2).float() - mean) / std, mode="tensor")
     else:
-        sess = _make_ort(path, threads, DEFAULT_DISABLED)
+        sess = _make_ort(path, threads, DEFAULT_DISABLED, spin=variant == "ort-spin")
         names = {i.name for i in sess.get_inputs()}
         feeds = {"image": images, "class_index": np.zeros(batch, np.int64)} if "image" in names else \
             {"input": rng.standard_normal((batch, 3, *size), dtype=np.float32)}
@@ -127,8 +127,9 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
     """Rows of the latency table.
 
     Args:
-        variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint) or ``'ort'`` (ONNX file);
-            the first ``'torch'`` variant is the baseline of the ratios.
+        variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint), ``'ort'`` (ONNX file) or
+            ``'ort-spin'`` (the same with spinning pool threads); the first ``'torch'`` variant is the baseline of
+            the ratios.
         batch_sizes: Batch sizes to time (a static-batch ONNX graph is timed at its own batch size only).
         threads: Intra-op threads of every runtime.
         rounds: Timed calls per variant and batch size (fewer for large batches: ``max(5, rounds // batch)``).
@@ -141,7 +142,7 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
         (summed over threads: less sensitive to other load on a shared machine), speed-up over PyTorch.
     """
     rows = []
-    static = {name: _static_batch(path) for name, (kind, path) in variants.items() if kind == "ort"}
+    static = {name: _static_batch(path) for name, (kind, path) in variants.items() if kind.startswith("ort")}
     for batch in batch_sizes:
         base = None
         for name, (kind, path) in variants.items():
@@ -163,7 +164,7 @@ DEPLOY_COLUMNS = ["variant", "batch", "p50 ms", "p99 ms", "ms/img", "cpu ms/img"
 
 def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str | None = None,
                   batch_sizes: tuple[int, ...] = (1, 8), threads: int = 2,
-                  rounds: int = 32) -> tuple[list[dict], str]:
+                  rounds: int = 32, spin: str = "off") -> tuple[list[dict], str]:
     """Time the ONNX files of bundles (and the checkpoint in eager PyTorch, the ratios' baseline).
 
     Args:
@@ -173,6 +174,8 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
         batch_sizes: Batch sizes to time.
         threads: Intra-op threads of every runtime.
         rounds: Timed calls per variant at batch 1 (see :func:`bench_deploy`).
+        spin: onnxruntime pool threads ``'off'`` (passive, the bundles' default), ``'on'`` (spinning: faster on
+            cores of their own, much slower on shared ones) or ``'both'`` (one row each).
 
     Returns:
         ``(rows, title)``: the table rows and a one-line description of the setting.
@@ -191,8 +194,10 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
         for key in ("onnx_fp32", "onnx"):
             if key in manifest:
                 precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
-                variants[f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"] = (
-                    "ort", osp.join(bundle, manifest[key]["file"]))
+                name = f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"
+                path = osp.join(bundle, manifest[key]["file"])
+                for kind in {"off": ["ort"], "on": ["ort-spin"], "both": ["ort", "ort-spin"]}[spin]:
+                    variants[name + (" spin" if kind == "ort-spin" else "")] = (kind, path)
     rows = bench_deploy(variants, batch_sizes, threads, rounds, config=config, size=(int(size[0]), int(size[1])))
     title = f"Deployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row"
     return rows, title
@@ -201,7 +206,7 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
 def main(argv: list[str] | None = None) -> None:
     """Subprocess entry: time one variant and print its JSON result as the last line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("variant", choices=["torch", "ort"])
+    parser.add_argument("variant", choices=["torch", "ort", "ort-spin"])
     parser.add_argument("path")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-overlay", action="store_true", help="write the verdicts only")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="bundles only")
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
+    parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
+                        help="onnxruntime thread spinning: faster on cores of its own, slower on shared ones "
+                             "(default: the bundle's hint, off)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
     gen = parser.add_argument_group("generator bundles (task='generation')")
     gen.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,5,9 (numpy latents: not the images "
@@ -101,6 +104,7 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
                    batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,
+                   spin=getattr(args, "spin", None),
                    thresholds=load_thresholds(getattr(args, "thresholds", None)))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

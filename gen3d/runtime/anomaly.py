@@ -76,6 +76,7 @@ class AnomalyRuntime:
         backend: ``'auto'``, ``'onnxruntime'`` or ``'tensorrt'`` (see :func:`~gen3d.runtime.backend.make_backend`),
             or a ready :class:`~gen3d.runtime.backend.Backend` object.
         threads: CPU threads for onnxruntime (``None``: its default).
+        spin: onnxruntime thread spinning (``None``: the bundle's hint; see :class:`~gen3d.runtime.backend.OrtBackend`).
         verify_hashes: Check the ONNX file against the sha256 in the manifest.
 
     Raises:
@@ -84,7 +85,7 @@ class AnomalyRuntime:
     """
 
     def __init__(self, bundle_dir: str, backend: str | Backend = "auto", threads: int | None = None,
-                 verify_hashes: bool = True) -> None:
+                 verify_hashes: bool = True, spin: bool | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.manifest = load_manifest(bundle_dir, verify_hashes=verify_hashes)
         if self.manifest["task"] != "anomaly":
@@ -92,7 +93,7 @@ class AnomalyRuntime:
         self.mode = self.manifest["mode"]
         if self.mode not in ("end2end", "raw"):
             raise ManifestError(f"{bundle_dir}: unknown mode {self.mode!r} (expected 'end2end' or 'raw')")
-        self.backend = make_backend(backend, bundle_dir, self.manifest, threads) if isinstance(backend, str) \
+        self.backend = make_backend(backend, bundle_dir, self.manifest, threads, spin) if isinstance(backend, str) \
             else backend
         self.backend_name = getattr(self.backend, "name", type(self.backend).__name__)
         self.classes: list[str] = list(self.manifest["model"].get("classes") or [])

@@ -33,7 +33,7 @@ def guess_class(path: str, classes: Sequence[str]) -> str | None:
 
 def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None = None,  # noqa: A002
                backend: str = "auto", batch_size: int = 8, overlay: bool = True, jsonl: bool = False,
-               threads: int | None = None, log: Any = sys.stderr,
+               threads: int | None = None, log: Any = sys.stderr, spin: bool | None = None,
                thresholds: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Judge every frame of ``input`` with a bundle; write ``verdicts.csv`` (or ``.jsonl``) and overlays.
 
@@ -50,6 +50,7 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         overlay: Write one overlay picture per judged frame.
         jsonl: Write JSON lines instead of CSV.
         threads: CPU threads for onnxruntime.
+        spin: onnxruntime thread spinning (``None``: the bundle's hint).
         log: Stream for warnings (failed frames) and the summary line.
         thresholds: ``{class: {"image": t, "pixel": t}}`` replacing the bundle's stored defaults.
 
@@ -62,7 +63,7 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         ManifestError: Invalid bundle; RuntimeError: the backend cannot run here.
         StreamStalled: A camera or stream stopped delivering (after writing everything before it).
     """
-    runtime = AnomalyRuntime(bundle_dir, backend=backend, threads=threads)
+    runtime = AnomalyRuntime(bundle_dir, backend=backend, threads=threads, spin=spin)
     if thresholds:  # the line's own decision thresholds, without re-export
         runtime.set_thresholds(thresholds)
     if class_name is not None:

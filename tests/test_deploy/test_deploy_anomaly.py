@@ -216,10 +216,11 @@ def test_tensorrt_int8_static_bundle_is_symmetric_qdq_and_lints_clean(trained, t
 
 def test_benchmark_deploy_task_prints_table(bundle, trained):
     out = run_tool("benchmark.py", "deploy", "--bundle", str(bundle), "--checkpoint", str(trained[1]), "--config",
-                   TINY, "--batch-sizes", "1", "2", "--rounds", "1", "--threads", "1")
+                   TINY, "--batch-sizes", "1", "2", "--rounds", "1", "--threads", "1", "--ort-spin", "both")
     assert out.returncode == 0, out.stderr[-4000:]
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("pytorch eager", "onnxruntime fp32"))]
-    assert len(lines) == 4, out.stdout  # 2 variants x 2 batch sizes
+    assert len(lines) == 6, out.stdout  # (eager, ORT passive threads, ORT spinning threads) x 2 batch sizes
+    assert sum(" spin " in ln for ln in lines) == 2
     assert "peak MiB" in out.stdout and "speed-up" in out.stdout
 
 

@@ -144,6 +144,18 @@ def test_ort_backend_feeds_only_graph_inputs(bundle):
     assert set(out) == {"pred_score", "pred_label", "anomaly_map", "pred_mask"}
 
 
+@pytest.mark.parametrize("spin, expected", [(None, "0"), (True, "1"), (False, "0")])
+def test_ort_backend_thread_spinning(bundle, spin, expected):
+    """The bundle's hint (passive pool threads) by default; ``spin`` overrides it (cores of its own)."""
+    from gen3d.runtime.manifest import load_manifest
+
+    manifest = load_manifest(bundle)
+    manifest["runtime_hints"] = {"onnxruntime": {"session_config": {"session.intra_op.allow_spinning": "0"}}}
+    backend = make_backend("onnxruntime", bundle, manifest, threads=2, spin=spin)
+    options = backend.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+
+
 class _EngineLike:
     """A TensorRT-like backend over onnxruntime: static batch 1, int32 class_index (as TensorRT 8.6 stores it)."""
 
