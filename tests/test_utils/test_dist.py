@@ -15,11 +15,16 @@ SLURM_ENV = {"SLURM_NODELIST": "node[01-02]", "SLURM_NTASKS": "4", "SLURM_PROCID
 
 @pytest.fixture
 def captured_init(monkeypatch):
-    """Replace ``init_process_group`` by a recorder; the environment variables it reads are cleared first."""
+    """Replace ``init_process_group`` by a recorder; the variables init_cpu_dist reads or writes start unset.
+
+    Each is set before it is deleted so that monkeypatch restores its original state (absent or not) afterwards:
+    init_cpu_dist writes MASTER_ADDR, RANK, ... into os.environ, and later tests hand os.environ to torchrun.
+    """
     calls = []
     monkeypatch.setattr(torch_dist, "init_process_group", lambda **kwargs: calls.append(kwargs))
     for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", *SLURM_ENV):
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     return calls
 
 
@@ -81,3 +86,8 @@ def test_two_gloo_ranks_average_gradients(tmp_path):
         for rank in range(2):
             grad_a, grad_b = results[rank]
             assert torch.equal(grad_a, torch.full((2, 2), 1.5)) and torch.equal(grad_b, torch.full((3,), 2.0))
+
+
+def test_environment_is_restored_after_the_slurm_tests():
+    # Runs after the tests above (file order): a leaked MASTER_ADDR=node01 made later torchrun tests hang.
+    assert os.environ.get("MASTER_ADDR") != "node01" and os.environ.get("WORLD_SIZE") != "4"
