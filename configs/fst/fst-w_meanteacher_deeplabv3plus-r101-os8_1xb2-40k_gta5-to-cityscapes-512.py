@@ -16,5 +16,5 @@ param_scheduler = [dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begi
                    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=40000)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=2000)
 val_cfg, test_cfg = dict(type='ValLoop'), dict(type='TestLoop')
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)

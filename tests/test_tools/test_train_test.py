@@ -74,6 +74,22 @@ def test_killed_while_saving_a_checkpoint_keeps_the_previous_one(tmp_path, toy_d
     _assert_same(_weights(straight / "epoch_3.pth"), _weights(work / "epoch_3.pth"))
 
 
+def test_killed_while_saving_with_one_kept_checkpoint_keeps_it(tmp_path, toy_data_root):
+    """max_keep_ckpts=1 (the demos): mmengine's CheckpointHook removed epoch_1.pth before writing epoch_2.pth, so a
+    kill during that write left no checkpoint; SafeCheckpointHook removes it only once epoch_2.pth exists."""
+    work = tmp_path / "w"
+    out = run_tool("train.py", str(KILL_CONFIG), "--work-dir", str(work), "--data-root", str(toy_data_root),
+                   "--cfg-options", "custom_hooks.0.type=KillWhileSavingHook", "custom_hooks.0.kill_at=2",
+                   "default_hooks.checkpoint.max_keep_ckpts=1")
+    assert out.returncode == -9, out.stderr[-3000:]
+    assert sorted(p.name for p in work.glob("*.pth")) == ["epoch_1.pth"]
+    assert (work / "last_checkpoint").read_text().strip().endswith("epoch_1.pth")
+    out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(work), "--data-root", str(toy_data_root),
+                   "--resume", "--cfg-options", "default_hooks.checkpoint.max_keep_ckpts=1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(p.name for p in work.glob("*.pth")) == ["epoch_3.pth"]  # the outdated ones were removed
+
+
 def test_resume_from_explicit_checkpoint_and_run_info_dumped(tmp_path, toy_data_root):
     work = tmp_path / "w"
     out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(work), "--data-root", str(toy_data_root),
