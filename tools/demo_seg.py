@@ -4,7 +4,8 @@
    real photographs (cat, coffee, rocket, astronaut) pasted on real textures, exact masks; few labeled images,
    more unlabeled ones, a held-out val split;
 2. trains the lite0 DeepLabV3+ supervised-only config (labeled images only) and the U2PL config (labeled +
-   unlabeled) for the same number of epochs, on CPU;
+   unlabeled) for the same number of epochs, on CPU (``--methods`` picks the runs: ``supervised``, ``u2pl`` and
+   ``meanteacher``, the plain Mean Teacher baseline of FST);
 3. tests the last checkpoint of each on the val split (no checkpoint or setting is chosen on it), prints the
    side-by-side table and writes ``results.json``.
 """
@@ -29,26 +30,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-val", type=int, default=16, help="val images (the test split of the demo)")
     parser.add_argument("--size", type=int, default=96, help="image side")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dataset")
+    parser.add_argument("--methods", type=parse_methods, default=("supervised", "u2pl"),
+                        help="comma-separated runs, in table order, from supervised, u2pl, meanteacher")
     return parser.parse_args(argv)
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """``"supervised,u2pl"`` -> ``("supervised", "u2pl")``; unknown or repeated names are an argparse error."""
+    from gen3d.apis.seg_demo import METHODS
+
+    names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
+    if not names or len(set(names)) != len(names) or any(n not in METHODS for n in names):
+        raise argparse.ArgumentTypeError(f"expected distinct names from {', '.join(METHODS)}, got {text!r}")
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis.seg_demo import format_comparison, run_seg_demo
+    from gen3d.apis.seg_demo import METHODS, format_comparison, run_seg_demo
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     start = time.time()
     results = run_seg_demo(args.work_dir, args.epochs, n_labeled=args.n_labeled, n_unlabeled=args.n_unlabeled,
-                           n_val=args.n_val, size=args.size, seed=args.seed, lr=args.lr)
+                           n_val=args.n_val, size=args.size, seed=args.seed, lr=args.lr, methods=args.methods)
     out = osp.join(args.work_dir, "results.json")
     atomic_write_bytes(json.dumps(results, indent=2).encode(), out)
     data = results["dataset"]
-    print(f"\nSupervised-only vs U2PL, lite0 DeepLabV3+, {args.epochs} epochs, {data['n_labeled']} labeled + "
+    labels = {m: METHODS[m][1] for m in args.methods}
+    title = " vs ".join("Supervised-only" if m == "supervised" else labels[m] for m in args.methods)
+    print(f"\n{title}, lite0 DeepLabV3+, {args.epochs} epochs, {data['n_labeled']} labeled + "
           f"{data['n_unlabeled']} unlabeled images, tested on {data['n_val']} val images ({data['size']}px)\n")
-    print(format_comparison({"supervised": results["supervised"], "U2PL": results["u2pl"]}))
-    sup, u2pl = results["supervised"]["mIoU"], results["u2pl"]["mIoU"]
-    print(f"\n[demo-seg] mIoU supervised {100 * (sup or 0):.1f}  U2PL {100 * (u2pl or 0):.1f}; "
-          f"{time.time() - start:.0f} s in all; results {out}")
+    print(format_comparison({labels[m]: results[m] for m in args.methods}))
+    mious = "  ".join(f"{labels[m]} {100 * (results[m]['mIoU'] or 0):.1f}" for m in args.methods)
+    print(f"\n[demo-seg] mIoU {mious}; {time.time() - start:.0f} s in all; results {out}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ from typing import Any
 _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SUP_CONFIG = osp.join(_REPO, "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 U2PL_CONFIG = osp.join(_REPO, "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+MT_CONFIG = osp.join(_REPO, "configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+#: ``--methods`` name -> (config, display name in the comparison table).
+METHODS: dict[str, tuple[str, str]] = {
+    "supervised": (SUP_CONFIG, "supervised"), "u2pl": (U2PL_CONFIG, "U2PL"), "meanteacher": (MT_CONFIG, "MeanTeacher"),
+}
+DEFAULT_METHODS = ("supervised", "u2pl")
 
 
 def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: float | None = None,
@@ -95,11 +101,12 @@ def format_comparison(results: dict[str, dict[str, Any]]) -> str:
 
 
 def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 8, n_unlabeled: int = 32, n_val: int = 16,
-                 size: int = 96, seed: int = 0, lr: float | None = None) -> dict[str, Any]:
-    """Build the demo set, train and test supervised-only and U2PL, return both results.
+                 size: int = 96, seed: int = 0, lr: float | None = None,
+                 methods: tuple[str, ...] | list[str] = DEFAULT_METHODS) -> dict[str, Any]:
+    """Build the demo set, train and test each method (default supervised-only and U2PL), return the results.
 
     Args:
-        work_dir: Output folder (``data/``, ``supervised/``, ``u2pl/``).
+        work_dir: Output folder (``data/`` and one folder per method: ``supervised/``, ``u2pl/``, ...).
         epochs: Training epochs of both runs. An epoch is one pass over the labeled list for supervised-only and
             over the (larger) unlabeled list for U2PL, as in U2PL's ``train_sup.py`` / ``train_semi.py``.
         n_labeled: Labeled training images.
@@ -107,18 +114,24 @@ def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 8, n_unlabeled: in
         n_val: Validation (test) images.
         size: Image side.
         seed: Dataset seed.
-        lr: SGD learning rate of both runs; ``None`` keeps the configs' (1e-2, decoder x10).
+        lr: SGD learning rate of all runs; ``None`` keeps the configs' (1e-2, decoder x10).
+        methods: Keys of :data:`METHODS`, trained in this order on the same set.
 
     Returns:
-        ``{"supervised": {...}, "u2pl": {...}, "dataset": {...}, "epochs": epochs}``.
+        ``{"supervised": {...}, "u2pl": {...}, "dataset": {...}, "epochs": epochs, "lr": lr}`` (one entry per
+        method).
     """
     from gen3d.datasets.seg_synthesis import build_seg_demo_dataset
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {sorted(METHODS)}, got {list(methods)}")
 
     data_root = osp.join(work_dir, "data")
     build_seg_demo_dataset(data_root, n_labeled=n_labeled, n_unlabeled=n_unlabeled, n_val=n_val, size=size,
                            seed=seed)
     runs = {}
-    for name, config in (("supervised", SUP_CONFIG), ("u2pl", U2PL_CONFIG)):
-        runs[name] = train_and_test(config, osp.join(work_dir, name), data_root, epochs, lr=lr)
+    for name in methods:
+        runs[name] = train_and_test(METHODS[name][0], osp.join(work_dir, name), data_root, epochs, lr=lr)
     dataset = dict(n_labeled=n_labeled, n_unlabeled=n_unlabeled, n_val=n_val, size=size, seed=seed)
     return {**runs, "dataset": dataset, "epochs": epochs, "lr": lr}

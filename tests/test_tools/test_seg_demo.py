@@ -1,11 +1,21 @@
 """``make demo-seg``'s tool and the ``seg-step`` benchmark run end to end (tiny settings)."""
 
+import importlib.util
 import json
+import os.path as osp
 
 import pytest
 
-from gen3d.apis.seg_demo import format_comparison
-from tests.conftest import run_tool
+from gen3d.apis.seg_demo import METHODS, format_comparison, run_seg_demo
+from gen3d.utils.config import load_config
+from tests.conftest import REPO_ROOT, run_tool
+
+
+def _demo_tool():
+    spec = importlib.util.spec_from_file_location("demo_seg_tool", REPO_ROOT / "tools" / "demo_seg.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
@@ -19,6 +29,29 @@ def test_seg_demo_tool_one_epoch(tmp_path):
         assert set(results[run]["per_class"]) == {"background", "cat", "coffee", "rocket", "astronaut"}
         assert results[run]["iters"] == 1
     assert "mIoU supervised" in out.stdout and "U2PL" in out.stdout
+
+
+def test_seg_demo_methods_option_and_configs(tmp_path):
+    tool = _demo_tool()
+    assert tool.parse_args([]).methods == ("supervised", "u2pl")
+    assert tool.parse_args(["--methods", "supervised, u2pl,MeanTeacher"]).methods == (
+        "supervised", "u2pl", "meanteacher")
+    for bad in ("fixmatch", "u2pl,u2pl", ","):
+        with pytest.raises(SystemExit):
+            tool.parse_args(["--methods", bad])
+    with pytest.raises(ValueError, match="methods"):
+        run_seg_demo(str(tmp_path), 1, methods=("supervised", "cps"))
+    assert not (tmp_path / "data").exists()  # rejected before the set is built
+    types = {"supervised": "EncoderDecoder", "u2pl": "U2PL", "meanteacher": "MeanTeacher"}
+    for name, (config, _) in METHODS.items():
+        assert osp.isfile(config)
+        assert load_config(config).model.type == types[name]
+    fst = load_config(str(REPO_ROOT / "configs/fst/fst-d_meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"))
+    mt, u2pl = load_config(METHODS["meanteacher"][0]), load_config(METHODS["u2pl"][0])
+    assert mt.train_cfg == u2pl.train_cfg and mt.param_scheduler == u2pl.param_scheduler
+    assert mt.train_dataloader == fst.train_dataloader and mt.optim_wrapper == fst.optim_wrapper
+    assert {k: mt.model[k] for k in fst.model.method if k != "type"} == {
+        k: v for k, v in fst.model.method.items() if k != "type"}
 
 
 def test_format_comparison_side_by_side():
