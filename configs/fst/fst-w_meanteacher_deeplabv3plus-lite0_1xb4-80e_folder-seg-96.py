@@ -2,14 +2,10 @@
 # virtual students, each one step from the snapshot on its own extra batch (FutureBatchDataset adds K independently
 # drawn labeled + unlabeled samples per item: data['future']); student and optimiser restored exactly after them.
 _base_ = [
-    '../_base_/models/deeplabv3plus_lite0.py', '../_base_/datasets/folder-seg.py',
+    '../_base_/models/deeplabv3plus_lite0.py', '../_base_/datasets/folder-seg-96_demo.py',
     '../_base_/schedules/seg_sgd_80e.py', '../_base_/default_runtime.py',
 ]
-weak = dict(type='SegWeakAug', crop_size=(96, 96), scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255)
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(
-    type='FutureBatchDataset', k=2,
-    labeled=dict(pipeline=[dict(type='LoadSegImage'), dict(type='LoadSegMask'), weak, dict(type='PackSegInputs')]),
-    unlabeled=dict(pipeline=[dict(type='LoadSegImage'), weak, dict(type='SegStrongAug'), dict(type='PackSegInputs')])))
+train_dataloader = dict(dataset=dict(type='FutureBatchDataset', k=2))
 model = dict(type='FST', mode='W', k=2, same_batch=False, decode_head=dict(num_classes=5),
              method=dict(type='MeanTeacher', sup_only_epochs=1, cutmix_prob=0.5))
 optim_wrapper = dict(optimizer=dict(lr=1e-2))

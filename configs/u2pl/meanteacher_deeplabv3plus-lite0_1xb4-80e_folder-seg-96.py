@@ -2,12 +2,8 @@
 # process. The MeanTeacher settings of configs/fst/fst-d_meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py
 # without the FST wrapper (the FST paper's baseline); data pipeline and schedule as the U2PL demo config.
 _base_ = [
-    '../_base_/models/deeplabv3plus_lite0.py', '../_base_/datasets/folder-seg.py',
+    '../_base_/models/deeplabv3plus_lite0.py', '../_base_/datasets/folder-seg-96_demo.py',
     '../_base_/schedules/seg_sgd_80e.py', '../_base_/default_runtime.py',
 ]
-weak = dict(type='SegWeakAug', crop_size=(96, 96), scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255)
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(
-    labeled=dict(pipeline=[dict(type='LoadSegImage'), dict(type='LoadSegMask'), weak, dict(type='PackSegInputs')]),
-    unlabeled=dict(pipeline=[dict(type='LoadSegImage'), weak, dict(type='SegStrongAug'), dict(type='PackSegInputs')])))
 model = dict(type='MeanTeacher', decode_head=dict(num_classes=5), sup_only_epochs=1, cutmix_prob=0.5)
 optim_wrapper = dict(optimizer=dict(lr=1e-2))
