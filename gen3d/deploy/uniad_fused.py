@@ -19,6 +19,7 @@ Dropout and feature jitter are training-only and absent here.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -207,8 +208,6 @@ class FusedUniADReconstruction(nn.Module):
 
 def _copy(module: nn.Module) -> nn.Module:
     """A detached deep copy (LayerNorm / Linear of the source)."""
-    import copy
-
     return copy.deepcopy(module)
 
 

@@ -34,7 +34,8 @@ def test_fused_equals_training_module(neighbor_size):
         ref, out = model(x), fused(x)
     assert out.shape == ref.shape
     assert (out - ref).abs().max().item() <= 1e-5 * ref.abs().max().item()
-    # Fewer weight MatMuls: 3 per encoder layer (qkv, out, ffn x2 -> 4) vs 6 before; checked via parameters.
+    # One q/k/v projection per encoder layer; one MatMul for every projection of the encoder memory (k, v of the 3
+    # decoder attn-1 and of the first decoder's attn-2).
     assert len(fused.enc_qkv_weight) == 2 and fused.mem_weight.shape == (32, 2 * 32 * 3 + 2 * 32)
 
 
