@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    from mmengine.hooks import CheckpointHook
+
     from gen3d.apis import build_test_config, build_train_config, dump_run_info, results_to_json
     from gen3d.datasets.anomaly_synthesis import build_demo_dataset
     from gen3d.engine import Runner
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     runner = Runner.from_cfg(cfg)
     dump_run_info(cfg, train_dir)
     runner.train()
-    ckpt_hook = next(h for h in runner.hooks if type(h).__name__ == "CheckpointHook")
+    ckpt_hook = next(h for h in runner.hooks if isinstance(h, CheckpointHook))  # gen3d's SafeCheckpointHook too
     best_ckpt = getattr(ckpt_hook, "best_ckpt_path", None) or osp.join(train_dir, f"epoch_{args.epochs}.pth")
     print(f"[demo] trained in {time.time() - start:.0f} s; testing {best_ckpt}")
 
