@@ -9,11 +9,19 @@ raw graph: the raw map (N, 1, H, W) and score from a float32 (N, 3, H, W) tensor
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
 from gen3d.runtime.manifest import sha256_file, write_manifest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # not tests.conftest: this module is imported where torch is blocked
+NO_TORCH_RUNNER = str(REPO_ROOT / "tests" / "test_runtime" / "no_torch_runner.py")
 
 CLASSES = ["bottle", "cable"]
 IMAGE_THR = [0.5, 0.6]
@@ -124,3 +132,21 @@ def frame(bright: bool, size: tuple[int, int] = (24, 32)) -> np.ndarray:
     if bright:
         img[4:12, 4:12] = 250
     return img
+
+
+def run_without_torch(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run ``python no_torch_runner.py *args`` (torch, mmengine and timm imports blocked) from the repository root."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, NO_TORCH_RUNNER, *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_never_imports_torch(code: str, *args: str) -> None:
+    """``code`` runs with torch blocked, and, where torch is installed, runs without importing it at all."""
+    out = run_without_torch("-c", code, *args)
+    assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    code += "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mmengine')], 'torch imported'\n"
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -1,9 +1,5 @@
 """GeneratorRuntime on a tiny generator bundle: PyTorch parity, truncation, the CLI grid, and no torch on import."""
 
-import os
-import subprocess
-import sys
-
 import cv2
 import numpy as np
 import pytest
@@ -12,8 +8,8 @@ from gen3d.runtime.generation import GeneratorRuntime, make_grid, parse_seeds, s
 from gen3d.runtime.manifest import ManifestError
 from tests.conftest import REPO_ROOT
 from tests.helpers.gan import make_tiny_gan_checkpoint
+from tests.test_runtime.bundle_helpers import assert_never_imports_torch, run_without_torch
 
-RUNNER = str(REPO_ROOT / "tests" / "test_runtime" / "no_torch_runner.py")
 DEPLOY = str(REPO_ROOT / "deploy" / "gan_onnxruntime_fp32_dynamic.py")
 
 
@@ -32,12 +28,6 @@ def bundle(ckpt, tmp_path_factory):
     out = tmp_path_factory.mktemp("gan_bundle")
     build_gan_bundle(Config.fromfile(DEPLOY), load_generator(str(ckpt)), str(ckpt), str(out), max_images=8)
     return str(out)
-
-
-def _no_torch(*args, timeout=120):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, RUNNER, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def test_matches_pytorch_generator_ema(ckpt, bundle):
@@ -88,25 +78,19 @@ def test_helpers():
 
 
 def test_cli_writes_a_grid_without_torch(bundle, tmp_path):
-    out = _no_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
-                    "--seeds", "0-4", "--class-index", "1", "--truncation-psi", "0.7", "--out-dir", str(tmp_path),
-                    "--backend", "onnxruntime", "--threads", "1", "--save-images")
+    out = run_without_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
+                            "--seeds", "0-4", "--class-index", "1", "--truncation-psi", "0.7", "--out-dir",
+                            str(tmp_path), "--backend", "onnxruntime", "--threads", "1", "--save-images")
     assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
     grid = cv2.imread(str(tmp_path / "grid.png"))
     assert grid.shape == (32, 48, 3)  # 5 images -> 3 per row, 2 rows
     assert len(list(tmp_path.glob("seed*.png"))) == 5
-    out = _no_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
-                    "--seeds", "0", "--out-dir", str(tmp_path / "x"))
+    out = run_without_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
+                            "--seeds", "0", "--out-dir", str(tmp_path / "x"))
     assert out.returncode == 1 and "class index" in out.stderr
 
 
 def test_import_never_imports_torch(bundle):
     code = ("import sys\nfrom gen3d.runtime.generation import GeneratorRuntime\n"
             "img = GeneratorRuntime(sys.argv[1]).sample([0, 1], class_index=0)\nassert img.shape == (2, 16, 16, 3)\n")
-    out = _no_torch("-c", code, bundle)
-    assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    code += "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mmengine')], 'torch imported'\n"
-    out = subprocess.run([sys.executable, "-c", code, bundle], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert_never_imports_torch(code, bundle)

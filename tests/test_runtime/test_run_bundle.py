@@ -4,8 +4,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import pytest
@@ -13,10 +11,8 @@ import pytest
 from gen3d.runtime import StreamStalled, run_bundle
 from gen3d.runtime.writers import COLUMNS, overlay_name
 from tests.conftest import REPO_ROOT
-from tests.test_runtime.bundle_helpers import frame, make_bundle
+from tests.test_runtime.bundle_helpers import assert_never_imports_torch, frame, make_bundle, run_without_torch
 from tests.test_runtime.test_sources import write_video
-
-RUNNER = str(REPO_ROOT / "tests" / "test_runtime" / "no_torch_runner.py")
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +31,6 @@ def inputs(tmp_path_factory):
     (root / "cable").mkdir()
     cv2.imwrite(str(root / "cable" / "x.png"), frame(True))
     return root
-
-
-def _no_torch(*args, timeout=120):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, RUNNER, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def test_folder_with_corrupt_file_csv_and_overlays(bundle, inputs, tmp_path):
@@ -110,33 +100,26 @@ def test_overlay_names():
 def test_import_and_predict_never_import_torch(bundle):
     code = ("import sys\nimport gen3d.runtime as rt\nfrom tests.test_runtime.bundle_helpers import frame\n"
             "r = rt.AnomalyRuntime(sys.argv[1]).predict([frame(True)], 'bottle')[0]\nassert r.label is True\n")
-    out = _no_torch("-c", code, bundle)
-    assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
-    # And without the import blocker (where torch is installed, nothing may import it even optionally).
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    code += "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mmengine')], 'torch imported'\n"
-    out = subprocess.run([sys.executable, "-c", code, bundle], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert_never_imports_torch(code, bundle)
 
 
 def test_infer_tool_with_a_bundle_end_to_end_without_torch(bundle, inputs, tmp_path):
     tool = str(REPO_ROOT / "tools" / "infer.py")
-    out = _no_torch(tool, bundle, str(inputs / "bottle"), "--out-dir", str(tmp_path / "o"), "--backend", "onnxruntime",
-                    "--threads", "1")
+    out = run_without_torch(tool, bundle, str(inputs / "bottle"), "--out-dir", str(tmp_path / "o"), "--backend",
+                            "onnxruntime", "--threads", "1")
     assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "o" / "verdicts.csv")))
     assert sorted(r["label"] for r in rows) == ["", "DEFECT", "GOOD"] and "broken.png" in out.stderr
     assert len(list((tmp_path / "o" / "overlays").glob("*.png"))) == 2
-    out = _no_torch(tool, bundle, str(tmp_path / "nothing_here"), "--out-dir", str(tmp_path / "o2"))
+    out = run_without_torch(tool, bundle, str(tmp_path / "nothing_here"), "--out-dir", str(tmp_path / "o2"))
     assert out.returncode == 1 and "nothing_here" in out.stderr and out.stdout.strip().endswith("NO_TORCH_OK")
-    out = _no_torch(tool, bundle, str(inputs), "--backend", "tensorrt", "--out-dir", str(tmp_path / "o3"))
+    out = run_without_torch(tool, bundle, str(inputs), "--backend", "tensorrt", "--out-dir", str(tmp_path / "o3"))
     assert out.returncode == 1 and "TensorRT" in out.stderr
 
 
 def test_python_m_gen3d_runtime(bundle, inputs, tmp_path):
-    out = _no_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
-                    str(inputs / "cable"), "--out-dir", str(tmp_path), "--jsonl", "--no-overlay")
+    out = run_without_torch("-c", "import runpy; runpy.run_module('gen3d.runtime', run_name='__main__')", bundle,
+                            str(inputs / "cable"), "--out-dir", str(tmp_path), "--jsonl", "--no-overlay")
     assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
     assert json.loads((tmp_path / "verdicts.jsonl").read_text())["label"] == "DEFECT"
     assert not (tmp_path / "overlays").exists()
