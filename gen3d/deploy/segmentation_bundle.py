@@ -109,7 +109,8 @@ def check_seg_parity(ref_logits: np.ndarray, out: Mapping[str, np.ndarray], atol
         ref_logits: PyTorch logits ``(N, C, H, W)``.
         out: Backend outputs: ``seg_logits`` ``(N, C, H, W)`` and / or ``label_map`` ``(N, H, W)``.
         atol: Largest accepted logit difference, relative to the logit scale ``max(1, max |ref_logits|)``.
-        min_label_agreement: Smallest accepted fraction of pixels whose label equals ``argmax(ref_logits)``.
+        min_label_agreement: Smallest accepted fraction of pixels whose label equals ``argmax(ref_logits)``, among
+            the pixels whose top-2 PyTorch logit margin exceeds the logit gate (closer ones are ties, reported).
         what: Backend name for the message.
 
     Returns:
@@ -128,10 +129,15 @@ def check_seg_parity(ref_logits: np.ndarray, out: Mapping[str, np.ndarray], atol
         labels = out["seg_logits"].argmax(1)
     else:
         labels = out["label_map"].astype(np.int64)
-    agree = float((labels == ref_labels).mean())
     top2 = np.sort(ref_logits, axis=1)[:, -2:]
-    result.update(label_agreement=agree, pixels_differing=int((labels != ref_labels).sum()),
-                  min_top2_margin=float((top2[:, 1] - top2[:, 0]).min()))
+    margin = top2[:, 1] - top2[:, 0]
+    # A pixel whose two best PyTorch logits are closer than the accepted logit error is a tie: a backend within
+    # tolerance may pick either class (seen in CI: 2 pixels at margin 1e-6 flipped). Ties are reported, not gated.
+    decided = margin > gate
+    same = labels == ref_labels
+    agree = float(same[decided].mean()) if decided.any() else 1.0
+    result.update(label_agreement=agree, label_agreement_all=float(same.mean()), pixels_differing=int((~same).sum()),
+                  tie_pixels_differing=int((~same & ~decided).sum()), min_top2_margin=float(margin.min()))
     bad_logits = "seg_logits" in out and not (np.isfinite(diff) and diff <= gate)
     if bad_logits or agree < min_label_agreement:
         raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| logits "

@@ -38,3 +38,20 @@ def test_auroc_drop_still_gated():
     out = _outputs([0.1, 0.85, 0.8, 0.9])  # same labels for 3 of 4, AUROC 1.0 -> 0.5
     with pytest.raises(ParityError, match="image AUROC"):
         check_task_parity(ref, out, labels, min_label_agreement=0.0)
+
+
+def test_segmentation_gate_reports_ties_and_fails_real_flips():
+    from gen3d.deploy.segmentation_bundle import check_seg_parity
+
+    ref = np.zeros((1, 2, 1, 3), np.float32)
+    ref[0, :, 0, 0] = [1.0, 0.0]  # decided
+    ref[0, :, 0, 1] = [0.5, 0.5 + 1e-6]  # a tie within the logit tolerance
+    ref[0, :, 0, 2] = [0.0, 2.0]  # decided
+    tie_flip = ref.copy()
+    tie_flip[0, 1, 0, 1] = 0.5 - 1e-6
+    result = check_seg_parity(ref, {"seg_logits": tie_flip})
+    assert result["label_agreement"] == 1.0 and result["tie_pixels_differing"] == 1
+    real_flip = ref.copy()
+    real_flip[0, 0, 0, 2] = 3.0
+    with pytest.raises(ParityError):
+        check_seg_parity(ref, {"label_map": real_flip.argmax(1)})
