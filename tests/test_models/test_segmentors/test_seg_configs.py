@@ -27,3 +27,86 @@ def test_u2pl_voc_schedule():
     assert cfg.optim_wrapper.optimizer == dict(type="SGD", lr=1e-3, momentum=0.9, weight_decay=1e-4)
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys["decode_head"]["lr_mult"] == 10.0
     assert cfg.param_scheduler[0]["power"] == 0.9 and cfg.train_cfg.max_epochs == 80
+
+
+# ---------------------------------------------------------------- FST semi-supervised (Mean-Teacher baseline) configs
+FST_DIR = REPO_ROOT / "configs" / "fst"
+FST_VOC662 = "fst-d_meanteacher_deeplabv3plus-r101-os8_4xb4-40e_voc12aug-512-662.py"
+MT_VOC662 = "meanteacher_deeplabv3plus-r101-os8_4xb4-40e_voc12aug-512-662.py"
+#: FST semi_seg/experiments/pascal/662/mt{,_fst}/config.yaml (drop_percent 80, apply_aug False, ema_decay 0.99, no
+#: sup_only_epoch key) and train_semi.py (one student pass on [x_l; x_u], weak view).
+FST_MT_METHOD = dict(sup_only_epochs=0, ema_momentum=0.99, pseudo_filter="entropy", keep_percent=80.0,
+                     student_view="weak", joint_forward=True, cutmix_prob=0.0)
+
+
+def test_seg_sgd_40e_is_the_80e_recipe_over_40_epochs():
+    short, long = (load_config(str(BASE / "schedules" / f"seg_sgd_{n}e.py")) for n in (40, 80))
+    assert short.optim_wrapper == long.optim_wrapper and short.auto_scale_lr == long.auto_scale_lr
+    assert short.train_cfg.max_epochs == 40 and short.param_scheduler[0]["end"] == 40
+    assert {**short.param_scheduler[0], "end": 80} == long.param_scheduler[0]
+
+
+def test_fst_voc662_configs_follow_the_official_recipe():
+    fst, mt = load_config(str(FST_DIR / FST_VOC662)), load_config(str(FST_DIR / MT_VOC662))
+    for cfg in (fst, mt):  # 40 epochs, SGD 1e-3 (decoder x10), momentum 0.9, wd 1e-4, poly 0.9 per iteration
+        assert cfg.train_cfg.max_epochs == 40 and cfg.train_cfg.val_interval == 1
+        assert cfg.optim_wrapper.optimizer == dict(type="SGD", lr=1e-3, momentum=0.9, weight_decay=1e-4)
+        assert cfg.optim_wrapper.paramwise_cfg.custom_keys == {"decode_head": dict(lr_mult=10.0)}
+        sched = cfg.param_scheduler[0]
+        assert (sched["type"], sched["power"], sched["end"], sched["eta_min"]) == ("PolyLR", 0.9, 40, 0.0)
+        assert sched["convert_to_iter_based"] and cfg.auto_scale_lr.base_batch_size == 16
+        loader = cfg.train_dataloader  # 4 labeled + 4 unlabeled per GPU, blender 1/16 lists, crop 513
+        assert loader.batch_size == 4
+        assert loader.dataset.labeled.split == "data/splits/pascal/662/labeled.txt"
+        assert loader.dataset.unlabeled.split == "data/splits/pascal/662/unlabeled.txt"
+        for stream in (loader.dataset.labeled, loader.dataset.unlabeled):
+            weak = next(t for t in stream.pipeline if t["type"] == "SegWeakAug")
+            assert tuple(weak["crop_size"]) == (513, 513) and tuple(weak["scale_range"]) == (0.5, 2.0)
+        assert cfg.sync_bn == "torch" and cfg.model.decode_head.num_classes == 21
+        assert not cfg.model.decode_head.with_repr  # no contrastive loss
+    method = fst.model.method
+    assert fst.model.type == "FST" and method.type == "MeanTeacher"
+    assert {k: method[k] for k in FST_MT_METHOD} == FST_MT_METHOD
+    assert {k: fst.model[k] for k in ("mode", "k", "ema_alpha", "same_batch", "ema_after_real_step",
+                                      "restore_optimizer", "restore_buffers")} == dict(
+        mode="D", k=3, ema_alpha=None, same_batch=True, ema_after_real_step=True, restore_optimizer=False,
+        restore_buffers=False)  # spec B1: hard-coded 3 virtual steps, one more EMA, parameters only restored
+    # the MT counterpart: same recipe and inner method, no FST wrapper
+    assert mt.model.type == "MeanTeacher" and {k: mt.model[k] for k in FST_MT_METHOD} == FST_MT_METHOD
+    assert {k: v for k, v in mt.model.items() if k != "type"} == {
+        **{k: v for k, v in fst.model.items() if k in mt.model and k != "type"}, **{
+            k: v for k, v in method.items() if k != "type"}}
+    for key in ("train_dataloader", "val_dataloader", "optim_wrapper", "param_scheduler", "train_cfg", "randomness"):
+        assert fst[key] == mt[key], key
+
+
+@pytest.mark.parametrize("name", [FST_VOC662, MT_VOC662])
+def test_fst_voc662_configs_build(name):
+    from gen3d.models.segmentors import FST, MeanTeacher
+
+    cfg = load_config(str(FST_DIR / name))
+    cfg.model.backbone.pretrained = False  # tests never download
+    model = MODELS.build(cfg.model)
+    inner = model.method if isinstance(model, FST) else model
+    assert isinstance(inner, MeanTeacher) and (name == MT_VOC662) == (model is inner)
+    assert (inner.pseudo_filter, inner.keep_percent, inner.student_view, inner.joint_forward) == (
+        "entropy", 80.0, "weak", True)
+    assert inner.cutmix_prob == 0.0 and inner.teacher_bn and inner.eval_model == "teacher"
+    assert inner.sup_only_epochs == 0 and inner.iters_per_epoch is None
+    inner.iters_per_epoch = 620  # 9 920 unlabeled / (4 GPUs x 4)
+    assert inner.momentum_at(0) == inner.momentum_at(619) == 0.0  # epoch 0 copies the student (no sup_only_epoch)
+    assert inner.momentum_at(620) == 0.99  # min(1 - 1 / (i_iter + 1), ema_decay) of train_semi.py
+    if model is not inner:
+        assert (model.mode, model.k, model.restore_optimizer, model.restore_buffers) == ("D", 3, False, False)
+
+
+@pytest.mark.parametrize("name,cutmix_prob", [
+    ("fst-d_meanteacher_deeplabv3plus-r101-os8_4xb4-80e_voc12aug-512-1464.py", 0.0),  # official "mt" variant
+])
+def test_fst_ssl_configs_use_the_fst_mean_teacher_baseline(name, cutmix_prob):
+    from gen3d.models.segmentors.teacher_student import EMA_MOMENTUM
+
+    method = load_config(str(FST_DIR / name)).model.method
+    expected = {**FST_MT_METHOD, "cutmix_prob": cutmix_prob}
+    assert method.type == "MeanTeacher"
+    assert {k: method.get(k, EMA_MOMENTUM if k == "ema_momentum" else None) for k in expected} == expected
