@@ -102,6 +102,8 @@ def test_fst_voc662_configs_build(name):
 
 @pytest.mark.parametrize("name,cutmix_prob", [
     ("fst-d_meanteacher_deeplabv3plus-r101-os8_4xb4-80e_voc12aug-512-1464.py", 0.0),  # official "mt" variant
+    ("fst-d_meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py", 0.5),  # official "cutmix" variant
+    ("fst-w_meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py", 0.5),
 ])
 def test_fst_ssl_configs_use_the_fst_mean_teacher_baseline(name, cutmix_prob):
     from gen3d.models.segmentors.teacher_student import EMA_MOMENTUM
