@@ -16,13 +16,16 @@ mmengine's default ``pseudo_collate`` transposes that list, so a batch's ``data[
 each shaped like the main two-stream batch, as :meth:`gen3d.models.segmentors.FST.train_step` reads it; no custom
 collate function is needed.
 
-Draws: future sample ``j`` of item ``idx`` takes a labeled index and an unlabeled index, each uniform over its stream
-and independent (gen3d has no RCS: the source side is uniform, not class-balanced). The indices come from
-``np.random.default_rng((seed, idx))``: a pure function of ``(seed, idx)``, so they do not depend on the worker, the
-number of workers, the visit or a resume. Every visit of ``idx`` meets the same K partner indices; batches still mix
-freely (the sampler shuffles the indices) and the partners' augmentations are redrawn on each visit by the
-pipelines. The main sample is read first, with the wrapped dataset's own index mapping; the pipelines' random state
-is shared, so the random crops of later items differ from a run without the wrapper (as in the official code).
+Draws: future sample ``j`` of item ``idx`` takes a labeled index and an unlabeled index, independent, the unlabeled one
+uniform over its stream; the labeled one is uniform too, unless the wrapped :class:`SemiSupervisedDataset` has rare
+class sampling on (``rare_class_sampling=dict(...)``, see :mod:`.rcs`): then, as in ``StepUDADataset``, each future
+source sample is an RCS draw (class, then a file with it; its crop re-read until it holds the class). The draws
+come from ``np.random.default_rng((seed, idx))``: a pure function of ``(seed, idx)``, so they do not depend on the
+worker, the number of workers, the visit or a resume. Every visit of ``idx`` meets the same K partner indices;
+batches still mix freely (the sampler shuffles the indices) and the partners' augmentations are redrawn on each
+visit by the pipelines. The main sample is read first, with the wrapped dataset's own index mapping; the pipelines'
+random state is shared, so the random crops of later items differ from a run without the wrapper (as in the official
+code).
 """
 
 import copy
@@ -52,7 +55,8 @@ class FutureBatchDataset:
         seed: Seed of the future draws (see the module docstring); also the wrapped two-stream dataset's seed when
             it is built here.
         lazy_init: Defer :meth:`full_init` (called by mmengine's ``build_dataloader``).
-        **two_stream_kwargs: ``labeled``, ``unlabeled`` (configs or datasets) when ``dataset`` is None.
+        **two_stream_kwargs: ``labeled``, ``unlabeled`` (configs or datasets) and optionally ``rare_class_sampling``
+            when ``dataset`` is None (see :class:`SemiSupervisedDataset`).
 
     Returns (per item): the wrapped item plus ``'future'``: a list of K items of the same structure.
     """
@@ -113,6 +117,16 @@ class FutureBatchDataset:
         Returns:
             K ``(labeled index, unlabeled index)`` pairs (two-stream), or K indices of the wrapped dataset.
         """
+        draws = self._draws(idx)
+        return [d[:2] for d in draws] if self.two_stream else draws
+
+    @property
+    def rcs(self) -> Any:
+        """The wrapped dataset's rare class sampler, or None."""
+        return getattr(self.dataset, "rcs", None) if self.two_stream else None
+
+    def _draws(self, idx: int) -> list[tuple[int, int, int | None]] | list[int]:
+        """``(labeled index, unlabeled index, RCS class or None)`` per future sample (K indices if single-stream)."""
         self.full_init()
         n = len(self)
         if not -n <= idx < n:
@@ -121,8 +135,15 @@ class FutureBatchDataset:
         if not self.two_stream:
             return [int(i) for i in rng.integers(0, n, size=self.k)]
         n_l, n_u = len(self.dataset.labeled), len(self.dataset.unlabeled)
-        draws = rng.integers(0, (n_l, n_u), size=(self.k, 2))
-        return [(int(i_l), int(i_u)) for i_l, i_u in draws]
+        rcs = self.rcs
+        if rcs is None:
+            draws = rng.integers(0, (n_l, n_u), size=(self.k, 2))
+            return [(int(i_l), int(i_u), None) for i_l, i_u in draws]
+        out = []
+        for _ in range(self.k):  # as StepUDADataset: each future sample is one get_rare_class_sample()
+            cls, i_l = rcs.draw(rng)
+            out.append((i_l, int(rng.integers(n_u)), cls))
+        return out
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         """The wrapped item (read first) plus ``'future'``: K independently drawn items of the same structure."""
@@ -132,10 +153,11 @@ class FutureBatchDataset:
         if FUTURE_KEY in item:
             raise KeyError(f"the wrapped item already has a '{FUTURE_KEY}' key")
         future: list[Any] = []
-        for draw in self.future_indices(idx):
+        for draw in self._draws(idx):
             if self.two_stream:
-                i_l, i_u = draw
-                future.append({"labeled": self.dataset.labeled[i_l], "unlabeled": self.dataset.unlabeled[i_u]})
+                i_l, i_u, cls = draw
+                labeled = self.dataset.labeled[i_l] if cls is None else self.rcs.read(self.dataset.labeled, i_l, cls)
+                future.append({"labeled": labeled, "unlabeled": self.dataset.unlabeled[i_u]})
             else:
                 future.append(self.dataset[draw])
         return {**item, FUTURE_KEY: future}
