@@ -2,6 +2,7 @@
 
 from .aspp import ASPP, aspp_rates
 from .aux_head import FCNAuxHead
+from .dacs import DACS as DACS  # explicit re-export
 from .deeplabv3plus_head import DeepLabV3PlusHead, RepresentationHead
 from .encoder_decoder import EncoderDecoder, ohem_cross_entropy
 from .fst import FST

@@ -112,3 +112,39 @@ def test_fst_ssl_configs_use_the_fst_mean_teacher_baseline(name, cutmix_prob):
     expected = {**FST_MT_METHOD, "cutmix_prob": cutmix_prob}
     assert method.type == "MeanTeacher"
     assert {k: method.get(k, EMA_MOMENTUM if k == "ema_momentum" else None) for k in expected} == expected
+
+
+# DACS (DAFormer / FST UDA self-training) GTA5 -> Cityscapes configs: official values, and they build offline.
+DACS_SUFFIX = "deeplabv3plus-r101-os8_1xb2-40k_gta5-to-cityscapes-512.py"
+DACS_VALUES = dict(ema_momentum=0.999, pseudo_threshold=0.968, pseudo_weight_ignore_top=15,
+                   pseudo_weight_ignore_bottom=120, color_jitter_strength=0.2, color_jitter_probability=0.2, blur=True,
+                   imnet_feature_dist_lambda=0.005, imnet_feature_dist_classes=[6, 7, 11, 12, 13, 14, 15, 16, 17, 18],
+                   imnet_feature_dist_scale_min_ratio=0.75, eval_model='student')
+DACS_CONFIGS = {name: REPO_ROOT / "configs" / "fst" / f"{name}_{DACS_SUFFIX}"
+                for name in ("dacs", "fst-d_dacs", "fst-w_dacs")}
+
+
+@pytest.mark.parametrize("name", sorted(DACS_CONFIGS))
+def test_dacs_uda_configs_have_the_official_values_and_build(name):
+    cfg = load_config(str(DACS_CONFIGS[name]))
+    dacs = cfg.model if name == "dacs" else cfg.model.method
+    assert {k: dacs[k] for k in DACS_VALUES} == DACS_VALUES and dacs.type == "DACS"
+    if name != "dacs":
+        assert cfg.model.type == "FST" and cfg.model.mode == name[4].upper() and cfg.model.k == 3
+        assert cfg.model.ema_alpha == 0.999 and cfg.model.ema_after_real_step == (name == "fst-w_dacs")
+    assert cfg.optim_wrapper.optimizer.lr == 6e-5 and cfg.train_cfg.max_iters == 40000
+    assert cfg.train_dataloader.batch_size == 2 and cfg.model.decode_head.num_classes == 19
+    cfg.model.backbone.pretrained = False  # tests never download
+    model = MODELS.build(cfg.model)
+    method = model if name == "dacs" else model.method
+    assert type(method).__name__ == "DACS" and method.imnet_backbone is not None and method.num_classes == 19
+    assert (method.psweight_ignore_top, method.psweight_ignore_bottom, method.fd_classes[0]) == (15, 120, 6)
+
+
+def test_fst_dacs_configs_differ_from_the_dacs_baseline_only_by_the_fst_wrapper():
+    base, fst_d = (load_config(str(DACS_CONFIGS[n])) for n in ("dacs", "fst-d_dacs"))
+    assert {k: v for k, v in base.model.items() if k != "type"} == {
+        **{k: v for k, v in fst_d.model.items() if k in base.model and k != "type"},
+        **{k: v for k, v in fst_d.model.method.items() if k != "type"}}
+    for key in ("train_dataloader", "val_dataloader", "optim_wrapper", "param_scheduler", "train_cfg", "randomness"):
+        assert base[key] == fst_d[key], key
