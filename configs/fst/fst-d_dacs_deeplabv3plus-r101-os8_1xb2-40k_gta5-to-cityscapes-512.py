@@ -1,6 +1,7 @@
 # FST-D around DACS, UDA GTA5 -> Cityscapes (official configs/fst_d/gta2cs_*_nesterov_r101_s0_step3.py, fst_d.py):
 # K = 3 virtual steps on the same batch, EMA 0.999, no EMA after the real step, parameters only restored. DACS recipe,
-# optimiser and schedule as dacs_deeplabv3plus-r101-os8_1xb2-40k_gta5-to-cityscapes-512.py. No RCS here.
+# optimiser and schedule as dacs_deeplabv3plus-r101-os8_1xb2-40k_gta5-to-cityscapes-512.py. Rare class sampling (RCS)
+# as DAFormer: T 0.01, 3000 min pixels, crop ratio 0.5.
 _base_ = ['../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/gta5-to-cityscapes.py',
           '../_base_/default_runtime.py']
 model = dict(type='FST', mode='D', k=3, ema_alpha=0.999, ema_after_real_step=False, restore_optimizer=False,
@@ -17,3 +18,6 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=2000)
 val_cfg, test_cfg = dict(type='ValLoop'), dict(type='TestLoop')
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
+# DAFormer rare class sampling of the GTA5 source images (arXiv 2111.14887 Sec. 3.3; official values): needs the
+# class statistics, written once by tools/dataset_converters/seg_class_stats.py GTA5Dataset data/gta.
+train_dataloader = dict(dataset=dict(rare_class_sampling=dict(class_temp=0.01, min_pixels=3000, min_crop_ratio=0.5)))

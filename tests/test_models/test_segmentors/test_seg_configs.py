@@ -134,6 +134,9 @@ def test_dacs_uda_configs_have_the_official_values_and_build(name):
         assert cfg.model.ema_alpha == 0.999 and cfg.model.ema_after_real_step == (name == "fst-w_dacs")
     assert cfg.optim_wrapper.optimizer.lr == 6e-5 and cfg.train_cfg.max_iters == 40000
     assert cfg.train_dataloader.batch_size == 2 and cfg.model.decode_head.num_classes == 19
+    data = cfg.train_dataloader.dataset
+    assert data.rare_class_sampling == dict(class_temp=0.01, min_pixels=3000, min_crop_ratio=0.5)
+    assert data.type == ("FutureBatchDataset" if name == "fst-w_dacs" else "SemiSupervisedDataset")
     cfg.model.backbone.pretrained = False  # tests never download
     model = MODELS.build(cfg.model)
     method = model if name == "dacs" else model.method
