@@ -5,11 +5,13 @@ from .formatting import PackAnomalyInputs
 from .loading import LoadAnomalyImage, LoadAnomalyMask, imread_rgb
 from .seg_augment import SegAlbu, SegStrongAug, SegWeakAug
 from .seg_formatting import PackSegInputs
+from .seg_geometry import CatMaxRatioCrop, SegKeepRatioResize
 from .seg_loading import LoadSegImage, LoadSegMask, read_label_map
 
 __all__ = [
-    "Albu", "LoadAnomalyImage", "LoadAnomalyMask", "LoadSegImage", "LoadSegMask", "PackAnomalyInputs", "PackSegInputs",
-    "SegAlbu", "SegStrongAug", "SegWeakAug", "imread_rgb", "read_label_map",
+    "Albu", "CatMaxRatioCrop", "LoadAnomalyImage", "LoadAnomalyMask", "LoadSegImage", "LoadSegMask",
+    "PackAnomalyInputs", "PackSegInputs", "SegAlbu", "SegKeepRatioResize", "SegStrongAug", "SegWeakAug", "imread_rgb",
+    "read_label_map",
 ]
 
 from .gan_transforms import GANRandomFlip, GANResizeCrop, LoadGANImage, PackGANInputs  # noqa: E402

@@ -2,7 +2,8 @@
 
 * :class:`SegWeakAug`: U2PL's weak view (spec A6): random rescale in ``[0.5, 2.0]``, padding to the crop size
   (image with ``pad_val``, mask with the ignore index 255), random crop, horizontal flip; image and mask
-  together.
+  together. ``cat_max_ratio`` < 1 redraws the crop box while one class dominates it, as mmseg's ``RandomCrop``
+  in DAFormer / FST's UDA source pipeline (see :class:`~gen3d.datasets.transforms.seg_geometry.CatMaxRatioCrop`).
 * :class:`SegStrongAug`: colour-only strong view written to ``img_strong`` on top of the weak crop, so the two
   views share their geometry. U2PL's own strong augmentation is CutMix, done in the model step (spec A3);
   the colour defaults here are the usual semi-supervised ones (colour jitter 0.5/0.5/0.5/0.25 with p 0.8,
@@ -25,6 +26,7 @@ import torch
 from gen3d.registry import TRANSFORMS
 
 from .albu import Albu
+from .seg_geometry import CatMaxRatioCrop
 
 #: U2PL's random-resize range (spec A6).
 U2PL_SCALE_RANGE = (0.5, 2.0)
@@ -78,6 +80,11 @@ class SegWeakAug:
         flip_prob: Probability of the horizontal flip.
         ignore_index: Mask value of padded pixels.
         pad_val: Image value of padded pixels (per channel or one value).
+        cat_max_ratio: mmseg ``RandomCrop``'s ``cat_max_ratio``: while the most frequent non-ignore class covers
+            at least this share of the mask crop (or fewer than two classes are present), the crop box alone is
+            redrawn, up to 10 times, and the last box drawn is kept (0.75 in DAFormer / FST on GTA5). 1.0: off,
+            one draw. Needs ``gt_seg_map``; without it the crop is a plain random crop. The redraws come from the
+            same seeded random state, so a ``seed`` still fixes the output.
         seed: Seed of the random state (None: fresh entropy).
     """
 
@@ -88,6 +95,7 @@ class SegWeakAug:
         flip_prob: float = 0.5,
         ignore_index: int = 255,
         pad_val: float | Sequence[float] = 0,
+        cat_max_ratio: float = 1.0,
         seed: int | None = None,
     ) -> None:
         if len(crop_size) != 2 or min(crop_size) < 1:
@@ -100,6 +108,7 @@ class SegWeakAug:
         self.flip_prob = float(flip_prob)
         self.ignore_index = int(ignore_index)
         self.pad_val = pad_val
+        self.cat_max_ratio = float(cat_max_ratio)
         h, w = self.crop_size
         fill = tuple(pad_val) if isinstance(pad_val, Sequence) else float(pad_val)
         transforms = [
@@ -107,7 +116,7 @@ class SegWeakAug:
                           mask_interpolation=cv2.INTER_NEAREST, p=1.0),
             A.PadIfNeeded(min_height=h, min_width=w, position="top_left", border_mode=cv2.BORDER_CONSTANT,
                           fill=fill, fill_mask=self.ignore_index),
-            A.RandomCrop(height=h, width=w),
+            CatMaxRatioCrop(height=h, width=w, cat_max_ratio=self.cat_max_ratio, ignore_index=self.ignore_index),
             A.HorizontalFlip(p=self.flip_prob),
         ]
         self.aug = _SeededCompose(transforms, seed, save_applied_params=True)
@@ -122,7 +131,7 @@ class SegWeakAug:
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(crop_size={self.crop_size}, scale_range={self.scale_range}, "
-                f"flip_prob={self.flip_prob}, ignore_index={self.ignore_index})")
+                f"flip_prob={self.flip_prob}, ignore_index={self.ignore_index}, cat_max_ratio={self.cat_max_ratio})")
 
 
 @TRANSFORMS.register_module()
