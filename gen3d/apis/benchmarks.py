@@ -64,6 +64,7 @@ def bench_uniad_train(config: str, batch_size: int = 8, rounds: int = 8, bf16: b
 
 SEG_SUP_CONFIG = "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
 SEG_U2PL_CONFIG = "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
+SEG_MT_CONFIG = "configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
 
 
 def _seg_two_stream_batch(batch_size: int, crop: int, seed: int = 0) -> dict:
@@ -121,13 +122,19 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
     sup = load_config(SEG_SUP_CONFIG).model.to_dict()
     u2pl = {**load_config(SEG_U2PL_CONFIG).model.to_dict(), "max_epochs": 80, "iters_per_epoch": 100}
     enc = {key: v for key, v in sup.items() if key != "type"}
-    mean_teacher = dict(type="MeanTeacher", sup_only_epochs=1, iters_per_epoch=100, cutmix_prob=0.5)
+    # FST's own Mean-Teacher baseline (the demo config) and DACS with ClassMix, jitter and blur (no feature distance:
+    # its thing classes are Cityscapes ids)
+    mt_cfg = load_config(SEG_MT_CONFIG).model.to_dict()
+    mean_teacher = {**{key: v for key, v in mt_cfg.items() if key not in enc}, "iters_per_epoch": 100}
+    dacs = dict(type="DACS", iters_per_epoch=100)
     model_cfgs = {
         "supervised": sup,
         "MeanTeacher": {**enc, **mean_teacher},
         "U2PL": u2pl,
+        "DACS": {**enc, **dacs},
         f"FST-D(MeanTeacher, k={k})": dict(type="FST", mode="D", k=k, method=mean_teacher, **enc),
         f"FST-D(U2PL, k={k})": dict(type="FST", mode="D", k=k, method=u2pl),
+        f"FST-D(DACS, k={k})": dict(type="FST", mode="D", k=k, method=dacs, **enc),
     }
     variants = {}
     for name, model_cfg in model_cfgs.items():

@@ -70,8 +70,8 @@ def test_benchmark_seg_step_prints_all_variants(tmp_path):
                    "--out", str(rows_file))
     assert out.returncode == 0, out.stderr[-4000:]
     rows = json.loads(rows_file.read_text())
-    assert [r["variant"] for r in rows] == ["supervised", "MeanTeacher", "U2PL", "FST-D(MeanTeacher, k=3)",
-                                            "FST-D(U2PL, k=3)"]
+    assert [r["variant"] for r in rows] == ["supervised", "MeanTeacher", "U2PL", "DACS", "FST-D(MeanTeacher, k=3)",
+                                            "FST-D(U2PL, k=3)", "FST-D(DACS, k=3)"]
     assert all(r["median s"] > 0 for r in rows) and rows[0]["x supervised"] == 1.0
     for row in rows:
         assert row["variant"] in out.stdout
