@@ -4,12 +4,9 @@
 # the student into the teacher), EMA ramp to 0.99; one student pass on [x_l; x_u] (weak view, no CutMix), loss on the
 # 80 % lowest-entropy pseudo-labels of the train-mode teacher; K = 3 virtual steps, parameters only restored.
 _base_ = [
-    '../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/voc12aug-512.py',
+    '../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/voc12aug-512-662.py',
     '../_base_/schedules/seg_sgd_40e.py', '../_base_/default_runtime.py',
 ]
-split_root = 'data/splits/pascal/662'
-train_dataloader = dict(dataset=dict(labeled=dict(split=split_root + '/labeled.txt'),
-                                     unlabeled=dict(split=split_root + '/unlabeled.txt')))
 model = dict(type='FST', mode='D', k=3, ema_alpha=None, same_batch=True, ema_after_real_step=True,
              restore_optimizer=False, restore_buffers=False,
              method=dict(type='MeanTeacher', sup_only_epochs=0, ema_momentum=0.99, pseudo_filter='entropy',

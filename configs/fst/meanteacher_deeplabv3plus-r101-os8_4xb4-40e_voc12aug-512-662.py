@@ -4,12 +4,9 @@
 # joint student pass on the weak view, 80 % lowest-entropy pseudo-labels) with one plain step per iteration, so that
 # the two runs measure the gain of FST over MT.
 _base_ = [
-    '../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/voc12aug-512.py',
+    '../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/voc12aug-512-662.py',
     '../_base_/schedules/seg_sgd_40e.py', '../_base_/default_runtime.py',
 ]
-split_root = 'data/splits/pascal/662'
-train_dataloader = dict(dataset=dict(labeled=dict(split=split_root + '/labeled.txt'),
-                                     unlabeled=dict(split=split_root + '/unlabeled.txt')))
 model = dict(type='MeanTeacher', sup_only_epochs=0, ema_momentum=0.99, pseudo_filter='entropy', keep_percent=80.0,
              student_view='weak', joint_forward=True, cutmix_prob=0.0, eval_model='teacher')
 sync_bn = 'torch'  # official sync_bn: True (the student only there; used when training distributed)
