@@ -1,7 +1,7 @@
 # DACS without FST (official mmseg/models/uda/dacs.py, values of FST's GTA->CS configs) to measure FST's gain: EMA
 # 0.999, pseudo-weight threshold 0.968, top 15 / bottom 120 crop rows unweighted, ClassMix + jitter + blur, ImageNet
-# feature distance 0.005 on thing classes; AdamW 6e-5 (head x10), 1500 warm-up iters, poly, 40k iters. Rare class sampling (RCS)
-# as DAFormer: T 0.01, 3000 min pixels, crop ratio 0.5.
+# feature distance 0.005 on thing classes; AdamW 6e-5 (head x10), 1500 warm-up iters, poly, 40k iters. Rare class
+# sampling (RCS) as DAFormer: T 0.01, 3000 min pixels, crop ratio 0.5.
 _base_ = ['../_base_/models/deeplabv3plus_r101-os8.py', '../_base_/datasets/gta5-to-cityscapes.py',
           '../_base_/schedules/uda_adamw_40k.py',
           '../_base_/default_runtime.py']

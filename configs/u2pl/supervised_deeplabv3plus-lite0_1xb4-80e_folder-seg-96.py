@@ -5,7 +5,8 @@ _base_ = [
 ]
 train_pipeline = [
     dict(type='LoadSegImage'), dict(type='LoadSegMask'),
-    dict(type='SegWeakAug', crop_size=(96, 96), scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255),
+    dict(type='SegWeakAug', crop_size=(96, 96), scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255,
+         scale_sampling='split', pad_val=(127.5, 127.5, 127.5), pad_position='center', seg_pad_val=0),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(pipeline=train_pipeline))

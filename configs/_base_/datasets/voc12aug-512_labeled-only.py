@@ -4,10 +4,14 @@ dataset_type = 'VOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 split_root = 'data/splits/pascal/1464'
 crop_size = (513, 513)
+# U2PL's weak view (u2pl/dataset/augmentation.py): RandResize draws the scale in [0.5, 1] or [1, 2] with
+# probability 1/2 each; Crop pads both sides with the normalised 0 (the mean colour) and the label with 0 (background).
+weak = dict(type='SegWeakAug', crop_size=crop_size, scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255,
+            scale_sampling='split', pad_val=(123.675, 116.28, 103.53), pad_position='center', seg_pad_val=0)
 train_pipeline = [
     dict(type='LoadSegImage'),
     dict(type='LoadSegMask'),
-    dict(type='SegWeakAug', crop_size=crop_size, scale_range=(0.5, 2.0), flip_prob=0.5, ignore_index=255),
+    weak,
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [dict(type='LoadSegImage'), dict(type='LoadSegMask'), dict(type='PackSegInputs')]

@@ -1,9 +1,11 @@
 """Weak (geometric) and strong (photometric) augmentation of the segmentation pipelines, through albumentations.
 
 * :class:`SegWeakAug`: U2PL's weak view (spec A6): random rescale in ``[0.5, 2.0]``, padding to the crop size
-  (image with ``pad_val``, mask with the ignore index 255), random crop, horizontal flip; image and mask
-  together. ``cat_max_ratio`` < 1 redraws the crop box while one class dominates it, as mmseg's ``RandomCrop``
-  in DAFormer / FST's UDA source pipeline (see :class:`~gen3d.datasets.transforms.seg_geometry.CatMaxRatioCrop`).
+  (image with ``pad_val``, mask with the ignore index 255 or ``seg_pad_val``), random crop, horizontal flip; image
+  and mask together. U2PL's own settings (``scale_sampling='split'``, mean-colour centred padding, label 0) are
+  options; see :class:`SegWeakAug`. ``cat_max_ratio`` < 1 redraws the crop box while one class dominates it, as
+  mmseg's ``RandomCrop`` in DAFormer / FST's UDA source pipeline (see
+  :class:`~gen3d.datasets.transforms.seg_geometry.CatMaxRatioCrop`).
 * :class:`SegStrongAug`: colour-only strong view written to ``img_strong`` on top of the weak crop, so the two
   views share their geometry. U2PL's own strong augmentation is CutMix, done in the model step (spec A3);
   the colour defaults here are the usual semi-supervised ones (colour jitter 0.5/0.5/0.5/0.25 with p 0.8,
@@ -30,6 +32,8 @@ from .seg_geometry import CatMaxRatioCrop
 
 #: U2PL's random-resize range (spec A6).
 U2PL_SCALE_RANGE = (0.5, 2.0)
+#: U2PL pads the normalised image with 0: the ImageNet mean colour in raw RGB.
+U2PL_PAD_VAL = (123.675, 116.28, 103.53)
 #: Common strong colour augmentation of semi-supervised segmentation (see the module docstring).
 STRONG_COLOR_JITTER = (0.5, 0.5, 0.5, 0.25)
 
@@ -67,6 +71,18 @@ def _run(aug: _SeededCompose, results: dict) -> dict:
     return out
 
 
+def _random_scale(lo: float, hi: float, sampling: str) -> A.BasicTransform:
+    """Random rescale by a factor in ``[lo, hi]``: uniform, or U2PL's ``RandResize`` halves (see SegWeakAug)."""
+
+    def scale(limit: tuple[float, float]) -> A.RandomScale:
+        return A.RandomScale(scale_limit=limit, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                             p=1.0)
+
+    if sampling == "uniform":
+        return scale((lo - 1.0, hi - 1.0))
+    return A.OneOf([scale((lo - 1.0, 0.0)), scale((0.0, hi - 1.0))], p=1.0)  # each half with probability 0.5
+
+
 @TRANSFORMS.register_module()
 class SegWeakAug:
     """Random rescale, pad, crop and horizontal flip of ``img`` and ``gt_seg_map`` (U2PL's weak view).
@@ -78,8 +94,15 @@ class SegWeakAug:
         crop_size: ``(h, w)`` of the crop (513 for VOC and 769 for Cityscapes in U2PL).
         scale_range: Range of the random rescale factor, relative to the loaded image.
         flip_prob: Probability of the horizontal flip.
-        ignore_index: Mask value of padded pixels.
-        pad_val: Image value of padded pixels (per channel or one value).
+        ignore_index: Ignored mask value (the padding of the mask unless ``seg_pad_val`` is given).
+        pad_val: Image value of padded pixels (per channel or one value), in raw 0-255 RGB. U2PL pads the
+            normalised image with 0, i.e. the mean colour: ``U2PL_PAD_VAL``.
+        seg_pad_val: Mask value of padded pixels; ``None`` = ``ignore_index``. U2PL's ``Crop`` pads the label with
+            0 (``##!!!!!!change to 0`` in ``u2pl/dataset/augmentation.py``): background on VOC.
+        pad_position: ``'top_left'`` or ``'center'`` (U2PL's ``Crop`` pads both sides evenly).
+        scale_sampling: ``'uniform'`` draws the scale uniformly from ``scale_range``; ``'split'`` is U2PL's
+            ``RandResize``: with probability 0.5 uniform in ``[lo, 1]``, otherwise uniform in ``[1, hi]`` (so half
+            of the crops are downscaled and padded, against a third with ``'uniform'`` on ``[0.5, 2.0]``).
         cat_max_ratio: mmseg ``RandomCrop``'s ``cat_max_ratio``: while the most frequent non-ignore class covers
             at least this share of the mask crop (or fewer than two classes are present), the crop box alone is
             redrawn, up to 10 times, and the last box drawn is kept (0.75 in DAFormer / FST on GTA5). 1.0: off,
@@ -97,6 +120,9 @@ class SegWeakAug:
         pad_val: float | Sequence[float] = 0,
         cat_max_ratio: float = 1.0,
         seed: int | None = None,
+        seg_pad_val: int | None = None,
+        pad_position: str = "top_left",
+        scale_sampling: str = "uniform",
     ) -> None:
         if len(crop_size) != 2 or min(crop_size) < 1:
             raise ValueError(f"crop_size must be (h, w) with positive sides, got {crop_size}")
@@ -109,13 +135,20 @@ class SegWeakAug:
         self.ignore_index = int(ignore_index)
         self.pad_val = pad_val
         self.cat_max_ratio = float(cat_max_ratio)
+        if pad_position not in ("top_left", "center"):
+            raise ValueError(f"pad_position must be 'top_left' or 'center', got {pad_position!r}")
+        if scale_sampling not in ("uniform", "split"):
+            raise ValueError(f"scale_sampling must be 'uniform' or 'split', got {scale_sampling!r}")
+        if scale_sampling == "split" and not lo <= 1.0 <= hi:
+            raise ValueError(f"scale_sampling='split' needs scale_range around 1, got {scale_range}")
+        self.seg_pad_val = self.ignore_index if seg_pad_val is None else int(seg_pad_val)
+        self.pad_position, self.scale_sampling = pad_position, scale_sampling
         h, w = self.crop_size
         fill = tuple(pad_val) if isinstance(pad_val, Sequence) else float(pad_val)
         transforms = [
-            A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), interpolation=cv2.INTER_LINEAR,
-                          mask_interpolation=cv2.INTER_NEAREST, p=1.0),
-            A.PadIfNeeded(min_height=h, min_width=w, position="top_left", border_mode=cv2.BORDER_CONSTANT,
-                          fill=fill, fill_mask=self.ignore_index),
+            _random_scale(lo, hi, scale_sampling),
+            A.PadIfNeeded(min_height=h, min_width=w, position=pad_position, border_mode=cv2.BORDER_CONSTANT,
+                          fill=fill, fill_mask=self.seg_pad_val),
             CatMaxRatioCrop(height=h, width=w, cat_max_ratio=self.cat_max_ratio, ignore_index=self.ignore_index),
             A.HorizontalFlip(p=self.flip_prob),
         ]
@@ -131,7 +164,9 @@ class SegWeakAug:
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(crop_size={self.crop_size}, scale_range={self.scale_range}, "
-                f"flip_prob={self.flip_prob}, ignore_index={self.ignore_index}, cat_max_ratio={self.cat_max_ratio})")
+                f"flip_prob={self.flip_prob}, ignore_index={self.ignore_index}, cat_max_ratio={self.cat_max_ratio}, "
+                f"seg_pad_val={self.seg_pad_val}, pad_position={self.pad_position!r}, "
+                f"scale_sampling={self.scale_sampling!r})")
 
 
 @TRANSFORMS.register_module()

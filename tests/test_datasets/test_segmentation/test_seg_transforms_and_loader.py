@@ -37,6 +37,41 @@ def test_weak_aug_pads_mask_with_ignore_and_tracks_flip():
     assert np.all(np.diff(mask[0].astype(int)) == 1) and img.shape == (8, 8, 3)
 
 
+def _content_side(aug: SegWeakAug, side: int = 40) -> int:
+    """Side of the rescaled image inside the padded crop (mask 1 on the image, padding 0)."""
+    out = aug({"img": np.full((side, side, 3), 200, np.uint8), "gt_seg_map": np.ones((side, side), np.uint8)})
+    return int(round(float(np.sqrt((out["gt_seg_map"] == 1).sum()))))
+
+
+@pytest.mark.parametrize("sampling,low,high", [("uniform", 0.25, 0.42), ("split", 0.42, 0.58)])
+def test_weak_aug_scale_sampling(sampling, low, high):
+    # U2PL's RandResize: half of the draws below 1 ('split'); uniform on [0.5, 2.0] puts a third there
+    aug = SegWeakAug(crop_size=(96, 96), scale_range=(0.5, 2.0), flip_prob=0.0, seg_pad_val=0, seed=0,
+                     scale_sampling=sampling)
+    sides = [_content_side(aug) for _ in range(400)]
+    assert min(sides) >= 19 and max(sides) <= 96
+    assert low < float(np.mean([s < 40 for s in sides])) < high
+
+
+def test_weak_aug_u2pl_padding_centre_mean_colour_label_zero():
+    from gen3d.datasets.transforms.seg_augment import U2PL_PAD_VAL
+
+    aug = SegWeakAug(crop_size=(64, 64), scale_range=(1.0, 1.0), flip_prob=0.0, pad_val=U2PL_PAD_VAL, seg_pad_val=0,
+                     pad_position="center", scale_sampling="split", seed=0)
+    out = aug({"img": np.full((40, 40, 3), 200, np.uint8), "gt_seg_map": np.full((40, 40), 3, np.uint8)})
+    mask, img = out["gt_seg_map"], out["img"]
+    assert (mask[12:52, 12:52] == 3).all() and (mask == 3).sum() == 40 * 40  # centred, both sides padded
+    assert (mask[mask != 3] == 0).all()  # padding labeled 0 (background), as U2PL's Crop
+    assert tuple(img[0, 0]) == (124, 116, 104) and tuple(img[30, 30]) == (200, 200, 200)
+    default = SegWeakAug(crop_size=(64, 64), scale_range=(1.0, 1.0), flip_prob=0.0, seed=0)
+    out = default({"img": np.full((40, 40, 3), 200, np.uint8), "gt_seg_map": np.full((40, 40), 3, np.uint8)})
+    assert (out["gt_seg_map"][:40, :40] == 3).all() and (out["gt_seg_map"][40:] == 255).all()  # top-left, ignore
+    for bad in (dict(pad_position="bottom"), dict(scale_sampling="log"), dict(scale_sampling="split",
+                                                                              scale_range=(1.2, 2.0))):
+        with pytest.raises(ValueError):
+            SegWeakAug(**bad)
+
+
 def test_strong_view_shares_geometry_with_weak_view():
     res = SegWeakAug(crop_size=(20, 20), seed=3)(_results())
     off = SegStrongAug(color_jitter=None, gray_prob=0.0, blur_prob=0.0, seed=0)(dict(res))
