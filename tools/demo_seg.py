@@ -4,8 +4,10 @@
    real photographs (cat, coffee, rocket, astronaut) pasted on real textures, exact masks; few labeled images,
    more unlabeled ones, a held-out val split;
 2. trains the lite0 DeepLabV3+ supervised-only config (labeled images only) and the U2PL config (labeled +
-   unlabeled) for the same number of epochs, on CPU (``--methods`` picks the runs: ``supervised``, ``u2pl`` and
-   ``meanteacher``, the plain Mean Teacher baseline of FST);
+   unlabeled) for the same number of epochs, as the U2PL paper compares them, and the supervised-only config
+   again for as many iterations as U2PL (``supervised-long``: the control for the longer schedule), on CPU
+   (``--methods`` picks the runs from ``supervised``, ``supervised-long``, ``u2pl`` and ``meanteacher``, FST's
+   Mean-Teacher baseline);
 3. tests the last checkpoint of each on the val split (no checkpoint or setting is chosen on it), prints the
    side-by-side table and writes ``results.json``.
 """
@@ -30,8 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-val", type=int, default=16, help="val images (the test split of the demo)")
     parser.add_argument("--size", type=int, default=96, help="image side")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dataset")
-    parser.add_argument("--methods", type=parse_methods, default=("supervised", "u2pl"),
-                        help="comma-separated runs, in table order, from supervised, u2pl, meanteacher")
+    parser.add_argument("--methods", type=parse_methods, default=("supervised", "supervised-long", "u2pl"),
+                        help="comma-separated runs, in table order, from supervised, supervised-long, u2pl, "
+                             "meanteacher")
     return parser.parse_args(argv)
 
 

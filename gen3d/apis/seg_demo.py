@@ -16,11 +16,14 @@ _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SUP_CONFIG = osp.join(_REPO, "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 U2PL_CONFIG = osp.join(_REPO, "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 MT_CONFIG = osp.join(_REPO, "configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
-#: ``--methods`` name -> (config, display name in the comparison table).
+#: ``--methods`` name -> (config, display name in the comparison table). ``supervised-long`` is the supervised-only
+#: config trained for as many iterations as the semi-supervised runs (an epoch of those is a pass over the larger
+#: unlabeled list): the control that separates the effect of the unlabeled images from that of a longer schedule.
 METHODS: dict[str, tuple[str, str]] = {
-    "supervised": (SUP_CONFIG, "supervised"), "u2pl": (U2PL_CONFIG, "U2PL"), "meanteacher": (MT_CONFIG, "MeanTeacher"),
+    "supervised": (SUP_CONFIG, "supervised"), "supervised-long": (SUP_CONFIG, "supervised (same iters)"),
+    "u2pl": (U2PL_CONFIG, "U2PL"), "meanteacher": (MT_CONFIG, "MeanTeacher"),
 }
-DEFAULT_METHODS = ("supervised", "u2pl")
+DEFAULT_METHODS = ("supervised", "supervised-long", "u2pl")
 
 
 def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: float | None = None,
@@ -100,10 +103,19 @@ def format_comparison(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join([line(header), sep, *body[:len(classes)], sep, *body[len(classes):]])
 
 
+def long_factor(n_labeled: int, n_unlabeled: int, batch_size: int = 4) -> int:
+    """Epoch multiplier giving a labeled-only run the iterations of a two-stream run of as many epochs.
+
+    A two-stream epoch has ``ceil(max(n_l, n_u) / B)`` iterations, a labeled-only one ``ceil(n_l / B)``.
+    """
+    semi, sup = -(-max(n_labeled, n_unlabeled) // batch_size), -(-n_labeled // batch_size)
+    return max(1, round(semi / sup))
+
+
 def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 8, n_unlabeled: int = 32, n_val: int = 16,
                  size: int = 96, seed: int = 0, lr: float | None = None,
                  methods: tuple[str, ...] | list[str] = DEFAULT_METHODS) -> dict[str, Any]:
-    """Build the demo set, train and test each method (default supervised-only and U2PL), return the results.
+    """Build the demo set, train and test each method (default: supervised, supervised-long, U2PL).
 
     Args:
         work_dir: Output folder (``data/`` and one folder per method: ``supervised/``, ``u2pl/``, ...).
@@ -132,6 +144,7 @@ def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 8, n_unlabeled: in
                            seed=seed)
     runs = {}
     for name in methods:
-        runs[name] = train_and_test(METHODS[name][0], osp.join(work_dir, name), data_root, epochs, lr=lr)
+        run_epochs = epochs * long_factor(n_labeled, n_unlabeled) if name == "supervised-long" else epochs
+        runs[name] = train_and_test(METHODS[name][0], osp.join(work_dir, name), data_root, run_epochs, lr=lr)
     dataset = dict(n_labeled=n_labeled, n_unlabeled=n_unlabeled, n_val=n_val, size=size, seed=seed)
     return {**runs, "dataset": dataset, "epochs": epochs, "lr": lr}

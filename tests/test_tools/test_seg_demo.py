@@ -20,20 +20,23 @@ def _demo_tool():
 
 @pytest.mark.slow
 def test_seg_demo_tool_one_epoch(tmp_path):
-    out = run_tool("demo_seg.py", "--epochs", "1", "--n-labeled", "4", "--n-unlabeled", "4", "--n-val", "2",
+    out = run_tool("demo_seg.py", "--epochs", "1", "--n-labeled", "4", "--n-unlabeled", "8", "--n-val", "2",
                    "--size", "64", "--work-dir", str(tmp_path), timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    for run in ("supervised", "u2pl"):
+    # 4 labeled / 8 unlabeled, batch 4: a supervised epoch is 1 iteration, a U2PL epoch 2; supervised-long matches U2PL
+    for run, iters in (("supervised", 1), ("supervised-long", 2), ("u2pl", 2)):
         assert 0.0 <= results[run]["mIoU"] <= 1.0
         assert set(results[run]["per_class"]) == {"background", "cat", "coffee", "rocket", "astronaut"}
-        assert results[run]["iters"] == 1
-    assert "mIoU supervised" in out.stdout and "U2PL" in out.stdout
+        assert results[run]["iters"] == iters, run
+    assert "mIoU supervised" in out.stdout and "supervised (same iters)" in out.stdout and "U2PL" in out.stdout
 
 
 def test_seg_demo_methods_option_and_configs(tmp_path):
     tool = _demo_tool()
-    assert tool.parse_args([]).methods == ("supervised", "u2pl")
+    assert tool.parse_args([]).methods == ("supervised", "supervised-long", "u2pl")
+    from gen3d.apis.seg_demo import long_factor
+    assert [long_factor(*n) for n in ((8, 32), (16, 64), (4, 8), (5, 6), (8, 4))] == [4, 4, 2, 1, 1]
     assert tool.parse_args(["--methods", "supervised, u2pl,MeanTeacher"]).methods == (
         "supervised", "u2pl", "meanteacher")
     for bad in ("fixmatch", "u2pl,u2pl", ","):
@@ -42,7 +45,8 @@ def test_seg_demo_methods_option_and_configs(tmp_path):
     with pytest.raises(ValueError, match="methods"):
         run_seg_demo(str(tmp_path), 1, methods=("supervised", "cps"))
     assert not (tmp_path / "data").exists()  # rejected before the set is built
-    types = {"supervised": "EncoderDecoder", "u2pl": "U2PL", "meanteacher": "MeanTeacher"}
+    types = {"supervised": "EncoderDecoder", "supervised-long": "EncoderDecoder", "u2pl": "U2PL",
+             "meanteacher": "MeanTeacher"}
     for name, (config, _) in METHODS.items():
         assert osp.isfile(config)
         assert load_config(config).model.type == types[name]
