@@ -112,7 +112,7 @@ def long_factor(n_labeled: int, n_unlabeled: int, batch_size: int = 4) -> int:
     return max(1, round(semi / sup))
 
 
-def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 8, n_unlabeled: int = 32, n_val: int = 16,
+def run_seg_demo(work_dir: str, epochs: int, n_labeled: int = 16, n_unlabeled: int = 64, n_val: int = 64,
                  size: int = 96, seed: int = 0, lr: float | None = None,
                  methods: tuple[str, ...] | list[str] = DEFAULT_METHODS) -> dict[str, Any]:
     """Build the demo set, train and test each method (default: supervised, supervised-long, U2PL).
