@@ -23,6 +23,15 @@ Per iteration ``t`` (``m_t = min(1 - 1/(t+1), ema_alpha)``, or the wrapped metho
 
 The teacher is never rolled back (virtual students stay in it, as in the official code). Cost: K + 1 student
 forward/backward passes and K + 1 teacher forwards per iteration, plus one parameter copy (two for FST-W).
+
+State of the wrapped method outside its student and teacher (its own buffers: U2PL's memory queues) is put back
+before every pass by default (``restore_method_buffers``), so each iteration enqueues one batch's negatives, those
+of the real step, as a plain U2PL step does (U2PL paper Sec. 3.3 "Memory bank"; gen3d decision). Every pass, virtual
+or real, samples from the queues of the real history plus its own batch. The official code would enqueue on all
+K + 1 passes: ``semi_seg/train_semi.py`` calls ``loss_backward`` (whose ``compute_contra_memobank_loss`` pushes into
+``memobank``) in each virtual step, and ``record_model`` / ``restore_model`` copy parameters only. No official FST
+config turns the contrastive term on (``semi_seg/experiments/**/config.yaml`` have no ``contrastive`` key), so no
+reported FST number depends on it; ``restore_method_buffers=False`` reproduces that code path.
 """
 
 from collections.abc import Mapping
@@ -37,9 +46,12 @@ from gen3d.registry import MODELS
 
 from .state_utils import (
     INNER_COUNT_KEY,
+    BufferRefs,
     average_snapshots,
+    restore_buffer_refs,
     restore_module,
     restore_optimizer,
+    snapshot_buffer_refs,
     snapshot_module,
     snapshot_optimizer,
 )
@@ -76,6 +88,10 @@ class FST(BaseModel):
             before the real step, so virtual steps leave no trace in the student. The official code does not.
         restore_buffers: Restore the student's buffers (BN running statistics) as well; the official code restores
             the parameters only.
+        restore_method_buffers: Put the wrapped method's own buffers (outside its student and teacher: U2PL's
+            memory queues) back to their state of the iteration's start before every virtual pass and before the
+            real step, so one iteration enqueues the real step's negatives only (see the module docstring).
+            ``False``: the official code path, each of the K + 1 passes enqueues its negatives.
         warmup_iters: Iterations ``t < warmup_iters`` take a plain step. Plain steps are also taken whenever the
             momentum is 0 (teacher := student, e.g. ``t == 0``: official UDA) or ``None`` (no teacher update).
         init_cfg: mmengine init config.
@@ -93,6 +109,7 @@ class FST(BaseModel):
         ema_after_real_step: bool = True,
         restore_optimizer: bool = True,
         restore_buffers: bool = True,
+        restore_method_buffers: bool = True,
         warmup_iters: int = 0,
         init_cfg: dict | None = None,
         **method_kwargs,
@@ -118,6 +135,7 @@ class FST(BaseModel):
         self.ema_after_real_step = ema_after_real_step
         self.restore_optimizer = restore_optimizer
         self.restore_buffers = restore_buffers
+        self.restore_method_buffers = restore_method_buffers
         self.warmup_iters = int(warmup_iters)
         self._iter = 0
 
@@ -223,8 +241,13 @@ class FST(BaseModel):
             optim_snap = snapshot_optimizer(optim_wrapper)
         else:  # official: keep the virtual steps' optimiser state; only the wrapper's counter goes back
             optim_snap = {INNER_COUNT_KEY: int(getattr(optim_wrapper, "_inner_count", 0))}
+        # U2PL's queues: references suffice (enqueue assigns new tensors; an in-place change raises on restore)
+        method_refs = (snapshot_buffer_refs(self.method, exclude=(student, self.method.teacher))
+                       if self.restore_method_buffers else [])
         if self.mode == "D":
             for i, vbatch in enumerate(virtual):
+                if i > 0:
+                    restore_buffer_refs(method_refs)  # every pass sees the real queue history + its own batch
                 self.method.ema_update(m)  # i = 0 absorbs the real student, then the virtual ones
                 extra[f"fst_v{i}_loss"] = self._step(vbatch, t, optim_wrapper)["loss"].detach()
             self.method.ema_update(m)  # absorb the last virtual student: the future teacher
@@ -232,23 +255,25 @@ class FST(BaseModel):
             soup: list[dict[str, Tensor]] = []
             for i, vbatch in enumerate(virtual):
                 if i > 0:
-                    self._restore(optim_wrapper, snap, optim_snap, consume=False)
+                    self._restore(optim_wrapper, snap, optim_snap, method_refs, consume=False)
                 extra[f"fst_v{i}_loss"] = self._step(vbatch, t, optim_wrapper)["loss"].detach()
                 soup.append(snapshot_module(student, buffers=self.restore_buffers))
             restore_module(student, average_snapshots(soup))
             del soup
             self.method.ema_update(m)  # EMA(T, soup / K)
-        self._restore(optim_wrapper, snap, optim_snap, consume=True)
-        del snap, optim_snap
+        self._restore(optim_wrapper, snap, optim_snap, method_refs, consume=True)
+        del snap, optim_snap, method_refs
 
         log_vars = self._step(batch, t, optim_wrapper)  # pseudo-labels from the future teacher
         if self.ema_after_real_step:
             self.method.ema_update(m)
         return {**log_vars, **extra}
 
-    def _restore(self, optim_wrapper: Any, snap: dict[str, Tensor], optim_snap: dict[str, Any], consume: bool) -> None:
-        """Put the student (and the optimiser state, or only its accumulation counter) back to the snapshot."""
+    def _restore(self, optim_wrapper: Any, snap: dict[str, Tensor], optim_snap: dict[str, Any],
+                 method_refs: BufferRefs, consume: bool) -> None:
+        """Put the student, the method's own buffers and the optimiser state (or its counter) back to the snapshot."""
         restore_module(self.method.student, snap)
+        restore_buffer_refs(method_refs)
         if self.restore_optimizer:
             restore_optimizer(optim_wrapper, optim_snap, consume=consume)
         elif INNER_COUNT_KEY in optim_snap:

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 
 INNER_COUNT_KEY = "_gen3d_inner_count"
+#: ``[(owner module, buffer name, tensor, tensor._version)]``, see :func:`snapshot_buffer_refs`.
+BufferRefs = list[tuple[nn.Module, str, Tensor, int]]
 
 
 def snapshot_module(module: nn.Module, params: bool = True, buffers: bool = True) -> dict[str, Tensor]:
@@ -123,3 +125,35 @@ def optimizer_state_numel(optim: Any) -> int:
     """Number of elements in all state tensors of an optimizer (diagnostics and leak tests)."""
     optimizer = getattr(optim, "optimizer", optim)
     return sum(v.numel() for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor))
+
+
+
+def snapshot_buffer_refs(module: nn.Module, exclude: Sequence[nn.Module] = ()) -> BufferRefs:
+    """References (no copy) to the buffers of ``module`` outside the ``exclude`` subtrees, with their versions.
+
+    For state that is replaced rather than modified in place, e.g. U2PL's memory queues (each ``enqueue`` assigns a
+    new tensor): holding the old tensors is enough to undo the updates, at no memory or time cost.
+
+    Args:
+        module: Root module (e.g. the wrapped teacher-student method).
+        exclude: Submodules whose buffers are left out (e.g. its student and teacher, snapshotted by value).
+
+    Returns:
+        :data:`BufferRefs`.
+    """
+    skip = {id(m) for sub in exclude for m in sub.modules()}
+    return [(owner, name, buf, buf._version) for owner in module.modules() if id(owner) not in skip
+            for name, buf in owner._buffers.items() if buf is not None]
+
+
+def restore_buffer_refs(refs: BufferRefs) -> None:
+    """Put the buffers recorded by :func:`snapshot_buffer_refs` back (bitwise, whatever their shape now).
+
+    Raises:
+        RuntimeError: A recorded tensor was modified in place since, so the reference no longer holds its value.
+    """
+    for owner, name, buf, version in refs:
+        if buf._version != version:
+            raise RuntimeError(f"buffer {name!r} of {type(owner).__name__} was modified in place after the snapshot; "
+                               "it cannot be restored by reference")
+        owner._buffers[name] = buf
