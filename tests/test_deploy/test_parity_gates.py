@@ -55,3 +55,58 @@ def test_segmentation_gate_reports_ties_and_fails_real_flips():
     real_flip[0, 0, 0, 2] = 3.0
     with pytest.raises(ParityError):
         check_seg_parity(ref, {"label_map": real_flip.argmax(1)})
+
+
+def _fp32_outputs(scores, maps):
+    """End2end-like outputs: normalised score / map, labels and masks decided at 0.5."""
+    scores, maps = np.asarray(scores, np.float32), np.asarray(maps, np.float32)
+    return {"pred_score": scores, "pred_label": (scores >= 0.5).astype(np.uint8),
+            "anomaly_map": maps, "pred_mask": (maps >= 0.5).astype(np.uint8)}
+
+
+def _fp32_pair():
+    maps = np.tile(np.float32([[0.1, 0.9]]), (3, 1, 1))  # (3, 1, 2): every pixel far from the threshold
+    ref = _fp32_outputs([0.5 + 1e-7, 0.2, 0.8], maps)
+    out = _fp32_outputs([0.2, 0.2 + 5e-7, 0.8 - 5e-7], maps + np.float32(5e-7))  # score / map error 5e-7
+    return ref, out
+
+
+def test_fp32_label_flip_at_the_threshold_is_a_tie():
+    from gen3d.deploy.parity import check_fp32_parity
+
+    ref, out = _fp32_pair()
+    out["pred_score"][0], out["pred_label"][0] = 0.5 - 4e-7, 0  # 1e-7 above the threshold -> just below
+    result = check_fp32_parity(ref, out)
+    assert result["label_flips"] == 0 and result["tie_labels_differing"] == 1
+    assert not result["labels_identical"]
+    assert result["tie_label_distances"] == [pytest.approx(1e-7, rel=0.5)]
+    assert result["label_tie_band"] == pytest.approx(1e-6, rel=0.1)  # 2 x the ~5e-7 score error (fp32)
+
+
+def test_fp32_label_flip_away_from_the_threshold_fails():
+    from gen3d.deploy.parity import check_fp32_parity
+
+    ref, out = _fp32_pair()
+    out["pred_score"][0] = 0.5 - 4e-7
+    out["pred_label"][1] = 1  # PyTorch score 0.2: 0.3 from the threshold, the score error is 5e-7
+    with pytest.raises(ParityError, match="1 image label"):
+        check_fp32_parity(ref, out)
+    ref["pred_score"][1] = 0.4  # 0.1 from the threshold
+    with pytest.raises(ParityError, match="1 image label"):
+        check_fp32_parity(ref, out)
+
+
+def test_fp32_mask_pixel_ties_reported_real_flips_fail():
+    from gen3d.deploy.parity import check_fp32_parity
+
+    ref, out = _fp32_pair()
+    out["pred_score"][0], out["pred_label"][0] = ref["pred_score"][0], 1
+    ref["anomaly_map"][0, 0, 0] = 0.5 + 1e-7
+    ref["pred_mask"][0, 0, 0] = 1
+    out["anomaly_map"][0, 0, 0] = 0.5 - 1e-7  # within the map error of the pixel threshold
+    result = check_fp32_parity(ref, out)
+    assert result["mask_pixels_differing"] == 1 and result["tie_mask_pixels_differing"] == 1
+    assert result["mask_pixel_flips"] == 0 and result["labels_identical"]
+    out["pred_mask"][1, 0, 1] = 0  # PyTorch map 0.9: a real flip
+    with pytest.raises(ParityError, match="1 mask pixel"):
+        check_fp32_parity(ref, out)
