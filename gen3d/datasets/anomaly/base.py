@@ -22,6 +22,7 @@ from mmengine.dataset import BaseDataset
 
 from gen3d.registry import TRANSFORMS
 
+from ..file_check import BAD_FILE_POLICIES, MissingDataError, check_records, drop_bad_records
 from ._utils import list_subdirs, seeded_rng, split_holdout
 
 SPLITS = ("train", "val", "test")
@@ -47,7 +48,13 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
             image and the expected mask path), ``'full'`` (all-ones mask, as UniAD does) or ``'empty'``
             (all-zeros mask).
         skip_empty_classes: Leave out, with a warning, a class with no image for the requested split instead of
-            raising ValueError.
+            raising :class:`~gen3d.datasets.file_check.MissingDataError` (a ValueError and FileNotFoundError).
+        bad_files: What to do with image / mask files that cannot be images (empty, truncated, not an image),
+            found by a header check of every file of the split when the dataset is built (see
+            :mod:`gen3d.datasets.file_check`): ``'error'`` (one BadFilesError listing them all), ``'skip'`` (leave
+            their records out, logged once) or ``'off'`` (no check). For ``train`` / ``val`` all normal training
+            images of a class are checked, so one message covers both splits; skipping a file never moves
+            another between them.
         pipeline: Transforms, as config dicts (built in ``gen3d``'s TRANSFORMS registry) or callables.
         metainfo: Extra meta information; ``classes`` is always set to the classes actually loaded.
         test_mode: Passed to :class:`~mmengine.dataset.BaseDataset`; defaults to ``split != 'train'``.
@@ -58,6 +65,9 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
 
     RESERVED_DIRS: tuple[str, ...] = ()
     """Folder names under ``data_root`` that are never classes."""
+
+    LAYOUT: str = "<data_root>/<class>/... (one folder per product class)"
+    """The expected layout, named in the error for a data root without class folders."""
 
     _n_missing_masks: int = 0
 
@@ -70,6 +80,7 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
         seed: int = 0,
         missing_mask: str = "error",
         skip_empty_classes: bool = False,
+        bad_files: str = "error",
         pipeline: Sequence[dict | Callable] = (),
         metainfo: Mapping | None = None,
         test_mode: bool | None = None,
@@ -83,8 +94,11 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
             raise ValueError(f"val_ratio must be in [0, 1), got {val_ratio}")
         if missing_mask not in MISSING_MASK_POLICIES:
             raise ValueError(f"missing_mask must be one of {MISSING_MASK_POLICIES}, got {missing_mask!r}")
+        if bad_files not in BAD_FILE_POLICIES:
+            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
         if not data_root or not osp.isdir(data_root):
-            raise FileNotFoundError(f"data_root {data_root!r} does not exist or is not a directory")
+            raise MissingDataError(f"data_root {data_root!r} does not exist or is not a directory")
+        self.bad_files = bad_files
         self.split = split
         self.val_ratio = float(val_ratio)
         self.seed = int(seed)
@@ -131,14 +145,22 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
         found = self.discover_classes(data_root)
         if classes is None:
             if not found:
-                raise ValueError(f"no class folder found under data_root {data_root!r}")
+                raise MissingDataError(
+                    f"no class folder found under data_root {data_root!r}; {type(self).__name__} expects "
+                    f"{self.LAYOUT}"
+                )
+            if osp.isdir(osp.join(data_root, "train", NORMAL)):
+                raise MissingDataError(
+                    f"data_root {data_root!r} looks like one class folder (it holds train/{NORMAL}); point it at "
+                    f"the folder above, which holds one folder per class: {self.LAYOUT}"
+                )
             return found
         if isinstance(classes, str):
             classes = [classes]
         missing = [c for c in classes if not osp.isdir(osp.join(data_root, c))]
         if missing:
             paths = ", ".join(osp.join(data_root, c) for c in missing)
-            raise FileNotFoundError(f"class folder(s) not found: {paths} (classes found: {found})")
+            raise MissingDataError(f"class folder(s) not found: {paths} (classes found: {found})")
         return list(classes)
 
     def make_record(
@@ -168,9 +190,10 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
         if label and mask_path is None and mask_rle is None:
             if self.missing_mask == "error":
                 where = f" (expected {expected_mask})" if expected_mask else ""
-                raise FileNotFoundError(
-                    f"no mask for defective image {img_path}{where}; pass missing_mask='full' or 'empty' to "
-                    "use an all-ones or all-zeros mask instead"
+                raise MissingDataError(
+                    f"no mask for defective image {img_path}{where}; pass missing_mask='full' (image-level "
+                    "label only, e.g. --cfg-options test_dataloader.dataset.missing_mask=full) or 'empty' to use "
+                    "an all-ones or all-zeros mask instead"
                 )
             fill = int(self.missing_mask == "full")
             self._n_missing_masks += 1
@@ -184,24 +207,45 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
             gt_label=label,
         )
 
+    def _empty_class(self, cls_name: str, detail: str = "") -> None:
+        """Raise, or warn when ``skip_empty_classes``, for a class without (usable) images for the split."""
+        kind = "test" if self.split == "test" else "normal training"
+        msg = f"class {cls_name!r} has no {detail}{kind} images in {self.describe_source(cls_name, self.split)}"
+        if not self.skip_empty_classes:
+            raise MissingDataError(
+                f"{msg}; one model is trained on all classes: add images, remove the class folder, pass "
+                "classes=[...] or skip_empty_classes=True"
+            )
+        warnings.warn(f"{msg}; skipped", stacklevel=3)
+
     def load_data_list(self) -> list[dict]:
-        """Records of the requested split over all classes; updates ``metainfo['classes']`` if some are skipped."""
+        """Records of the requested split over all classes; updates ``metainfo['classes']`` if some are skipped.
+
+        Every file is checked first (``bad_files``); for ``train`` / ``val`` the check covers the normal training
+        images of both splits, and the hold-out is drawn before bad files are left out.
+        """
         self._n_missing_masks = 0
-        data_list: list[dict] = []
-        kept: list[str] = []
+        per_class: dict[str, list[dict]] = {}
         for cls_name in self._requested_classes:
             records = self.load_test(cls_name) if self.split == "test" else self.load_train_good(cls_name)
-            if not records:
-                kind = "test" if self.split == "test" else "normal training"
-                msg = f"class {cls_name!r} has no {kind} images in {self.describe_source(cls_name, self.split)}"
-                if not self.skip_empty_classes:
-                    raise ValueError(f"{msg}; remove it, pass classes=[...] or skip_empty_classes=True")
-                warnings.warn(f"{msg}; skipped", stacklevel=2)
+            if records:
+                per_class[cls_name] = records
+            else:
+                self._empty_class(cls_name)
+        split_name = self.split if self.split == "test" else "train + val"
+        where = f"the {split_name} images of {type(self).__name__} under {self.data_root}"
+        bad = check_records([r for recs in per_class.values() for r in recs], self.bad_files, where,
+                            name="test" if self.split == "test" else "train_val")
+        data_list: list[dict] = []
+        kept: list[str] = []
+        for cls_name, records in per_class.items():
+            if bad and not drop_bad_records(records, bad):
+                self._empty_class(cls_name, "readable ")
                 continue
             if self.split != "test":
                 train, val = split_holdout(records, self.val_ratio, seeded_rng(self.seed, cls_name, "val"))
                 records = train if self.split == "train" else val
-            data_list.extend(records)
+            data_list.extend(drop_bad_records(records, bad))
             kept.append(cls_name)
         if self._n_missing_masks:
             warnings.warn(

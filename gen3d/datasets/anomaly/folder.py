@@ -43,6 +43,12 @@ class FolderDataset(AnomalyDataset):
         **kwargs: See :class:`~gen3d.datasets.anomaly.AnomalyDataset`.
     """
 
+    LAYOUT = (
+        "<data_root>/<class>/train/good/*.png and <data_root>/<class>/test/<good|defect>/*.png (split form), or "
+        "<data_root>/<class>/good/*.png and <data_root>/<class>/<defect>/*.png (flat form); masks in "
+        "<data_root>/<class>/masks/<defect>/"
+    )
+
     def __init__(
         self,
         data_root: str,

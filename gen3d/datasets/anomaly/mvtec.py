@@ -33,6 +33,11 @@ class MVTecDataset(AnomalyDataset):
         (('bottle', 'cable'), 'good')
     """
 
+    LAYOUT = (
+        "<data_root>/<class>/train/good/*.png, <data_root>/<class>/test/<good|defect>/*.png and "
+        "<data_root>/<class>/ground_truth/<defect>/<stem>_mask.png"
+    )
+
     def load_train_good(self, cls_name: str) -> list[dict]:
         """Records of ``<cls>/train/good``."""
         folder = osp.join(self.data_root, cls_name, "train", NORMAL)

@@ -8,6 +8,7 @@ from typing import Any
 
 from gen3d.registry import DATASETS
 
+from ..file_check import DatasetError, MissingDataError
 from .base import NORMAL, AnomalyDataset
 
 CSV_COLUMNS = ("object", "split", "label", "image", "mask")
@@ -39,6 +40,7 @@ class VisADataset(AnomalyDataset):
     """
 
     RESERVED_DIRS = ("split_csv",)
+    LAYOUT = "<data_root>/<class>/Data/Images/{Normal,Anomaly}/*.JPG and <data_root>/split_csv/1cls.csv"
 
     def __init__(self, data_root: str, split_file: str = "split_csv/1cls.csv", **kwargs: Any) -> None:
         self.split_file = split_file if osp.isabs(split_file) else osp.join(str(data_root), split_file)
@@ -50,17 +52,17 @@ class VisADataset(AnomalyDataset):
         if self._rows is not None:
             return self._rows
         if not osp.isfile(self.split_file):
-            raise FileNotFoundError(f"VisA split file {self.split_file} not found")
+            raise MissingDataError(f"VisA split file {self.split_file} not found")
         rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
         with open(self.split_file, newline="") as f:
             reader = csv.DictReader(f)
             columns = [c.strip() for c in reader.fieldnames or []]
             if not set(CSV_COLUMNS) <= set(columns):
-                raise ValueError(f"{self.split_file} must have columns {CSV_COLUMNS}, found {columns}")
+                raise DatasetError(f"{self.split_file} must have columns {CSV_COLUMNS}, found {columns}")
             for line, raw in enumerate(reader, start=2):
                 row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
                 if row["split"] not in ("train", "test") or row["label"] not in LABELS:
-                    raise ValueError(
+                    raise DatasetError(
                         f"{self.split_file} line {line}: split must be train/test and label normal/anomaly, "
                         f"got split={row['split']!r} label={row['label']!r}"
                     )
@@ -71,7 +73,7 @@ class VisADataset(AnomalyDataset):
     def _path(self, rel: str, line_hint: str) -> str:
         path = osp.join(self.data_root, rel)
         if not osp.isfile(path):
-            raise FileNotFoundError(f"image {path} listed in {self.split_file} ({line_hint}) not found")
+            raise MissingDataError(f"image {path} listed in {self.split_file} ({line_hint}) not found")
         return path
 
     def _records(self, cls_name: str, split: str) -> list[dict]:
