@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="onnxruntime thread spinning: faster on cores of its own, slower on shared ones "
                              "(default: the bundle's hint, off)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
+    add_verify_flag(parser)
     gen = parser.add_argument_group("generator bundles (task='generation')")
     gen.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,5,9 (numpy latents: not the images "
                                                      "tools/gan/generate.py gives for the same seeds)")
@@ -37,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--grid-cols", type=int, help="images per grid row (default: square)")
     gen.add_argument("--save-images", action="store_true", help="also write one seedNNNN.png per seed")
     return parser
+
+
+def add_verify_flag(parser: argparse.ArgumentParser) -> None:
+    """``--allow-modified-bundle``: the opt-out of bundle verification (shared with ``tools/infer.py``)."""
+    parser.add_argument("--allow-modified-bundle", action="store_true",
+                        help="run a bundle whose manifest or files do not match their hashes (edited on purpose), "
+                             "with a warning; files outside the bundle are refused anyway. Better: re-seal it with "
+                             "python -m gen3d.runtime.reseal BUNDLE")
 
 
 def bundle_task(bundle_dir: str) -> str | None:
@@ -60,7 +69,8 @@ def run_generation_cli(args: argparse.Namespace) -> int:
         out = run_generation(args.model, args.out_dir, seeds, getattr(args, "truncation_psi", None),
                              getattr(args, "class_index", None), backend=args.backend, threads=args.threads,
                              batch_size=args.batch_size, nrow=getattr(args, "grid_cols", None),
-                             save_images=bool(getattr(args, "save_images", False)))
+                             save_images=bool(getattr(args, "save_images", False)),
+                             verify_hashes=not getattr(args, "allow_modified_bundle", False))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -105,7 +115,8 @@ def run_cli(args: argparse.Namespace) -> int:
         run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
                    batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,
                    spin=getattr(args, "spin", None),
-                   thresholds=load_thresholds(getattr(args, "thresholds", None)))
+                   thresholds=load_thresholds(getattr(args, "thresholds", None)),
+                   verify_hashes=not getattr(args, "allow_modified_bundle", False))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -77,7 +77,9 @@ class AnomalyRuntime:
             or a ready :class:`~gen3d.runtime.backend.Backend` object.
         threads: CPU threads for onnxruntime (``None``: its default).
         spin: onnxruntime thread spinning (``None``: the bundle's hint; see :class:`~gen3d.runtime.backend.OrtBackend`).
-        verify_hashes: Check the ONNX file against the sha256 in the manifest.
+        verify_hashes: Verify the bundle whole: the manifest's own hash (classes, thresholds, preprocessing...) and
+            every named file's sha256 (:func:`~gen3d.runtime.manifest.load_manifest`); ``False`` loads a modified
+            bundle with a warning (files outside the bundle are refused anyway).
 
     Raises:
         ManifestError: Invalid manifest, hash mismatch, or a graph whose inputs/outputs do not match it.

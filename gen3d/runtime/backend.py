@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gen3d.runtime.manifest import bundle_file
+
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
                "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32,
@@ -128,7 +130,7 @@ def tensorrt_available() -> bool:
 
 def _engine_path(bundle_dir: str, manifest: dict[str, Any]) -> str | None:
     engine = manifest.get("engine") or {}
-    path = osp.join(bundle_dir, engine["file"]) if engine.get("file") else None
+    path = bundle_file(bundle_dir, engine["file"], "engine.file") if engine.get("file") else None
     return path if path and osp.isfile(path) else None
 
 
@@ -185,4 +187,4 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
                 raise
             warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
     hints = (manifest.get("runtime_hints") or {}).get("onnxruntime")
-    return OrtBackend(osp.join(bundle_dir, manifest["onnx"]["file"]), threads, hints=hints, spin=spin)
+    return OrtBackend(bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file"), threads, hints=hints, spin=spin)

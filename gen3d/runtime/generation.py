@@ -102,7 +102,8 @@ class GeneratorRuntime:
         backend: ``'auto'`` or ``'onnxruntime'`` (generator bundles carry no TensorRT engine).
         threads: onnxruntime CPU threads.
         batch_size: Latents per backend call (a static-batch graph uses its own batch, padding the last call).
-        verify_hashes: Check ``model.onnx`` against the manifest's sha256.
+        verify_hashes: Verify the bundle whole (:func:`~gen3d.runtime.manifest.load_manifest`); ``False`` loads
+            a modified one with a warning.
 
     Raises:
         ManifestError: Not a generation bundle, or an invalid one.
@@ -216,13 +217,17 @@ class GeneratorRuntime:
 
 def run_generation(bundle_dir: str, out_dir: str, seeds: Sequence[int], truncation_psi: float | None = None,
                    class_index: int | str | None = None, backend: str = "auto", threads: int | None = None,
-                   batch_size: int = 8, nrow: int | None = None, save_images: bool = False) -> dict[str, Any]:
+                   batch_size: int = 8, nrow: int | None = None, save_images: bool = False,
+                   verify_hashes: bool = True) -> dict[str, Any]:
     """Sample ``seeds`` and write ``out_dir/grid.png`` (and ``seed0000.png``... with ``save_images``).
+
+    ``verify_hashes=False`` (``--allow-modified-bundle``) runs a bundle that fails verification, with a warning.
 
     Returns:
         ``{'grid': path, 'images': [paths], 'backend': name, 'shape': [N, H, W, C]}``.
     """
-    runtime = GeneratorRuntime(bundle_dir, backend=backend, threads=threads, batch_size=batch_size)
+    runtime = GeneratorRuntime(bundle_dir, backend=backend, threads=threads, batch_size=batch_size,
+                               verify_hashes=verify_hashes)
     images = runtime.sample(seeds, truncation_psi, class_index)
     os.makedirs(out_dir, exist_ok=True)
     grid = write_grid(osp.join(out_dir, "grid.png"), images, nrow)

@@ -38,6 +38,15 @@ threshold sits at 0.5; monotone, AUROC unchanged), ``pred_label = score >= image
 ``pred_mask = map >= pixel_threshold`` (uint8). An output entry with ``"normalized": false`` carries raw values.
 
 Shapes use a string for a dynamic axis. Unknown keys are kept and ignored by readers (forward compatible).
+
+Sealing: ``manifest_sha256`` is the sha256 of the canonical JSON (sorted keys, ``(",", ":")`` separators, ASCII) of
+every other key, so the classes, thresholds, preprocessing, inputs, outputs and mode are covered; every entry that
+names a file (``onnx``, ``onnx_fp32``, ``engine``, ...: a dict with a ``file`` key) carries that file's ``sha256``.
+:func:`write_manifest` seals; :func:`load_manifest` verifies and refuses a bundle that is not verified whole (a
+missing hash, a mismatch, or a bundle written before sealing), naming the key or file. ``verify_hashes=False``
+(``--allow-modified-bundle``) loads it anyway with a loud warning; :func:`reseal_bundle` (``python -m
+gen3d.runtime.reseal BUNDLE``) seals a bundle that was edited on purpose. A file name that is absolute, holds
+``..`` or a backslash, or resolves (symlinks followed) outside the bundle folder is refused in every case.
 """
 
 from __future__ import annotations
@@ -47,17 +56,27 @@ import json
 import os
 import os.path as osp
 import tempfile
+import warnings
 from typing import Any
+
+from gen3d.runtime.paths import is_within
 
 FORMAT = "gen3d-bundle"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 TASKS = ("anomaly", "segmentation", "generation")
 REQUIRED_KEYS = ("format", "format_version", "task", "mode", "model", "onnx", "inputs", "outputs", "versions")
+HASH_KEY = "manifest_sha256"
+OPT_OUT = ("re-export it with tools/deploy.py; if you edited it on purpose, re-seal it with `python -m "
+           "gen3d.runtime.reseal BUNDLE`, or load it unverified with --allow-modified-bundle (verify_hashes=False)")
 
 
 class ManifestError(ValueError):
     """A bundle's manifest is missing, unreadable, or does not match the files next to it."""
+
+
+class UnverifiedBundleWarning(UserWarning):
+    """A bundle was loaded without verification (``verify_hashes=False`` / ``--allow-modified-bundle``)."""
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -67,6 +86,69 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of every key but ``manifest_sha256`` (sorted keys, fixed separators)."""
+    body = {k: v for k, v in manifest.items() if k != HASH_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def file_entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, entry)`` for every top-level entry that names a file (``onnx``, ``onnx_fp32``, ``engine``, ...)."""
+    return [(k, v) for k, v in manifest.items() if isinstance(v, dict) and "file" in v]
+
+
+def bundle_file(bundle_dir: str, name: object, key: str = "file") -> str:
+    """The path of a file a manifest names, checked to be a plain relative name inside the bundle folder.
+
+    Args:
+        bundle_dir: The bundle folder.
+        name: The name from the manifest (e.g. ``manifest['onnx']['file']``).
+        key: What to call it in the error (``'onnx.file'``).
+
+    Raises:
+        ManifestError: Not a string, absolute, with a backslash, ``..`` or a drive, or resolving (symlinks
+            followed) outside ``bundle_dir``. Never allowed, not even with ``verify_hashes=False``.
+    """
+    parts = name.split("/") if isinstance(name, str) else []
+    plain = (bool(parts) and "\\" not in name and ":" not in name and "\0" not in name
+             and all(p not in ("", ".", "..") for p in parts))
+    if not plain:
+        raise ManifestError(f"{bundle_dir}: {key} = {name!r} is not a plain relative file name inside the bundle "
+                            "(absolute paths, '..', backslashes and drives are refused, with or without "
+                            "--allow-modified-bundle)")
+    path = osp.join(bundle_dir, *parts)
+    if not is_within(path, bundle_dir):
+        raise ManifestError(f"{bundle_dir}: {key} = {name!r} resolves to {osp.realpath(path)}, outside the bundle "
+                            "(a symlink?); refused, with or without --allow-modified-bundle")
+    return path
+
+
+def verification_problems(bundle_dir: str, manifest: dict[str, Any]) -> list[str]:
+    """Why ``manifest`` (read from ``bundle_dir``) is not verified whole; empty when it is.
+
+    Raises:
+        ManifestError: A named file lies outside the bundle (see :func:`bundle_file`).
+    """
+    problems = []
+    stored = manifest.get(HASH_KEY)
+    if not stored:
+        problems.append(f"{MANIFEST_FILE} has no {HASH_KEY} (written before bundles were sealed, or edited), so its "
+                        "classes, thresholds and preprocessing are not covered by any hash")
+    elif stored != manifest_digest(manifest):
+        problems.append(f"{MANIFEST_FILE} does not match its {HASH_KEY}: a value in it (classes, thresholds, "
+                        "preprocessing, inputs/outputs, mode, file hashes...) changed after export")
+    for key, entry in file_entries(manifest):
+        path = bundle_file(bundle_dir, entry["file"], f"{key}.file")
+        if not osp.isfile(path):
+            continue  # a missing optional file (engine, fp32 copy) is reported by whoever needs it
+        if not isinstance(entry.get("sha256"), str) or not entry["sha256"]:
+            problems.append(f"{key}.sha256 is missing, so {entry['file']} is not checked")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{path} does not match the sha256 in {key}.sha256 (file changed after export?)")
+    return problems
 
 
 def validate_manifest(manifest: dict[str, Any], where: str = "manifest") -> None:
@@ -93,11 +175,11 @@ def validate_manifest(manifest: dict[str, Any], where: str = "manifest") -> None
         raise ManifestError(f"{where}: onnx.file is missing")
 
 
-def load_manifest(bundle_dir: str, verify_hashes: bool = True) -> dict[str, Any]:
-    """Read and validate ``<bundle_dir>/manifest.json``; optionally check the ONNX file's hash.
+def read_manifest(bundle_dir: str) -> dict[str, Any]:
+    """Read and validate ``<bundle_dir>/manifest.json`` without checking any hash (see :func:`load_manifest`).
 
     Raises:
-        ManifestError: Missing or invalid manifest, missing model file, or a hash mismatch.
+        ManifestError: Missing, unreadable or invalid manifest.
     """
     path = osp.join(bundle_dir, MANIFEST_FILE)
     if not osp.isfile(path):
@@ -107,25 +189,91 @@ def load_manifest(bundle_dir: str, verify_hashes: bool = True) -> dict[str, Any]
             manifest = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
         raise ManifestError(f"Cannot read {path}: {err}") from err
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     validate_manifest(manifest, path)
-    onnx_path = osp.join(bundle_dir, manifest["onnx"]["file"])
-    if not osp.isfile(onnx_path):
-        raise ManifestError(f"{path}: the model file {onnx_path} is missing")
-    expected = manifest["onnx"].get("sha256")
-    if verify_hashes and expected and sha256_file(onnx_path) != expected:
-        raise ManifestError(f"{onnx_path} does not match the sha256 in {path} (file changed after export?)")
     return manifest
 
 
+def load_manifest(bundle_dir: str, verify_hashes: bool = True) -> dict[str, Any]:
+    """Read ``<bundle_dir>/manifest.json`` and verify the bundle whole: manifest hash, and every named file's hash.
+
+    Args:
+        bundle_dir: The bundle folder.
+        verify_hashes: ``False`` (``--allow-modified-bundle``) loads a bundle that fails verification, with an
+            :class:`UnverifiedBundleWarning` listing what failed. File names outside the bundle are refused anyway.
+
+    Raises:
+        ManifestError: Missing or invalid manifest, missing model file, a file outside the bundle, or (verifying)
+            a missing hash or a mismatch: the message names the key or file and says how to opt out.
+    """
+    manifest = read_manifest(bundle_dir)
+    path = osp.join(bundle_dir, MANIFEST_FILE)
+    onnx_path = bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file")
+    problems = verification_problems(bundle_dir, manifest)  # checks every named path, always
+    if not osp.isfile(onnx_path):
+        raise ManifestError(f"{path}: the model file {onnx_path} is missing")
+    if problems and verify_hashes:
+        raise ManifestError(f"bundle {bundle_dir} is not verified: " + "; ".join(problems) + f". {OPT_OUT}")
+    if not verify_hashes:
+        warnings.warn(f"bundle {bundle_dir} loaded WITHOUT verification (--allow-modified-bundle / "
+                      f"verify_hashes=False): " + ("; ".join(problems) if problems else "it would have passed")
+                      + ". Its classes, thresholds and graph may not be the ones exported.",
+                      UnverifiedBundleWarning, stacklevel=3)
+    return manifest
+
+
+def seal_manifest(bundle_dir: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A sealed copy of ``manifest``: ready to write, with its ``manifest_sha256``.
+
+    Named files present in ``bundle_dir`` that have no ``sha256`` get one; the copy is JSON round-tripped, so the
+    hash is that of what is written.
+
+    Raises:
+        ManifestError: Invalid manifest, or a named file outside the bundle.
+    """
+    sealed = json.loads(json.dumps({k: v for k, v in manifest.items() if k != HASH_KEY}, allow_nan=False))
+    validate_manifest(sealed, "manifest to write")
+    for key, entry in file_entries(sealed):
+        file = bundle_file(bundle_dir, entry["file"], f"{key}.file")
+        if not entry.get("sha256") and osp.isfile(file):
+            entry["sha256"] = sha256_file(file)
+    sealed[HASH_KEY] = manifest_digest(sealed)
+    return sealed
+
+
 def write_manifest(bundle_dir: str, manifest: dict[str, Any]) -> str:
-    """Validate and write ``manifest.json`` atomically; returns its path."""
-    validate_manifest(manifest, "manifest to write")
+    """Validate, seal (:func:`seal_manifest`) and write ``manifest.json`` atomically; returns its path."""
     os.makedirs(bundle_dir, exist_ok=True)
+    sealed = seal_manifest(bundle_dir, manifest)
     path = osp.join(bundle_dir, MANIFEST_FILE)
     fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=bundle_dir)
     with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2, allow_nan=False)
+        json.dump(sealed, f, indent=2, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def reseal_bundle(bundle_dir: str) -> list[str]:
+    """Re-seal a bundle edited on purpose: re-hash every named file present and the manifest, and write it.
+
+    Files outside the bundle are still refused. Returns what changed (``'onnx.sha256'``, ``'manifest_sha256'``...).
+
+    Raises:
+        ManifestError: Invalid manifest, or a named file outside the bundle.
+    """
+    manifest = read_manifest(bundle_dir)
+    changed = []
+    for key, entry in file_entries(manifest):
+        file = bundle_file(bundle_dir, entry["file"], f"{key}.file")
+        if osp.isfile(file):
+            digest = sha256_file(file)
+            if entry.get("sha256") != digest:
+                entry["sha256"] = digest
+                changed.append(f"{key}.sha256")
+    if changed or manifest.get(HASH_KEY) != manifest_digest(manifest):
+        changed.append(HASH_KEY)
+        write_manifest(bundle_dir, manifest)
+    return changed

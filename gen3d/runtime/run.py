@@ -34,7 +34,7 @@ def guess_class(path: str, classes: Sequence[str]) -> str | None:
 def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None = None,  # noqa: A002
                backend: str = "auto", batch_size: int = 8, overlay: bool = True, jsonl: bool = False,
                threads: int | None = None, log: Any = sys.stderr, spin: bool | None = None,
-               thresholds: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+               thresholds: dict[str, dict[str, float]] | None = None, verify_hashes: bool = True) -> dict[str, Any]:
     """Judge every frame of ``input`` with a bundle; write ``verdicts.csv`` (or ``.jsonl``) and overlays.
 
     A frame that fails to decode, or whose class cannot be told, gets a row with the error and the run goes on.
@@ -53,6 +53,8 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         spin: onnxruntime thread spinning (``None``: the bundle's hint).
         log: Stream for warnings (failed frames) and the summary line.
         thresholds: ``{class: {"image": t, "pixel": t}}`` replacing the bundle's stored defaults.
+        verify_hashes: ``False`` (``--allow-modified-bundle``) runs a bundle that fails verification, with a
+            warning (:func:`~gen3d.runtime.manifest.load_manifest`).
 
     Returns:
         ``{'verdicts': path, 'counts': {'GOOD', 'DEFECT', 'unknown', 'error'}, 'backend': name}``.
@@ -63,7 +65,7 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
         ManifestError: Invalid bundle; RuntimeError: the backend cannot run here.
         StreamStalled: A camera or stream stopped delivering (after writing everything before it).
     """
-    runtime = AnomalyRuntime(bundle_dir, backend=backend, threads=threads, spin=spin)
+    runtime = AnomalyRuntime(bundle_dir, backend=backend, threads=threads, spin=spin, verify_hashes=verify_hashes)
     if thresholds:  # the line's own decision thresholds, without re-export
         runtime.set_thresholds(thresholds)
     if class_name is not None:

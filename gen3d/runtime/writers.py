@@ -13,8 +13,10 @@ import numpy as np
 
 from gen3d.runtime.anomaly import Result
 from gen3d.runtime.overlay import draw_overlay, save_rgb
+from gen3d.runtime.paths import safe_component
 
 COLUMNS = ("path", "class", "score", "label", "error", "latency_ms")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection": cells a spreadsheet would evaluate
 
 
 def verdict(result: Result) -> str:
@@ -26,6 +28,31 @@ def verdict(result: Result) -> str:
 
 def _num(value: float | None, digits: int = 6) -> float | None:
     return None if value is None or not math.isfinite(value) else float(f"{value:.{digits}g}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text and text.lower().lstrip("+-") not in ("inf", "infinity", "nan")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value made safe for a spreadsheet: a string that starts with ``= + - @``, tab or CR gets a leading ``'``.
+
+    Numbers (``-0.5`` as a float or as the string ``'-0.5'``) stay numbers; ``None`` becomes ``''``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def csv_row(values: Any) -> list[Any]:
+    """:func:`csv_cell` of every value (for any CSV writer: verdicts, metric curves)."""
+    return [csv_cell(v) for v in values]
 
 
 def result_row(result: Result) -> dict[str, Any]:
@@ -59,7 +86,7 @@ class VerdictWriter:
         """Write one result and flush it to the OS."""
         row = result_row(result)
         if self._csv is not None:
-            self._csv.writerow(["" if row[k] is None else row[k] for k in COLUMNS])
+            self._csv.writerow(csv_row(row[k] for k in COLUMNS))
         else:
             self._file.write(json.dumps(row, allow_nan=False) + "\n")
         self._file.flush()
@@ -79,12 +106,13 @@ def overlay_name(source: str, root: str | None = None) -> str:
     """A unique, flat ``.png`` name for the overlay of ``source``.
 
     Files under a folder ``root`` keep their relative path (``good/000.png`` -> ``good__000.png``), so equal
-    file names in different sub-folders do not overwrite each other; video frames get their index.
+    file names in different sub-folders do not overwrite each other; video frames get their index. The stem is a
+    :func:`~gen3d.runtime.paths.safe_component` (file names are data: they never lead out of the overlay folder).
     """
     base, _, index = source.partition("#")
     rel = osp.relpath(base, root) if root and not index else osp.basename(base.rstrip("/")) or "stream"
     stem = osp.splitext(rel)[0]
-    stem = stem.replace(os.sep, "__").replace("/", "__").replace(":", "_")
+    stem = safe_component(stem.replace(os.sep, "__").replace("/", "__").replace(":", "_"))
     return f"{stem}_{int(index):06d}.png" if index.isdigit() else f"{stem}.png"
 
 

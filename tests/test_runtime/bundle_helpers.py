@@ -126,6 +126,25 @@ def make_bundle(bundle_dir, mode: str = "end2end", classes: list[str] | None = N
     return bundle_dir
 
 
+def edit_manifest(bundle_dir, edit, seal: bool = True) -> dict:
+    """Apply ``edit(manifest)`` to a bundle's manifest.json; re-seal it (as someone editing on purpose would) or not.
+
+    Re-sealing keeps the file hashes in the manifest as they are (a wrong ``onnx.sha256`` stays wrong).
+    """
+    import json
+
+    path = os.path.join(str(bundle_dir), "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    edit(manifest)
+    if seal:
+        write_manifest(str(bundle_dir), manifest)
+    else:
+        with open(path, "w") as f:
+            json.dump(manifest, f)
+    return manifest
+
+
 def frame(bright: bool, size: tuple[int, int] = (24, 32)) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB: dark (max map value 40/255) or with a bright 8x8 patch (250/255)."""
     img = np.full((*size, 3), 40, np.uint8)

@@ -1,6 +1,5 @@
 """AnomalyRuntime on tiny onnx.helper bundles: inputs, thresholds, classes, raw mode, manifest checks, backends."""
 
-import json
 import os
 
 import numpy as np
@@ -8,7 +7,8 @@ import pytest
 
 from gen3d.runtime import AnomalyRuntime, ManifestError, Result
 from gen3d.runtime.backend import OrtBackend, make_backend, tensorrt_available
-from tests.test_runtime.bundle_helpers import CLASSES, IMAGE_THR, frame, make_bundle
+from gen3d.runtime.manifest import UnverifiedBundleWarning, reseal_bundle
+from tests.test_runtime.bundle_helpers import CLASSES, IMAGE_THR, edit_manifest, frame, make_bundle
 
 
 @pytest.fixture(scope="module")
@@ -95,25 +95,19 @@ def test_raw_mode_preprocesses_and_thresholds_in_numpy(tmp_path, runtime):
 
 def test_manifest_hash_mismatch_is_an_error(tmp_path):
     bundle = make_bundle(tmp_path / "b")
-    path = os.path.join(bundle, "manifest.json")
-    manifest = json.load(open(path))
-    manifest["onnx"]["sha256"] = "0" * 64
-    json.dump(manifest, open(path, "w"))
-    with pytest.raises(ManifestError, match="does not match the sha256"):
+    edit_manifest(bundle, lambda m: m["onnx"].update(sha256="0" * 64))  # re-sealed: only the file hash is wrong
+    with pytest.raises(ManifestError, match="does not match the sha256 in onnx.sha256"):
         AnomalyRuntime(bundle, backend="onnxruntime")
-    AnomalyRuntime(bundle, backend="onnxruntime", verify_hashes=False)  # explicit opt-out still loads
+    with pytest.warns(UnverifiedBundleWarning, match="onnx.sha256"):
+        AnomalyRuntime(bundle, backend="onnxruntime", verify_hashes=False)  # explicit opt-out still loads
 
 
 def test_graph_that_does_not_match_the_manifest_is_refused(tmp_path):
     bundle = make_bundle(tmp_path / "b")
-    path = os.path.join(bundle, "manifest.json")
-    manifest = json.load(open(path))
-    manifest["inputs"][0]["dtype"] = "float32"
-    json.dump(manifest, open(path, "w"))
+    manifest = edit_manifest(bundle, lambda m: m["inputs"][0].update(dtype="float32"))
     with pytest.raises(ManifestError, match="'image' is uint8 in the graph but float32"):
         AnomalyRuntime(bundle, backend="onnxruntime")
-    manifest["inputs"] = manifest["inputs"][1:]
-    json.dump(manifest, open(path, "w"))
+    edit_manifest(bundle, lambda m: m.update(inputs=manifest["inputs"][1:]))
     with pytest.raises(ManifestError, match="no 'image' input"):
         AnomalyRuntime(bundle, backend="onnxruntime")
 
@@ -125,6 +119,7 @@ def test_tensorrt_backend_without_tensorrt_is_a_clear_error(tmp_path, bundle):
     assert "has no TensorRT engine" in str(err.value) and "onnxruntime" in str(err.value)
     with_engine = make_bundle(tmp_path / "eng", engine={"file": "model.engine", "precision": "fp16"})
     open(os.path.join(with_engine, "model.engine"), "wb").write(b"not an engine")
+    assert reseal_bundle(with_engine) == ["engine.sha256", "manifest_sha256"]  # the engine added after export
     with pytest.raises(RuntimeError, match="tensorrt Python package is not installed") as err:
         AnomalyRuntime(with_engine, backend="tensorrt")
     assert "no TensorRT engine" not in str(err.value)
