@@ -246,7 +246,7 @@ def check_records(
     bad = check_files(kind_of, desc=f"checking {name} files", progress=progress)
     if not bad:
         return set()
-    lines = [f"{kind_of[p]} {p}: {reason}" for p, reason in bad.items()]
+    lines = [f"cannot read {kind_of[p]} file {p}: {reason}" for p, reason in bad.items()]
     listed = "\n  ".join(lines[:MAX_LISTED])
     if len(lines) > MAX_LISTED:
         full = _full_list_file(lines, name)

@@ -26,6 +26,8 @@ from PIL import Image
 
 from gen3d.registry import DATASETS, TRANSFORMS
 
+from ..file_check import BAD_FILE_POLICIES, DatasetError, MissingDataError, check_records, drop_bad_records
+
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 """Image extensions accepted when an image is looked up by stem (case-insensitive)."""
 
@@ -86,6 +88,10 @@ class SegDataset(BaseDataset):
         label_map_default: Class id of unmapped raw values; None keeps them.
         check_masks: Read every mask header at construction and raise ValueError on an image / mask size
             mismatch (else the mismatch is reported when the mask is loaded).
+        bad_files: What to do with image / mask files that cannot be images (empty, truncated, not an image),
+            found by a header check of every file of the split when the dataset is built (see
+            :mod:`gen3d.datasets.file_check`): ``'error'`` (one BadFilesError listing them all), ``'skip'`` (leave
+            their records out, logged once) or ``'off'`` (no check).
         classes: Class names; None takes ``metainfo['classes']`` or the class default.
         palette: ``[[R, G, B], ...]`` per class, for visualisation.
         pipeline: Transforms, as config dicts (built in gen3d's TRANSFORMS registry) or callables.
@@ -113,6 +119,7 @@ class SegDataset(BaseDataset):
         label_map: Mapping[int, int] | None = None,
         label_map_default: int | None = None,
         check_masks: bool = False,
+        bad_files: str = "error",
         classes: Sequence[str] | None = None,
         palette: Sequence[Sequence[int]] | None = None,
         pipeline: Sequence[dict | Callable] = (),
@@ -123,7 +130,10 @@ class SegDataset(BaseDataset):
         **kwargs: Any,
     ) -> None:
         if not data_root or not osp.isdir(data_root):
-            raise FileNotFoundError(f"data_root {data_root!r} does not exist or is not a directory")
+            raise MissingDataError(f"data_root {data_root!r} does not exist or is not a directory")
+        if bad_files not in BAD_FILE_POLICIES:
+            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        self.bad_files = bad_files
         self.split = split
         self.img_dir = img_dir
         self.ann_dir = ann_dir
@@ -177,7 +187,7 @@ class SegDataset(BaseDataset):
             if osp.isfile(path):
                 return path
         tried = ", ".join(dict.fromkeys(candidates))
-        raise FileNotFoundError(f"split file for split={split!r} not found (looked for: {tried})")
+        raise MissingDataError(f"split file for split={split!r} not found (looked for: {tried})")
 
     def find_image(self, stem: str) -> str | None:
         """The image of ``stem`` in ``img_dir`` (``img_suffix``, or any image extension), or None."""
@@ -220,7 +230,7 @@ class SegDataset(BaseDataset):
         """Entries of every image in ``img_dir`` (used when ``split`` is None)."""
         folder = self.root_path(self.img_dir)
         if not osp.isdir(folder):
-            raise FileNotFoundError(f"image folder {folder} not found")
+            raise MissingDataError(f"image folder {folder} not found")
         names = sorted(n for n in list_files(folder) if is_image_name(n) and not n.startswith("."))
         if self.img_suffix is not None:
             names = [n for n in names if n.endswith(self.img_suffix)]
@@ -257,7 +267,7 @@ class SegDataset(BaseDataset):
             return self.list_all()
         entries = [self.parse_split_line(ln) for ln in self.read_split_lines(split_file)]
         if not entries:
-            raise ValueError(f"split file {split_file} lists no image")
+            raise DatasetError(f"split file {split_file} lists no image")
         return entries
 
     def load_data_list(self) -> list[dict]:
@@ -265,22 +275,36 @@ class SegDataset(BaseDataset):
         entries = self.load_entries()
         missing_img = [expected for img, expected, _ in entries if img is None]
         if missing_img:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{len(missing_img)} image(s) of split {self.split!r} not found under {self.data_root}: "
                 f"{', '.join(missing_img[:_MAX_LISTED])}{' ...' if len(missing_img) > _MAX_LISTED else ''}"
             )
         if self.labeled:
             missing = [f"{img} (expected mask {mask})" for img, _, mask in entries if not mask or not osp.isfile(mask)]
             if missing:
-                raise FileNotFoundError(
+                raise MissingDataError(
                     f"{len(missing)} image(s) of the labeled split {self.split!r} have no mask: "
                     f"{'; '.join(missing[:_MAX_LISTED])}{' ...' if len(missing) > _MAX_LISTED else ''}. "
                     "Unlabeled images belong in an unlabeled split (labeled=False)."
                 )
-        records = [self.make_record(img, mask if self.labeled else None) for img, _, mask in entries]
+        return [self.make_record(img, mask if self.labeled else None) for img, _, mask in entries]
+
+    def filter_data(self) -> list[dict]:
+        """Check every image (and mask) file of the split (``bad_files``), then the mask sizes (``check_masks``).
+
+        Called by :meth:`full_init` after :meth:`load_data_list`, so it covers every layout.
+        """
+        keys = ("img_path", "seg_map_path") if self.labeled else ("img_path",)
+        split = "all" if self.split is None else osp.splitext(osp.basename(str(self.split)))[0]
+        where = f"split {split!r} of {type(self).__name__} under {self.data_root}"
+        bad = check_records(self.data_list, self.bad_files, where, name=split, keys=keys)
+        records = drop_bad_records(self.data_list, bad, keys)
+        if bad and not records:
+            raise DatasetError(f"no readable image left in {where}: all {len(self.data_list)} were skipped")
         if self.check_masks and self.labeled:
             for rec in records:
-                check_mask_size(rec["img_path"], rec["seg_map_path"])
+                if rec.get("seg_map_path"):
+                    check_mask_size(rec["img_path"], rec["seg_map_path"])
         return records
 
     def _serialize_data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +318,7 @@ def check_mask_size(img_path: str, seg_map_path: str) -> None:
     """Raise ValueError naming both files when the mask and the image sizes differ (headers only)."""
     img_hw, mask_hw = image_size(img_path), image_size(seg_map_path)
     if img_hw != mask_hw:
-        raise ValueError(
+        raise DatasetError(
             f"mask {seg_map_path} is {mask_hw[1]}x{mask_hw[0]} (WxH) but image {img_path} is "
             f"{img_hw[1]}x{img_hw[0]}"
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 from gen3d.registry import DATASETS
 
+from ..file_check import DatasetError, MissingDataError
 from .base import SegDataset, is_image_name
 
 CITYSCAPES_CLASSES = (
@@ -83,10 +84,10 @@ class CityscapesDataset(SegDataset):
                     names = sorted(n for n in os.listdir(city_dir) if n.endswith(self.img_suffix))
                     paths += [osp.join(city_dir, n) for n in names]
             if not paths:
-                raise ValueError(f"no *{self.img_suffix} image under {subset_dir}")
+                raise DatasetError(f"no *{self.img_suffix} image under {subset_dir}")
             return [self._entry(p) for p in paths]
         if self.split in self.SUBSETS and not osp.isfile(self.root_path(str(self.split))):
-            raise FileNotFoundError(f"Cityscapes split folder {subset_dir} not found")
+            raise MissingDataError(f"Cityscapes split folder {subset_dir} not found")
         return super().load_entries()
 
     def parse_split_line(self, line: str) -> tuple[str | None, str, str | None]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from gen3d.registry import DATASETS
 
+from ..file_check import DatasetError, MissingDataError
 from .base import IGNORE_INDEX, SegDataset
 
 
@@ -58,15 +59,15 @@ class CocoSegDataset(SegDataset):
     @staticmethod
     def _read_json(data_root: str, ann_file: str) -> dict:
         if not data_root or not osp.isdir(data_root):
-            raise FileNotFoundError(f"data_root {data_root!r} does not exist or is not a directory")
+            raise MissingDataError(f"data_root {data_root!r} does not exist or is not a directory")
         path = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
         if not osp.isfile(path):
-            raise FileNotFoundError(f"COCO annotation file {path} not found")
+            raise MissingDataError(f"COCO annotation file {path} not found")
         with open(path, encoding="utf-8") as f:
             coco = json.load(f)
         for key in ("images", "categories"):
             if key not in coco:
-                raise ValueError(f"COCO annotation file {path} has no {key!r} list")
+                raise DatasetError(f"COCO annotation file {path} has no {key!r} list")
         return coco
 
     def _category_labels(self) -> tuple[tuple[str, ...], dict[int, int]]:
@@ -100,7 +101,7 @@ class CocoSegDataset(SegDataset):
                 rec["seg_fill"] = 0 if self.with_background else self.ignore_index
             records.append(rec)
         if missing:
-            raise FileNotFoundError(f"{len(missing)} image(s) of {self.ann_file} not found: {', '.join(missing[:5])}")
+            raise MissingDataError(f"{len(missing)} image(s) of {self.ann_file} not found: {', '.join(missing[:5])}")
         return records
 
     def _painting_order(self, anns: list[dict]) -> list[dict]:

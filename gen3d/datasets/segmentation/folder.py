@@ -16,6 +16,7 @@ from typing import Any
 
 from gen3d.registry import DATASETS
 
+from ..file_check import DatasetError
 from .base import SegDataset
 
 UNLABELED_SPLIT = "unlabeled"
@@ -58,7 +59,7 @@ class FolderSegDataset(SegDataset):
             if data_root and osp.isfile(classes_file):
                 classes = read_classes_file(classes_file)
             elif data_root and osp.isdir(data_root):
-                raise ValueError(f"no class names for {data_root}: write {classes_file} or pass classes=[...]")
+                raise DatasetError(f"no class names for {data_root}: write {classes_file} or pass classes=[...]")
         super().__init__(
             data_root, split=split, img_dir=img_dir, ann_dir=ann_dir, split_dir=split_dir, labeled=labeled,
             classes=classes, **kwargs,
