@@ -5,11 +5,15 @@ AUROC, pixel AUROC, pixel AUPRO, image and pixel F1-max and pixel AP, their unwe
 UniAD ``mean_*`` convention), and a per-class decision threshold for the image score and for the anomaly map.
 On a validation split of normal images only it reports the mean normal score instead, a checkpoint-selection
 criterion (lower is better), and quantile thresholds.
+
+Thresholds are fitted (and reported as ``threshold/...``) on the validation split only. In a test run the model
+decides with the thresholds stored in the checkpoint; once told so (:meth:`AnomalyMetric.use_stored_thresholds`)
+the metric reports exactly those, as ``stored_threshold/...``, and fits none on the test split.
 """
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,12 +26,16 @@ from gen3d.registry import METRICS
 from .anomaly_functional import AUPRO_FPR_LIMIT, average_precision, f1_max, image_auroc, pixel_aupro, pixel_auroc
 from .thresholds import DEFAULT_NORMAL_QUANTILE, normal_quantile_threshold
 
-__all__ = ["AnomalyMetric", "METRIC_KEYS"]
+__all__ = ["AnomalyMetric", "METRIC_KEYS", "STORED_THRESHOLD_PREFIX", "THRESHOLD_PREFIX"]
 
 #: Per-class metric names, in report order; every one is also averaged as ``'mean/<name>'``.
 METRIC_KEYS = ("image_auroc", "pixel_auroc", "pixel_aupro", "image_f1max", "pixel_f1max", "pixel_ap")
 #: Reported for classes whose samples are all normal; averaged as ``'mean/normal_score_mean'``.
 NORMAL_SCORE_KEY = "normal_score_mean"
+#: Thresholds fitted on the evaluated split (validation): ``'threshold/<cls>/<image|pixel>'``.
+THRESHOLD_PREFIX = "threshold/"
+#: Thresholds the decisions used, from the checkpoint (test): ``'stored_threshold/<cls>/<image|pixel>'``.
+STORED_THRESHOLD_PREFIX = "stored_threshold/"
 #: Class name used for samples without a ``cls_name``.
 DEFAULT_CLASS = "default"
 
@@ -73,7 +81,10 @@ class AnomalyMetric(BaseMetric):
     * ``'mean/<name>'``: unweighted mean over the classes where ``<name>`` is defined (NaN skipped).
     * ``'threshold/<cls>/image'`` and ``'threshold/<cls>/pixel'``: F1-adaptive when the class's samples hold
       defects (image labels, resp. mask pixels), else the ``quantile`` of the normal image scores, resp. of all
-      normal pixels of the class (see :mod:`gen3d.evaluation.metrics.thresholds`).
+      normal pixels of the class (see :mod:`gen3d.evaluation.metrics.thresholds`). Only while fitting
+      (validation); after :meth:`use_stored_thresholds` (test) none is fitted and
+      ``'stored_threshold/<cls>/image'`` / ``'stored_threshold/<cls>/pixel'`` report the checkpoint's thresholds
+      the decisions (``pred_label`` / ``pred_mask``) used, for the evaluated classes that have them.
     * For a class whose samples are all normal (validation split of good images): ``'<cls>/normal_score_mean'``
       and ``'mean/normal_score_mean'`` (lower is better); its AUROC / F1 / AP keys are omitted, without warning.
 
@@ -107,6 +118,22 @@ class AnomalyMetric(BaseMetric):
         self.fpr_limit = float(fpr_limit)
         self.pixel_downsample = int(pixel_downsample)
         self.compute_pixel = bool(compute_pixel)
+        self.stored_thresholds: dict[str, dict[str, float]] | None = None
+
+    def use_stored_thresholds(self, thresholds: Mapping[str, Mapping[str, float]] | None) -> None:
+        """Report the thresholds the model decides with instead of fitting thresholds on the evaluated split.
+
+        Called for a test run (e.g. by :class:`~gen3d.engine.hooks.AnomalyThresholdHook` before the test epoch)
+        with the checkpoint's thresholds; ``{}`` (a checkpoint without thresholds) reports none. ``None`` goes
+        back to fitting, the validation behaviour.
+
+        Args:
+            thresholds: ``{cls: {'image': t, 'pixel': t}}`` or ``None``.
+        """
+        if thresholds is None:
+            self.stored_thresholds = None
+        else:
+            self.stored_thresholds = {str(c): {str(k): float(v) for k, v in t.items()} for c, t in thresholds.items()}
 
     def process(self, data_batch: Any, data_samples: Sequence[BaseDataElement | dict]) -> None:
         """Store the score, label and (subsampled, float16) anomaly map and mask of each sample on the CPU.
@@ -156,17 +183,24 @@ class AnomalyMetric(BaseMetric):
             results: the per-sample dicts stored by :meth:`process`, gathered from all ranks.
 
         Returns:
-            Flat ``{key: float}`` dict: per-class keys, then ``'mean/...'``, then ``'threshold/...'``.
+            Flat ``{key: float}`` dict: per-class keys, then ``'mean/...'``, then ``'threshold/...'`` (fitted) or,
+            after :meth:`use_stored_thresholds`, ``'stored_threshold/...'``.
         """
         groups: dict[str, list[dict]] = defaultdict(list)
         for r in results:
             groups[r["cls_name"]].append(r)
         per_class: dict[str, float] = {}
         thresholds: dict[str, float] = {}
+        stored = self.stored_thresholds
         for cls in sorted(groups):
-            values, thr = self._class_metrics(groups[cls])
+            values, thr = self._class_metrics(groups[cls], fit=stored is None)
             per_class.update({f"{cls}/{k}": v for k, v in values.items()})
-            thresholds.update({f"threshold/{cls}/{k}": v for k, v in thr.items()})
+            if stored is None:
+                thresholds.update({f"{THRESHOLD_PREFIX}{cls}/{k}": v for k, v in thr.items()})
+            else:
+                kinds = ("image", "pixel") if self.compute_pixel else ("image",)
+                thresholds.update({f"{STORED_THRESHOLD_PREFIX}{cls}/{k}": stored[cls][k]
+                                   for k in kinds if k in stored.get(cls, {})})
         means = {}
         for key in (*METRIC_KEYS, NORMAL_SCORE_KEY):
             vals = [per_class[f"{cls}/{key}"] for cls in sorted(groups) if f"{cls}/{key}" in per_class]
@@ -207,8 +241,13 @@ class AnomalyMetric(BaseMetric):
 
         return format_table(results_json)
 
-    def _class_metrics(self, results: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
+    def _class_metrics(self, results: list[dict], fit: bool = True) -> tuple[dict[str, float], dict[str, float]]:
         """Metrics and thresholds of one class.
+
+        Args:
+            results: The class's stored results.
+            fit: Fit thresholds (validation); ``False`` skips the normal-quantile ones (the F1-max thresholds come
+                with the F1 computation and are dropped by the caller).
 
         Returns:
             ``({metric name: value}, {'image' | 'pixel': threshold})``.
@@ -222,7 +261,8 @@ class AnomalyMetric(BaseMetric):
             values["image_f1max"], thresholds["image"] = f1_max(scores, labels)
         else:
             values[NORMAL_SCORE_KEY] = float(scores.mean())
-            thresholds["image"] = normal_quantile_threshold(scores, self.quantile)
+            if fit:
+                thresholds["image"] = normal_quantile_threshold(scores, self.quantile)
         values.update(self._decision_metrics(results, labels))
         if not self.compute_pixel:
             return values, thresholds
@@ -238,7 +278,7 @@ class AnomalyMetric(BaseMetric):
             values["pixel_ap"] = average_precision(pix_scores, pix_labels)
             if pix_labels.any():
                 thresholds["pixel"] = pix_thr
-        if "pixel" not in thresholds:
+        if fit and "pixel" not in thresholds:
             # No defective pixel: quantile of the normal pixels, preferably those of normal images.
             from_normal_img = np.repeat(~labels, [m.size for m in maps])
             normal = ~pix_labels & from_normal_img if from_normal_img.any() else ~pix_labels

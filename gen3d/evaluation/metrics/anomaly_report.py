@@ -4,7 +4,10 @@ The JSON shape (``results.json`` of a test run, the model-zoo tables read it)::
 
     {"mean": {"image_auroc": 0.967, ...},
      "per_class": {"bottle": {"image_auroc": 0.998, ...}, ...},
-     "thresholds": {"bottle": {"image": 0.41, "pixel": 0.37}, ...}}   # only when thresholds were computed
+     "thresholds": {"bottle": {"image": 0.41, "pixel": 0.37}, ...}}   # only when thresholds are known
+
+``thresholds`` are the stored ones the decisions used (``stored_threshold/...``, a test run) when present, else
+the fitted ones (``threshold/...``, a validation run); the two are never mixed.
 
 ``mean`` and every ``per_class`` entry hold exactly the keys of :data:`METRIC_KEYS`, as fractions in [0, 1];
 a metric that is undefined or was not computed is ``None`` (``null`` in JSON), never NaN.
@@ -13,7 +16,7 @@ a metric that is undefined or was not computed is ``None`` (``null`` in JSON), n
 import math
 from typing import Any
 
-from .anomaly_metric import METRIC_KEYS
+from .anomaly_metric import METRIC_KEYS, STORED_THRESHOLD_PREFIX, THRESHOLD_PREFIX
 
 DECISION_KEYS = ("defect_recall", "false_alarm_rate", "decision_accuracy")
 
@@ -42,7 +45,8 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
 
     Args:
         flat: ``{'<cls>/<metric>': v, 'mean/<metric>': v, 'threshold/<cls>/image': v, ...}`` as returned by
-            :meth:`AnomalyMetric.compute_metrics`; other keys (e.g. ``normal_score_mean``) are ignored.
+            :meth:`AnomalyMetric.compute_metrics` (``'stored_threshold/...'`` after ``use_stored_thresholds``;
+            they replace any fitted ones); other keys (e.g. ``normal_score_mean``) are ignored.
         prefix: metric prefix to strip (``'<prefix>/...'`` keys), when the metric was built with one; keys
             without it are ignored then.
 
@@ -54,13 +58,16 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
         flat = {k[len(head) :]: v for k, v in flat.items() if k.startswith(head)}
     per_class: dict[str, dict[str, float | None]] = {}
     thresholds: dict[str, dict[str, float | None]] = {}
+    stored: dict[str, dict[str, float | None]] = {}
     mean = dict.fromkeys(METRIC_KEYS)
     decisions: dict[str, dict[str, float | None]] = {}
     for key, value in flat.items():
-        if key.startswith("threshold/"):
-            cls, _, kind = key[len("threshold/") :].rpartition("/")
+        head = next((h for h in (STORED_THRESHOLD_PREFIX, THRESHOLD_PREFIX) if key.startswith(h)), None)
+        if head is not None:
+            cls, _, kind = key[len(head) :].rpartition("/")
             if cls and kind in ("image", "pixel"):
-                thresholds.setdefault(cls, {"image": None, "pixel": None})[kind] = _clean(value)
+                into = stored if head == STORED_THRESHOLD_PREFIX else thresholds
+                into.setdefault(cls, {"image": None, "pixel": None})[kind] = _clean(value)
             continue
         cls, _, name = key.rpartition("/")
         if cls and cls != "mean" and name in DECISION_KEYS:
@@ -72,8 +79,8 @@ def to_results_json(flat: dict[str, Any], prefix: str | None = None) -> dict[str
         else:
             per_class.setdefault(cls, dict.fromkeys(METRIC_KEYS))[name] = _clean(value)
     out: dict[str, Any] = {"mean": mean, "per_class": per_class}
-    if thresholds:
-        out["thresholds"] = thresholds
+    if stored or thresholds:
+        out["thresholds"] = stored or thresholds
     if decisions:
         out["decisions"] = decisions  # pass/fail quality at the thresholds the model decided with
     return out
