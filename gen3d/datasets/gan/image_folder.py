@@ -21,6 +21,8 @@ from mmengine.dataset import BaseDataset
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
 
+from ..file_check import BAD_FILE_POLICIES, DatasetError, check_records, drop_bad_records
+
 UNCONDITIONAL_LABEL = -1
 """``gt_label`` of every image of an unconditional dataset."""
 
@@ -49,6 +51,9 @@ class ImageFolderDataset(BaseDataset):
             then an error); False gives every image ``gt_label = -1``.
         classes: Conditional only: the class folders to use, in label order; None takes every sub-folder
             holding images, sorted by name.
+        bad_files: Files that cannot be images (empty, truncated, not an image; a header check of every file when
+            the dataset is built, see :mod:`gen3d.datasets.file_check`): ``'error'`` (one BadFilesError listing
+            them all), ``'skip'`` (left out, logged once) or ``'off'`` (no check).
         pipeline: Transforms, as config dicts (built in gen3d's TRANSFORMS registry) or callables.
         metainfo: Extra meta information.
         test_mode: Passed to :class:`~mmengine.dataset.BaseDataset`.
@@ -68,6 +73,7 @@ class ImageFolderDataset(BaseDataset):
         data_root: str,
         conditional: bool = False,
         classes: Sequence[str] | None = None,
+        bad_files: str = "error",
         pipeline: Sequence[dict | Callable] = (),
         metainfo: Mapping | None = None,
         test_mode: bool = False,
@@ -80,6 +86,9 @@ class ImageFolderDataset(BaseDataset):
         self.conditional = bool(conditional)
         if classes is not None and not self.conditional:
             raise ValueError("classes is only meaningful with conditional=True")
+        if bad_files not in BAD_FILE_POLICIES:
+            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        self.bad_files = bad_files
         self.requested_classes = None if classes is None else tuple(str(c) for c in classes)
         built = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]
         super().__init__(
@@ -123,4 +132,13 @@ class ImageFolderDataset(BaseDataset):
             if not records:
                 raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
             self._metainfo.update(classes=None, num_classes=0)
+        return records
+
+    def filter_data(self) -> list[dict]:
+        """Check every image file once (``bad_files``); called by :meth:`full_init` after :meth:`load_data_list`."""
+        where = f"the image folder {self.data_root} ({type(self).__name__})"
+        bad = check_records(self.data_list, self.bad_files, where, name="gan_images", keys=("img_path",))
+        records = drop_bad_records(self.data_list, bad, ("img_path",))
+        if bad and not records:
+            raise DatasetError(f"no readable image left in {where}: all {len(self.data_list)} were skipped")
         return records
