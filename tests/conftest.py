@@ -16,16 +16,38 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TOY_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "toy_classifier.py"
 
 
+GPU_ON_CPU_ENV = "GEN3D_GPU_TESTS_ON_CPU"
+"""Set to 1 to run the bodies of the ``gpu`` tests that take the ``device`` fixture on CPU (AMP = bf16 autocast)."""
+
+
+def gpu_tests_on_cpu() -> bool:
+    """Whether :data:`GPU_ON_CPU_ENV` asks for the ``gpu`` test bodies on CPU."""
+    return os.environ.get(GPU_ON_CPU_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``gpu`` where CUDA is absent, as the marker's declaration in pyproject.toml promises."""
+    """Skip tests marked ``gpu`` where CUDA is absent, as the marker's declaration in pyproject.toml promises.
+
+    With ``GEN3D_GPU_TESTS_ON_CPU=1`` the ``gpu`` tests that take the ``device`` fixture run on CPU instead (to
+    check the test code without a GPU); those that need CUDA itself still skip.
+    """
     import torch
 
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    on_cpu = gpu_tests_on_cpu()
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU (or {GPU_ON_CPU_ENV}=1 to run device-fixture bodies on CPU)")
     for item in items:
-        if "gpu" in item.keywords:
+        if "gpu" in item.keywords and not (on_cpu and "device" in getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def device() -> str:
+    """``'cuda'`` where CUDA is available, else ``'cpu'`` (reached only with ``GEN3D_GPU_TESTS_ON_CPU=1``)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_tool(tool: str, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
