@@ -16,6 +16,7 @@ from torch import nn
 
 from gen3d.runtime.sources import IMAGE_EXTENSIONS  # noqa: F401 - re-exported: the files a folder input lists
 from gen3d.utils.checkpoint import load_local_checkpoint
+from gen3d.utils.safe_config import config_from_text
 
 
 def _no_pretrained(node: object) -> None:
@@ -35,7 +36,8 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
 
     Args:
         checkpoint: ``.pth`` written by ``tools/train.py``.
-        config: Config file or object; ``None`` uses ``checkpoint['meta']['cfg']``.
+        config: Config file or object; ``None`` uses ``checkpoint['meta']['cfg']``, read as data (never executed:
+            a saved config that holds code is refused, see :func:`gen3d.utils.safe_config.config_from_text`).
         device: Torch device.
 
     Returns:
@@ -43,6 +45,7 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
 
     Raises:
         ValueError: The checkpoint has no config and none was given, or it holds another model type.
+        UnsafeConfigError: The config saved in the checkpoint holds code (a ``ValueError`` too).
     """
     from gen3d.registry import MODELS
 
@@ -51,7 +54,7 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
     if config is None:
         if "cfg" not in meta:
             raise ValueError(f"Checkpoint {checkpoint} carries no config; pass the config file as well.")
-        cfg = Config.fromstring(meta["cfg"], file_format=".py")
+        cfg = config_from_text(meta["cfg"], source=f"checkpoint {checkpoint} (meta.cfg)")
     else:
         cfg = config if isinstance(config, Config) else Config.fromfile(config)
     init_default_scope(cfg.get("default_scope", "gen3d"))
