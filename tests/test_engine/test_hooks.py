@@ -249,3 +249,39 @@ def test_ddp_wrapper_refuses_models_with_their_own_train_step():
         check_ddp_supports_model(OwnStep(), "MMDistributedDataParallel")
     check_ddp_supports_model(PlainStep(), "MMDistributedDataParallel")
     check_ddp_supports_model(OwnStep(), "MyTeacherStudentDDP")
+
+
+def test_visualization_hook_keeps_coco_category_names_inside_show_dir(tmp_path):
+    """COCO category names are data: a name like ``../../..``, ``..\\..`` or an absolute path never leads out."""
+    import json
+    from types import SimpleNamespace
+
+    from gen3d.datasets import CocoAnomalyDataset
+    from gen3d.engine.hooks.anomaly_visualization_hook import AnomalyVisualizationHook
+    from gen3d.structures import AnomalyDataSample
+    from tests.helpers.anomaly_data import make_coco_tree
+
+    root = make_coco_tree(tmp_path / "data")
+    outside = tmp_path / "outside_abs"
+    names = {"bottle": ["../../..", "..\\.."], "carpet": [str(outside), "CON"]}
+    for cls_name in ("bottle", "carpet"):
+        path = root / cls_name / "test" / "annotations.json"
+        coco = json.loads(path.read_text())
+        for cat, name in zip(coco["categories"], names[cls_name]):
+            cat["name"] = name
+        path.write_text(json.dumps(coco))
+    records = [r for r in (CocoAnomalyDataset(str(root), split="test").get_data_info(i) for i in range(12))
+               if r["gt_label"] == 1]
+    assert {r["defect_type"] for r in records} >= {*names["bottle"], *names["carpet"]}  # kept as they are
+    outputs = []
+    for r in records:
+        sample = AnomalyDataSample(metainfo={k: r[k] for k in ("img_path", "cls_name", "defect_type")})
+        sample.anomaly_map, sample.pred_score = torch.zeros(8, 8), torch.tensor(0.3)
+        outputs.append(sample)
+    show = tmp_path / "a" / "b" / "show"
+    runner = SimpleNamespace(model=SimpleNamespace(thresholds={}))
+    AnomalyVisualizationHook(draw=True, show_dir=str(show)).after_test_iter(runner, 0, None, outputs)
+    written = sorted(p for p in tmp_path.rglob("*.png") if root not in p.parents)
+    assert len(written) == len(records) and all(show in p.parents for p in written), written
+    assert not outside.exists()
+    assert all(".." not in p.relative_to(show).parts for p in written)

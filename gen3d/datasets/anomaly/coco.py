@@ -100,7 +100,7 @@ class CocoAnomalyDataset(AnomalyDataset):
             with open(json_path) as f:
                 coco = json.load(f)
             images, annotations = coco["images"], coco.get("annotations", [])
-            categories = {c["id"]: c["name"] for c in coco.get("categories", [])}
+            categories = {c["id"]: str(c["name"]) for c in coco.get("categories", [])}  # names are data
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{json_path} is not a valid COCO json ({err!r})") from err
         anns_by_img: dict[Any, list[dict]] = defaultdict(list)

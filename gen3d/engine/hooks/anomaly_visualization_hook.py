@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 
 from gen3d.registry import HOOKS
 from gen3d.runtime.overlay import draw_overlay, save_rgb
+from gen3d.runtime.paths import safe_component, safe_join
 
 MAX_SIDE = 512  # overlays of large factory images are drawn at most this big per panel
 
@@ -24,6 +25,9 @@ def _np(x: Any) -> np.ndarray | None:
 @HOOKS.register_module()
 class AnomalyVisualizationHook(Hook):
     """Draw test predictions to ``show_dir/<class>/<defect type>/<stem>.png`` (enabled by ``--show-dir``).
+
+    Class, defect type and stem come from data (folder names, COCO category names, file names), so each is a
+    :func:`~gen3d.runtime.paths.safe_component` and the picture never lands outside ``show_dir``.
 
     The picture uses the original image file (resized to at most :data:`MAX_SIDE`), the anomaly map on a fixed
     scale where the class's pixel threshold sits mid-colormap, the predicted mask contour (red) and the
@@ -68,6 +72,8 @@ class AnomalyVisualizationHook(Hook):
                 label=None if label is None else int(label), pred_mask=_np(sample.get("pred_mask")),
                 gt_mask=_np(sample.get("gt_mask")), threshold=thresholds.get(cls_name, {}).get("pixel"),
                 title=f"{cls_name}/{sample.metainfo.get('defect_type', '')}")
-            out_dir = osp.join(self.show_dir, cls_name, sample.metainfo.get("defect_type", "unknown"))
-            os.makedirs(out_dir, exist_ok=True)
-            save_rgb(osp.join(out_dir, osp.splitext(osp.basename(img_path))[0] + ".png"), picture)
+            stem = osp.splitext(osp.basename(str(img_path).replace("\\", "/")))[0]
+            path = safe_join(self.show_dir, cls_name, sample.metainfo.get("defect_type", "unknown"),
+                             safe_component(stem) + ".png")
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            save_rgb(path, picture)
