@@ -7,10 +7,20 @@ which is what DDP's all-reduce amounts to. It also covers steps DDP cannot expre
 backward/step pairs per iteration on virtual batches, and each of them is averaged like a real step would be.
 
 Rank 0's parameters and buffers are broadcast when the wrapper is built, so every rank starts identical; each
-rank then applies the same averaged update. With ``broadcast_buffers=True`` (DDP's default) rank 0's buffers
-(batch-norm statistics, the EMA teacher's, memory queues) are broadcast after every step, so all ranks and the
-checkpoint agree; DDP does the same before each forward. Batch statistics are still computed per rank: set
-``sync_bn='torch'`` in the config (CUDA) for synchronised batch norm, as the U2PL recipe does.
+rank then applies the same averaged update. With ``broadcast_buffers=True`` (DDP's default) rank 0's buffers are
+broadcast after every step, so all ranks and the checkpoint agree; DDP does the same before each forward. Only the
+buffers that can differ between ranks are sent:
+
+* batch-norm running statistics of the student *and* of the teacher: computed per rank from its own batch (the
+  teacher's come from its own train-mode passes, or from an EMA of the student's, which differ before the
+  broadcast). Sent. (``num_batches_tracked`` is identical but tiny; it goes with them.)
+* the teacher's parameters are an EMA of identical student parameters: identical, and not buffers anyway.
+* buffers a module lists in its :data:`RANK_SYNCED_ATTR` attribute, e.g. U2PL's memory queues (``queue_<c>``, 666 MB
+  for VOC): every rank fills them with the same all-gathered keys in rank order, so they are identical by
+  construction. Not sent; ``check_synced_interval`` verifies that they are, as a debug option.
+
+Batch statistics are still computed per rank: set ``sync_bn='torch'`` in the config (CUDA) for synchronised batch
+norm, as the U2PL recipe does.
 """
 
 from __future__ import annotations
@@ -20,12 +30,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from mmengine.dist import broadcast, broadcast_object_list, get_world_size
+from mmengine.dist import all_gather_object, broadcast, broadcast_object_list, get_world_size
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from gen3d.registry import MODEL_WRAPPERS
 from gen3d.utils.dist import average_gradients
+
+#: Name of the attribute (an iterable of its own buffer names) by which a module declares buffers that every rank
+#: fills identically, so they need no broadcast (``U2PLContrastiveLoss`` sets it for its queues).
+RANK_SYNCED_ATTR = "rank_synced_buffers"
+BufferSlot = tuple[nn.Module, str, torch.Tensor]
 
 
 def _broadcast_tensor(tensor: torch.Tensor) -> None:
@@ -65,16 +80,26 @@ class GradSyncDataParallel(nn.Module):
 
     Args:
         module: The model (already on its device).
-        broadcast_buffers: Broadcast rank 0's buffers after every training step.
+        broadcast_buffers: Broadcast rank 0's buffers after every training step (those that can differ, see the
+            module docstring).
+        skip_rank_synced: Leave out the buffers declared in :data:`RANK_SYNCED_ATTR`; ``False`` broadcasts every
+            buffer (the behaviour before; for a module whose declaration is in doubt).
+        check_synced_interval: Every that many training steps, verify that the declared buffers are bitwise equal
+            on all ranks and raise ``RuntimeError`` on every rank otherwise (debug option: it costs about what
+            broadcasting them does; 0 = never).
         **ddp_kwargs: Other DDP arguments a launcher may pass (``device_ids``, ``find_unused_parameters``);
             accepted and ignored, since no DDP reducer is built.
     """
 
-    def __init__(self, module: nn.Module, broadcast_buffers: bool = True, **ddp_kwargs: Any) -> None:
+    def __init__(self, module: nn.Module, broadcast_buffers: bool = True, skip_rank_synced: bool = True,
+                 check_synced_interval: int = 0, **ddp_kwargs: Any) -> None:
         super().__init__()
         self.module = module
         self.broadcast_buffers = broadcast_buffers
-        self._broadcast(list(module.parameters()) + list(module.buffers()))
+        self.skip_rank_synced = skip_rank_synced
+        self.check_synced_interval = int(check_synced_interval)
+        self._steps = 0
+        self._broadcast(list(module.parameters()) + list(module.buffers()))  # all of them, once
 
     @staticmethod
     def _broadcast(tensors: list[torch.Tensor]) -> None:
@@ -83,11 +108,22 @@ class GradSyncDataParallel(nn.Module):
                 for tensor in tensors:
                     _broadcast_tensor(tensor)
 
+    def buffer_slots(self, synced: bool) -> list[BufferSlot]:
+        """``(owner, name, buffer)`` of the declared rank-synchronised buffers (``synced``) or of the others."""
+        slots = []
+        for owner in self.module.modules():
+            declared = frozenset(getattr(owner, RANK_SYNCED_ATTR, ()))
+            slots += [(owner, name, buf) for name, buf in owner._buffers.items()
+                      if buf is not None and (name in declared) == synced]
+        return slots
+
     def _broadcast_buffers(self) -> None:
-        """Rank 0's buffers to every rank, resizing those whose shape differs (growing memory queues)."""
+        """Rank 0's buffers that can differ to every rank, resizing those whose shape differs."""
         if get_world_size() == 1:
             return
-        slots = [(m, name, buf) for m in self.module.modules() for name, buf in m._buffers.items() if buf is not None]
+        slots = self.buffer_slots(synced=False)
+        if not self.skip_rank_synced:
+            slots += self.buffer_slots(synced=True)
         shapes = [[tuple(buf.shape) for _, _, buf in slots]]
         broadcast_object_list(shapes, src=0)
         with torch.no_grad():
@@ -95,6 +131,27 @@ class GradSyncDataParallel(nn.Module):
                 if tuple(buf.shape) != shape:
                     buf = owner._buffers[name] = buf.new_empty(shape)
                 _broadcast_tensor(buf)
+
+    def check_synced_buffers(self) -> None:
+        """Raise ``RuntimeError`` on every rank unless the declared rank-synchronised buffers equal rank 0's bitwise."""
+        if get_world_size() == 1:
+            return
+        slots = self.buffer_slots(synced=True)
+        shapes = [[tuple(buf.shape) for _, _, buf in slots]]
+        broadcast_object_list(shapes, src=0)
+        differ = []
+        with torch.no_grad():
+            for (owner, name, buf), shape in zip(slots, shapes[0]):
+                ref = buf.new_empty(shape)
+                if tuple(buf.shape) == shape:
+                    ref.copy_(buf)
+                _broadcast_tensor(ref)
+                if not torch.equal(ref, buf):
+                    differ.append(f"{type(owner).__name__}.{name}")
+        everywhere = all_gather_object(differ)
+        if any(everywhere):
+            raise RuntimeError(f"buffers declared in {RANK_SYNCED_ATTR!r} differ from rank 0's: "
+                               + "; ".join(f"rank {r}: {', '.join(d)}" for r, d in enumerate(everywhere) if d))
 
     def train_step(self, data: Any, optim_wrapper: OptimWrapper) -> dict[str, torch.Tensor]:
         """The module's ``train_step`` with every optimizer step preceded by a gradient all-reduce."""
@@ -106,6 +163,9 @@ class GradSyncDataParallel(nn.Module):
             log_vars = self.module.train_step(data, optim_wrapper)
         if self.broadcast_buffers:
             self._broadcast_buffers()
+        self._steps += 1
+        if self.check_synced_interval > 0 and self._steps % self.check_synced_interval == 0:
+            self.check_synced_buffers()
         return log_vars
 
     def val_step(self, data: Any) -> list:

@@ -6,10 +6,13 @@ import sys
 
 import pytest
 import torch
+import torch.distributed as torch_dist
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from gen3d.engine.model_wrappers import GradSyncDataParallel
+from gen3d.engine import model_wrappers
+from gen3d.engine.model_wrappers import RANK_SYNCED_ATTR, GradSyncDataParallel
+from gen3d.models.losses.u2pl_losses import U2PLContrastiveLoss
 from gen3d.registry import MODEL_WRAPPERS
 from gen3d.utils import load_local_checkpoint
 from tests.conftest import REPO_ROOT
@@ -71,3 +74,65 @@ def test_two_process_u2pl_trains_in_sync(tmp_path):
     ckpt = load_local_checkpoint(work / "epoch_2.pth")
     assert any(k.startswith("student.") for k in ckpt["state_dict"])  # bare keys, no wrapper prefix
     assert "mIoU" in log
+
+
+class QueueStep(BaseModel):
+    """Per-rank BN statistics and U2PL memory queues filled through the real (all-gathering) enqueue."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+        self.contrastive = U2PLContrastiveLoss(num_classes=2, feat_dim=4, queue_size=64, queue_size_bg=64)
+
+    def forward(self, x, data_samples=None, mode="tensor"):
+        return self.net(x)
+
+    def train_step(self, data, optim_wrapper):
+        feats = self.net(data)
+        optim_wrapper.update_params(feats.square().mean())
+        for c in range(2):
+            self.contrastive.enqueue(c, feats.detach()[c::2])
+        return {"loss": torch.tensor(0.0)}
+
+
+def _two_rank_worker(rank: int, init_file: str, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    torch_dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    torch.manual_seed(rank)  # different weights and data per rank: the build broadcast aligns the weights
+    model = QueueStep()
+    wrapper = GradSyncDataParallel(model, check_synced_interval=1)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    sent, original = [], model_wrappers._broadcast_tensor
+    model_wrappers._broadcast_tensor = lambda t: (sent.append(t), original(t))[1]
+    queue_sent, bn_sent = False, True
+    for _ in range(3):
+        sent.clear()
+        wrapper.train_step(torch.randn(6, 3) + rank, optim)
+        queues = [model.contrastive.queue(c) for c in range(2)]
+        queue_sent |= any(t is q for t in sent for q in queues)
+        bn_sent &= any(t is model.net[1].running_mean for t in sent)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    if rank == 1:  # a rank that went astray: the debug check fails on every rank
+        model.contrastive.queue_0.add_(1.0)
+    try:
+        wrapper.check_synced_buffers()
+        error = ""
+    except RuntimeError as exc:
+        error = str(exc)
+    torch.save(dict(state=state, queue_sent=queue_sent, bn_sent=bn_sent, error=error), f"{out_dir}/rank{rank}.pt")
+    torch_dist.destroy_process_group()
+
+
+def test_two_ranks_stay_identical_without_broadcasting_the_queues(tmp_path):
+    # fork: the children inherit the imported modules (a spawn re-imports torch and mmengine, ~5 s per rank)
+    torch.multiprocessing.start_processes(_two_rank_worker, args=(str(tmp_path / "pg"), str(tmp_path)), nprocs=2,
+                                          start_method="fork")
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert r0["state"].keys() == r1["state"].keys() and r0["state"]["contrastive.queue_0"].shape[0] == 18  # 3 steps x 2 ranks x 3
+    for key, value in r0["state"].items():  # weights, BN statistics and queues bitwise identical
+        assert torch.equal(value, r1["state"][key]), key
+    assert not r0["queue_sent"] and not r1["queue_sent"]  # the all-gathered queues are not broadcast
+    assert r0["bn_sent"] and r1["bn_sent"]  # per-rank BN statistics are
+    for r in (r0, r1):
+        assert "rank 1: U2PLContrastiveLoss.queue_0" in r["error"]
+    assert set(getattr(U2PLContrastiveLoss(num_classes=2), RANK_SYNCED_ATTR)) == {"queue_0", "queue_1"}

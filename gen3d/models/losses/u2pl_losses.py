@@ -138,7 +138,8 @@ class U2PLContrastiveLoss(nn.Module):
     """L_c with per-class FIFO memory queues (Sec. 3.3), following the paper where the code deviates.
 
     The queues are registered buffers ``queue_<c>`` of shape ``(n_c, D)`` (``n_c <= queue size``), so they are saved
-    in checkpoints; they grow as negatives arrive and are resized when a checkpoint is loaded.
+    in checkpoints; they grow as negatives arrive and are resized when a checkpoint is loaded. They are declared
+    rank-synchronised (``rank_synced_buffers``): filled from all-gathered keys, they are the same on every rank.
 
     Args:
         num_classes: Number of classes C.
@@ -169,6 +170,10 @@ class U2PLContrastiveLoss(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
         for c in range(num_classes):
             self.register_buffer(f"queue_{c}", torch.zeros(0, feat_dim))
+        # Every rank pushes the same all-gathered keys in rank order (enqueue), so the queues are identical on all
+        # ranks by construction: GradSyncDataParallel need not broadcast them (gen3d.engine.model_wrappers
+        # RANK_SYNCED_ATTR; its check_synced_interval verifies it).
+        self.rank_synced_buffers = frozenset(f"queue_{c}" for c in range(num_classes))
 
     def queue(self, c: int) -> Tensor:
         """Queue of class ``c``: ``(n_c, D)``, newest first."""
