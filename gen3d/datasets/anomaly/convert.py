@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from gen3d.runtime.paths import safe_component, safe_makedirs
+
 # Official sources. Both datasets are CC BY-NC-SA 4.0: non-commercial use only.
 MVTEC_AD_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
                 "mvtec_anomaly_detection.tar.xz")
@@ -67,7 +69,9 @@ def visa_to_mvtec(visa_root: str, out_root: str, split_file: str = "split_csv/1c
     """Write VisA (raw layout + split csv) in the MVTec AD layout, as anomalib's ``visa_pytorch`` does.
 
     ``<out>/<cls>/train/good``, ``<out>/<cls>/test/{good,bad}``, ``<out>/<cls>/ground_truth/bad/<stem>_mask.png``
-    with masks binarised (region ids != 0 -> 255). Images are copied unchanged.
+    with masks binarised (region ids != 0 -> 255). Images are copied unchanged. Class names and file stems come
+    from the split csv, so each becomes a :func:`~gen3d.runtime.paths.safe_component`: nothing is written outside
+    ``out_root``.
 
     Args:
         visa_root: The raw VisA root (holding ``candle/``, ..., ``split_csv/``).
@@ -85,16 +89,15 @@ def visa_to_mvtec(visa_root: str, out_root: str, split_file: str = "split_csv/1c
         for index in tqdm(range(len(dataset)), desc=f"VisA {split}"):
             info = dataset.get_data_info(index)
             defect = "good" if info["gt_label"] == 0 else "bad"
-            stem, ext = osp.splitext(osp.basename(info["img_path"]))
-            folder = osp.join(out_root, info["cls_name"], split if split == "train" else "test", defect)
-            os.makedirs(folder, exist_ok=True)
+            stem, ext = osp.splitext(osp.basename(str(info["img_path"]).replace("\\", "/")))
+            stem, ext = safe_component(stem), ext if ext[1:].isalnum() else ".png"
+            folder = safe_makedirs(out_root, info["cls_name"], split, defect)
             shutil.copyfile(info["img_path"], osp.join(folder, stem + ext))
             if defect == "bad" and info.get("mask_path"):
                 mask = cv2.imread(info["mask_path"], cv2.IMREAD_UNCHANGED)
                 if mask is None:
                     raise ValueError(f"Cannot read VisA mask {info['mask_path']}")
-                mask_dir = osp.join(out_root, info["cls_name"], "ground_truth", "bad")
-                os.makedirs(mask_dir, exist_ok=True)
+                mask_dir = safe_makedirs(out_root, info["cls_name"], "ground_truth", "bad")
                 binary = (np.asarray(mask).reshape(mask.shape[:2] + (-1,)).max(-1) != 0).astype(np.uint8) * 255
                 cv2.imwrite(osp.join(mask_dir, f"{stem}_mask.png"), binary)
             counts[info["cls_name"]] = counts.get(info["cls_name"], 0) + 1
