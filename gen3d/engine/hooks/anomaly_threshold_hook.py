@@ -96,6 +96,17 @@ class AnomalyThresholdHook(Hook):
                 self._rewrite_pending(fitted)
         self._pending = None
 
+    def before_test_epoch(self, runner: Any) -> None:
+        """A test run reports the thresholds the model decides with (the checkpoint's) and fits none.
+
+        Thresholds fitted on the test split would be printed beside results that never used them (decisions
+        and ``results.json`` use the stored ones); each metric that can is told to report the stored ones.
+        """
+        stored = _copy(getattr(_unwrap(runner.model), "thresholds", {}))
+        for metric in getattr(getattr(runner, "test_evaluator", None), "metrics", []):
+            if hasattr(metric, "use_stored_thresholds"):
+                metric.use_stored_thresholds(stored)
+
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         """Store the thresholds of these weights (if validated) and, for resuming, the model's current ones."""
         meta = checkpoint.setdefault("meta", {})
