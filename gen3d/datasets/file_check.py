@@ -89,7 +89,20 @@ def _has_marker(f: IO[bytes], size: int, marker: bytes, start: int) -> bool:
     return marker in f.read()
 
 
-def _end_problem(kind: str, f: IO[bytes], img: Image.Image, head: bytes, size: int) -> str | None:
+def _size_problem(kind: str, head: bytes, size: int) -> str | None:
+    """Why the file is shorter than the size its first bytes declare (BMP, WebP), or None."""
+    if kind == "bmp":
+        declared = int.from_bytes(head[2:6], "little")
+        if declared and size < declared:
+            return f"truncated BMP ({size} of {declared} bytes)"
+    if kind == "webp":
+        declared = int.from_bytes(head[4:8], "little") + 8
+        if size < declared:
+            return f"truncated WebP ({size} of {declared} bytes)"
+    return None
+
+
+def _end_problem(kind: str, f: IO[bytes], img: Image.Image, size: int) -> str | None:
     """Why the end of the file does not match its header (truncation), or None."""
     if kind == "png" and not _has_marker(f, size, _PNG_END, 8):
         return "truncated PNG (no IEND chunk)"
@@ -101,14 +114,6 @@ def _end_problem(kind: str, f: IO[bytes], img: Image.Image, head: bytes, size: i
         f.seek(size - 1)
         if f.read(1) != b";":
             return "truncated GIF (no trailer)"
-    if kind == "bmp":
-        declared = int.from_bytes(head[2:6], "little")
-        if declared and size < declared:
-            return f"truncated BMP ({size} of {declared} bytes)"
-    if kind == "webp":
-        declared = int.from_bytes(head[4:8], "little") + 8
-        if size < declared:
-            return f"truncated WebP ({size} of {declared} bytes)"
     if kind == "tiff":
         tags = getattr(img, "tag_v2", {})
         for off_tag, len_tag in ((273, 279), (324, 325)):  # strips, tiles
@@ -142,11 +147,14 @@ def check_image_file(path: str) -> str | None:
             kind = _sniff(head)
             if kind is None:
                 return f"not an image file (starts with {head[:12]!r})"
+            problem = _size_problem(kind, head, size)
+            if problem:
+                return problem
             f.seek(0)
             try:
                 with Image.open(f) as img:
                     width, height = img.size
-                    problem = _end_problem(kind, f, img, head, size)
+                    problem = _end_problem(kind, f, img, size)
             except Image.DecompressionBombError:
                 return None  # very large but well-formed; the loader (OpenCV) has no such limit
             except Exception as err:  # noqa: BLE001 - any parse failure of a damaged header is the answer
