@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from gen3d.apis import build_test_config, results_to_json
+    from gen3d.datasets.file_check import DatasetError
     from gen3d.engine import Runner
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
     from gen3d.utils.checkpoint import atomic_write_bytes
@@ -39,8 +40,11 @@ def main(argv: list[str] | None = None) -> None:
                                 args.launcher, args.cfg_options)
     except (ConfigError, FileNotFoundError, ValueError, UnsafeCheckpointError, CorruptCheckpointError) as err:
         sys.exit(f"error: {err}")
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    try:  # the test dataset is built here: an empty data root, a missing mask, bad files -> one message
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+    except DatasetError as err:
+        sys.exit(f"error: {err}")
     results = results_to_json(cfg, metrics, runner.model)
     if runner.rank == 0 and hasattr(results, "get") and "table" in results:
         print(results.pop("table"))

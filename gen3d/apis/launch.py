@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 
 from gen3d.utils.checkpoint import atomic_write_bytes, load_local_checkpoint
-from gen3d.utils.config import apply_data_root, check_data_roots, load_config
+from gen3d.utils.config import apply_data_root, check_data_roots, iter_dataset_cfgs, load_config
 from gen3d.version import __version__
 
 
@@ -38,9 +38,41 @@ def _set_amp(cfg: Config) -> None:
         sub.update(amp)
 
 
+def set_bad_files(cfg: Config, policy: str) -> list[str]:
+    """Set ``bad_files=policy`` on every dataset of the config that checks its files (``--skip-bad-images``).
+
+    Args:
+        cfg: The config; changed in place.
+        policy: ``'error'``, ``'skip'`` or ``'off'`` (see :mod:`gen3d.datasets.file_check`).
+
+    Returns:
+        The dotted keys of the datasets set.
+
+    Raises:
+        ValueError: No dataset of the config takes ``bad_files``.
+    """
+    from gen3d.datasets.file_check import BAD_FILE_POLICIES, supports_bad_files
+    from gen3d.registry import DATASETS
+
+    if policy not in BAD_FILE_POLICIES:
+        raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {policy!r}")
+    keys, types = [], []
+    for key, dataset_cfg in iter_dataset_cfgs(cfg):
+        type_ = dataset_cfg.get("type")
+        cls = type_ if isinstance(type_, type) else DATASETS.get(type_) if isinstance(type_, str) else None
+        types.append(str(type_))
+        if cls is not None and supports_bad_files(cls):
+            dataset_cfg["bad_files"] = policy
+            keys.append(key)
+    if not keys:
+        raise ValueError(f"--skip-bad-images: no dataset of config {cfg.filename} checks its files "
+                         f"(dataset types: {', '.join(types) or 'none'})")
+    return keys
+
+
 def build_train_config(config: str, work_dir: str | None = None, data_root: str | None = None,
                        resume: str | None = None, amp: bool = False, launcher: str = "none",
-                       cfg_options: dict[str, Any] | None = None) -> Config:
+                       cfg_options: dict[str, Any] | None = None, skip_bad_images: bool = False) -> Config:
     """Assemble the training config from the CLI contract of ``tools/train.py``.
 
     Args:
@@ -51,6 +83,8 @@ def build_train_config(config: str, work_dir: str | None = None, data_root: str 
         amp: Mixed precision (fp16 AMP on CUDA, bf16 autocast on CPU).
         launcher: ``'none'``, ``'pytorch'`` or ``'slurm'``.
         cfg_options: ``--cfg-options`` overrides (keys must exist, or start with ``+``).
+        skip_bad_images: Leave out (logged once) the image and mask files that fail the build-time file check
+            instead of stopping with the list (sets ``bad_files='skip'`` on every dataset that checks its files).
 
     Returns:
         The config ready for ``Runner.from_cfg``.
@@ -61,6 +95,8 @@ def build_train_config(config: str, work_dir: str | None = None, data_root: str 
     if data_root:
         apply_data_root(cfg, data_root)
     check_data_roots(cfg, ("train_dataloader", "val_dataloader"))
+    if skip_bad_images:
+        set_bad_files(cfg, "skip")
     if amp:
         _set_amp(cfg)
     if resume == "auto":
