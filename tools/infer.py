@@ -6,7 +6,6 @@ never imports torch; a ``.pth`` checkpoint runs on PyTorch.
 """
 
 import argparse
-import csv
 import os
 import os.path as osp
 import sys
@@ -15,6 +14,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gen3d.runtime.__main__ import add_verify_flag
+
     parser = argparse.ArgumentParser(description="Run an anomaly checkpoint or bundle on images, a video or a camera")
     parser.add_argument("model", help="checkpoint (.pth) from tools/train.py, or bundle folder from tools/deploy.py")
     parser.add_argument("input", help="image file, folder, video file, camera index (0) or stream URL")
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning, for cores of its own (bundles only; default: off)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
+    add_verify_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -42,8 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm import tqdm
 
     from gen3d.apis.inference import guess_class, inference_anomaly, init_anomaly_model, iter_frames
+    from gen3d.runtime.anomaly import Result
     from gen3d.runtime.overlay import draw_overlay, save_rgb
     from gen3d.runtime.sources import StreamStalled
+    from gen3d.runtime.writers import VerdictWriter, overlay_name, verdict
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
@@ -52,44 +56,44 @@ def main(argv: list[str] | None = None) -> None:
 
         for cls_name, thr in (load_thresholds(args.thresholds) or {}).items():
             model.thresholds.setdefault(cls_name, {}).update(thr)
+        classes = sorted(model.thresholds)
+        if args.class_name is not None and classes and args.class_name not in classes:  # as the bundle path does
+            raise ValueError(f"unknown class {args.class_name!r}; this checkpoint knows: {classes}")
         frames = iter_frames(args.input)
         first = next(frames, None)
     except (OSError, ValueError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f"error: {err}")
-    classes = sorted(model.thresholds)
     if not classes:
         print(f"warning: {args.model} holds no thresholds (saved before any validation): every verdict is 'unknown'; "
               "use a validated checkpoint (best_*.pth) or --thresholds", file=sys.stderr)
     os.makedirs(osp.join(args.out_dir, "overlays"), exist_ok=True)
     csv_path = osp.join(args.out_dir, "verdicts.csv")
+    root = args.input if osp.isdir(args.input) else None
     counts = {"GOOD": 0, "DEFECT": 0, "unknown": 0, "error": 0}
 
-    def flush(batch: list, writer: csv.writer) -> None:
+    def flush(batch: list, writer: VerdictWriter) -> None:
         names = [args.class_name or guess_class(f.source, classes) for f in batch]
         samples = inference_anomaly(model, [f.image for f in batch], names, [f.source for f in batch])
         for frame, name, sample in zip(batch, names, samples):
-            label = {0: "GOOD", 1: "DEFECT"}.get(int(sample.pred_label)) if "pred_label" in sample else "unknown"
-            counts[label] += 1
-            score = float(sample.pred_score)
-            writer.writerow([frame.source, name or "", f"{score:.6g}", label, ""])
+            label = bool(int(sample.pred_label)) if "pred_label" in sample else None
+            result = Result(frame.source, name, score=float(sample.pred_score), label=label)
+            counts[verdict(result)] += 1
+            writer.write(result)
             if not args.no_overlay:
                 thr = model.thresholds.get(name or "", {}).get("pixel")
                 mask = sample.pred_mask.cpu().numpy() if "pred_mask" in sample else None
-                pic = draw_overlay(frame.image, sample.anomaly_map.cpu().numpy(), score,
-                                   None if label == "unknown" else int(label == "DEFECT"), mask, None, thr, name or "")
-                stem = osp.splitext(osp.basename(frame.source.replace("#", "_")))[0]
-                save_rgb(osp.join(args.out_dir, "overlays", f"{stem}.png"), pic)
+                pic = draw_overlay(frame.image, sample.anomaly_map.cpu().numpy(), result.score,
+                                   None if label is None else int(label), mask, None, thr, name or "")
+                save_rgb(osp.join(args.out_dir, "overlays", overlay_name(frame.source, root)), pic)
         batch.clear()
 
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "class", "score", "label", "error"])
+    with VerdictWriter(csv_path, "csv") as writer:  # the runtime's writer: one CSV format, cells neutralised
         batch = []
         try:
             for frame in tqdm(_chain(first, frames), desc="inspect", unit="img"):
                 if frame.image is None:  # reported, and the stream goes on
                     counts["error"] += 1
-                    writer.writerow([frame.source, "", "", "", frame.error])
+                    writer.write(Result(frame.source, None, error=frame.error or "frame could not be decoded"))
                     print(f"warning: {frame.source}: {frame.error}", file=sys.stderr)
                     continue
                 batch.append(frame)

@@ -161,7 +161,48 @@ def _build_engine(onnx_path: str, dcfg: Config, work_dir: str) -> tuple[dict | N
         return None, f"gen3d.deploy.tensorrt_builder is not available ({err})"
     info = build_engine(onnx_path, dict(dcfg.backend_config.to_dict()), work_dir)
     entry = info.to_manifest(work_dir) if hasattr(info, "to_manifest") else dict(info)
+    entry["sha256"] = sha256_file(osp.join(work_dir, entry["file"]))  # verified by gen3d.runtime.manifest
     return entry, "built"
+
+
+TASK_CONFIGS = {"anomaly": "deploy/anomaly_onnxruntime-fp32_dynamic-batch.py",
+                "segmentation": "deploy/segmentation_onnxruntime-fp32_dynamic-batch.py",
+                "generation": "deploy/gan_onnxruntime_fp32_dynamic.py"}
+
+
+def model_family(model: torch.nn.Module) -> str | None:
+    """The deploy task a loaded model belongs to: ``'anomaly'``, ``'segmentation'``, ``'generation'`` or None."""
+    from gen3d.apis.inference import is_anomaly_model
+
+    from .gan_wrapper import generator_of
+    from .segmentation_wrapper import segmentor_of
+
+    if is_anomaly_model(model):
+        return "anomaly"
+    for task, find in (("generation", generator_of), ("segmentation", segmentor_of)):
+        try:
+            find(model)
+            return task
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def check_family(model: torch.nn.Module, task: str, checkpoint: str, deploy_cfg: str) -> None:
+    """Refuse a checkpoint whose model is not of the deploy config's task, naming both.
+
+    Raises:
+        ValueError: E.g. ``checkpoint x.pth holds a StyleGAN2 model (task 'generation'), but the deploy config
+            ... is for task 'anomaly'; use a task='generation' deploy config such as deploy/gan_...py``.
+    """
+    family = model_family(model)
+    if family == task:
+        return
+    hint = (f"use a task={family!r} deploy config such as {TASK_CONFIGS[family]}" if family
+            else "no deploy task exports this model type")
+    raise ValueError(f"checkpoint {checkpoint} holds a {type(model).__name__} model "
+                     f"({f'task {family!r}' if family else 'of no deployable family'}), but the deploy config "
+                     f"{deploy_cfg} is for task {task!r} (codebase_config.task); {hint}")
 
 
 def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, checkpoint: str, work_dir: str,
@@ -200,6 +241,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     if task not in ("anomaly", "segmentation", "generation"):
         raise ValueError(f"codebase_config.task must be 'anomaly', 'segmentation' or 'generation', got {task!r}")
     model = init_model(checkpoint, model_cfg)
+    check_family(model, task, checkpoint, osp.basename(getattr(dcfg, "filename", "") or "") or "given")
     if data_root:
         apply_data_root(model.cfg, data_root)
     if task == "segmentation":
