@@ -51,6 +51,9 @@ def summary(manifest: dict, work_dir: str) -> str:
         lines.append(f"  parity {key}: " + json.dumps({k: v for k, v in value.items() if k != "eval_set"}))
     engine = manifest.get("engine")
     lines.append(f"  engine: {engine['file'] if engine else 'none'} ({manifest.get('engine_note')})")
+    sealed = manifest.get("manifest_sha256", "")
+    lines.append(f"  sealed: manifest_sha256 {sealed[:12]}... (edit on purpose? re-seal: python -m "
+                 "gen3d.runtime.reseal " + work_dir + ")")
     return "\n".join(lines)
 
 

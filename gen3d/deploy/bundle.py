@@ -27,7 +27,7 @@ import onnx
 import torch
 from mmengine.config import Config
 
-from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, sha256_file, write_manifest
+from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
 from .anomaly_wrapper import (
     END2END_INPUTS,
@@ -324,7 +324,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     write_manifest(work_dir, manifest)
     if not osp.exists(osp.join(work_dir, ckpt_name)) and backend.get("copy_checkpoint", False):
         shutil.copy(checkpoint, work_dir)
-    return manifest
+    return read_manifest(work_dir)  # as sealed and written (manifest_sha256, every file's sha256)
 
 
 def _engine_parity(engine_path: str, inputs: list[dict], eval_set: EvalSet, ref: dict, defaults: dict, dcfg: Config,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, sha256_file, write_manifest
+from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
 from .gan_wrapper import IMAGE_MEANING, GeneratorEnd2End, example_feeds, gate_backend, generator_of
 from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
@@ -119,4 +119,4 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},
     }
     write_manifest(work_dir, manifest)
-    return manifest
+    return read_manifest(work_dir)  # as sealed and written (manifest_sha256, every file's sha256)

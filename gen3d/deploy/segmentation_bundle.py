@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, sha256_file, write_manifest
+from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
 from .anomaly_wrapper import normalization_of
 from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
@@ -250,4 +250,4 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},
     }
     write_manifest(work_dir, manifest)
-    return manifest
+    return read_manifest(work_dir)  # as sealed and written (manifest_sha256, every file's sha256)

@@ -9,7 +9,7 @@ from gen3d.apis.gan_inference import load_generator
 from gen3d.deploy import ParityError, ort_runner
 from gen3d.deploy.gan_wrapper import GeneratorEnd2End, check_gan_parity, example_feeds, reference_images
 from gen3d.deploy.onnx_export import export_onnx
-from gen3d.runtime.manifest import load_manifest
+from gen3d.runtime.manifest import HASH_KEY, load_manifest, manifest_digest
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.gan import make_tiny_gan_checkpoint
 
@@ -25,7 +25,8 @@ def test_tool_writes_a_gated_bundle(ckpt, tmp_path):
     out = run_tool("deploy.py", DEPLOY, "-", str(ckpt), "--work-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr[-4000:]
     assert "parity fp32" in out.stdout
-    manifest = load_manifest(str(tmp_path))
+    manifest = load_manifest(str(tmp_path))  # verified whole: manifest_sha256 and onnx.sha256
+    assert manifest[HASH_KEY] == manifest_digest(manifest) and manifest["onnx"]["sha256"]
     assert manifest["task"] == "generation" and manifest["model"]["exported"] == "generator_ema"
     assert [i["name"] for i in manifest["inputs"]] == ["z", "c", "truncation_psi"]
     assert manifest["outputs"][0]["shape"] == ["batch", 16, 16, 3]

@@ -75,8 +75,10 @@ class GANSampleHook(Hook):
         row = {"iter": int(runner.iter), "kimg": None if seen is None else round(float(seen) / 1000, 3)}
         row.update({k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))})
         self.rows.append(row)
+        from gen3d.runtime.writers import csv_row
+
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        with open(osp.join(out, "metrics.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        with open(osp.join(out, "metrics.csv"), "w", newline="") as f:  # numbers stay numbers; names neutralised
+            writer = csv.writer(f)
+            writer.writerow(csv_row(keys))
+            writer.writerows(csv_row(r.get(k) for k in keys) for r in self.rows)
