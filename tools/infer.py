@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     from gen3d.apis.inference import guess_class, inference_anomaly, init_anomaly_model, iter_frames
     from gen3d.runtime.anomaly import Result
     from gen3d.runtime.overlay import draw_overlay, save_rgb
+    from gen3d.runtime.paths import safe_join
     from gen3d.runtime.sources import StreamStalled
     from gen3d.runtime.writers import VerdictWriter, overlay_name, verdict
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 mask = sample.pred_mask.cpu().numpy() if "pred_mask" in sample else None
                 pic = draw_overlay(frame.image, sample.anomaly_map.cpu().numpy(), result.score,
                                    None if label is None else int(label), mask, None, thr, name or "")
-                save_rgb(osp.join(args.out_dir, "overlays", overlay_name(frame.source, root)), pic)
+                save_rgb(safe_join(osp.join(args.out_dir, "overlays"), overlay_name(frame.source, root)), pic)
         batch.clear()
 
     with VerdictWriter(csv_path, "csv") as writer:  # the runtime's writer: one CSV format, cells neutralised

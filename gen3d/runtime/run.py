@@ -13,6 +13,7 @@ from typing import Any
 
 from gen3d.runtime.anomaly import AnomalyRuntime, Result
 from gen3d.runtime.manifest import MANIFEST_FILE
+from gen3d.runtime.paths import safe_join
 from gen3d.runtime.sources import Frame, is_live, iter_frames
 from gen3d.runtime.writers import VerdictWriter, overlay_name, verdict, write_overlay
 
@@ -89,7 +90,7 @@ def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None
             return
         counts[verdict(result)] += 1
         if overlay and rgb is not None:
-            write_overlay(osp.join(out_dir, "overlays", overlay_name(result.source, root)), rgb, result)
+            write_overlay(safe_join(osp.join(out_dir, "overlays"), overlay_name(result.source, root)), rgb, result)
 
     def flush(batch: list[tuple[Frame, str]]) -> None:
         if not batch:
