@@ -42,6 +42,12 @@ TYPE_LOCATIONS = {
     "custom_hooks.*": "HOOKS",
 }
 DATALOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+# Loop configs and the loop the Runner builds when they name no ``type`` (train: ``by_epoch`` decides).
+DEFAULT_LOOPS = {"train_cfg": None, "val_cfg": "ValLoop", "test_cfg": "TestLoop"}
+RUNNER_LOOP_ARGS = {"runner", "dataloader", "evaluator"}  # passed by the Runner, never by the config
+# Keys mmengine's DefaultOptimWrapperConstructor reads from ``paramwise_cfg`` (it ignores any other).
+PARAMWISE_KEYS = {"custom_keys", "bias_lr_mult", "bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult",
+                  "flat_decay_mult", "bypass_duplicate", "dcn_offset_lr_mult"}
 
 
 def _suggest(name: str, candidates: Any) -> str:
@@ -228,6 +234,145 @@ def check_typed_kwargs(cfg: Config) -> None:
             _check_kwargs(hook, f"default_hooks.{name}", gen3d_registry.HOOKS, filename)
 
 
+def check_model_args(cfg: Config) -> None:
+    """Let the classes of the ``model`` tree check their arguments before anything is built.
+
+    A registered class may define a static ``check_config_args(args: dict, key: str)`` that raises ``ValueError``
+    naming ``key`` (the dotted key of the dict), e.g. the timm backbones refuse a ``model_name`` that timm does not
+    know, with close timm names.
+
+    Raises:
+        ConfigError: The class's message, with the config file.
+    """
+    from gen3d import registry as gen3d_registry
+
+    root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    for key, entry in _iter_typed_dicts(root.get("model"), "model"):
+        type_ = entry["type"]
+        obj = type_ if isinstance(type_, type) else gen3d_registry.MODELS.get(type_)
+        check = getattr(obj, "check_config_args", None)
+        if callable(check):
+            try:
+                check({k: v for k, v in entry.items() if k != "type"}, key)
+            except ValueError as err:
+                raise ConfigError(f"{err} (config {getattr(cfg, 'filename', None)})") from None
+
+
+def _refuse_unknown(node: dict, key: str, accepted: set[str], what: str, filename: Any) -> None:
+    for name in node:
+        if name not in accepted:
+            raise ConfigError(f"{key}.{name}: {name!r} is not an argument of {what} in config {filename}."
+                              f"{_suggest(name, sorted(accepted))}")
+
+
+def _registered(registry: Registry, type_: Any, key: str) -> Any:
+    obj = type_ if isinstance(type_, type) else registry.get(type_)
+    if obj is None:
+        raise ConfigError(f"{key} = {type_!r} is not registered in gen3d's {registry.name} registry."
+                          f"{_suggest(str(type_).split('.')[-1], _registry_names(registry))}")
+    return obj
+
+
+def check_loops(cfg: Config) -> None:
+    """Refuse a key of ``train_cfg`` / ``val_cfg`` / ``test_cfg`` that the loop class does not take (``max_epoch``).
+
+    The loop is the one the Runner builds: ``type``, else ``by_epoch`` (Epoch/IterBasedTrainLoop), else
+    ``ValLoop`` / ``TestLoop``. Loops that take ``**kwargs`` are not checked.
+
+    Raises:
+        ConfigError: An unregistered loop type, or a key the loop does not take, with close argument names.
+    """
+    from gen3d import registry as gen3d_registry
+
+    root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    for name, default in DEFAULT_LOOPS.items():
+        loop = root.get(name)
+        if not isinstance(loop, dict) or not loop:
+            continue
+        if "type" in loop and "by_epoch" in loop and name == "train_cfg":
+            raise ConfigError(f"train_cfg has both 'type' and 'by_epoch' in config {getattr(cfg, 'filename', None)}; "
+                              "the Runner takes one of them (replace the whole dict with '_delete_=True').")
+        if "type" in loop:
+            cls, how, extra = _registered(gen3d_registry.LOOPS, loop["type"], f"{name}.type"), f"{name}.type", "type"
+        elif name == "train_cfg" and "by_epoch" in loop:
+            default = "EpochBasedTrainLoop" if loop["by_epoch"] else "IterBasedTrainLoop"
+            cls, how, extra = gen3d_registry.LOOPS.get(default), f"{name}.by_epoch={loop['by_epoch']}", "by_epoch"
+        elif default is not None:
+            cls, how, extra = gen3d_registry.LOOPS.get(default), "the Runner's default", None
+        else:
+            continue  # a train_cfg with neither: the Runner says so when it trains
+        accepted = _accepted_kwargs(cls)
+        if accepted is not None:
+            accepted = (accepted - RUNNER_LOOP_ARGS) | ({extra} if extra else set())
+            _refuse_unknown(loop, name, accepted, f"{cls.__name__} ({how})", getattr(cfg, "filename", None))
+
+
+def _wrapper_kwargs(cls: type) -> set[str] | None:
+    """Keyword arguments of an optim wrapper class, following ``**kwargs`` up to the first base that has none."""
+    named, accepted = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY), set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        accepted |= {p.name for p in params if p.kind in named}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return accepted
+    return None
+
+
+def _check_optim_entry(entry: dict, key: str, top: bool, filename: Any) -> None:
+    """One optim wrapper config: the wrapper's kwargs, ``paramwise_cfg``, ``optimizer`` and ``clip_grad``."""
+    import torch
+
+    from gen3d import registry as gen3d_registry
+
+    wrapper = _registered(gen3d_registry.OPTIM_WRAPPERS, entry.get("type", "OptimWrapper"), f"{key}.type")
+    accepted = _wrapper_kwargs(wrapper)
+    if accepted is not None:
+        own = {"type", "paramwise_cfg"} | ({"constructor"} if top else set())
+        _refuse_unknown(entry, key, accepted | own, f"{wrapper.__name__} ({key}.type)", filename)
+    if isinstance(entry.get("paramwise_cfg"), dict):
+        _refuse_unknown(entry["paramwise_cfg"], f"{key}.paramwise_cfg", PARAMWISE_KEYS,
+                        "DefaultOptimWrapperConstructor's paramwise_cfg", filename)
+    optimizer = entry.get("optimizer")
+    if isinstance(optimizer, dict) and "type" in optimizer:
+        optim_cls = _registered(gen3d_registry.OPTIMIZERS, optimizer["type"], f"{key}.optimizer.type")
+        accepted = _accepted_kwargs(optim_cls)
+        if accepted is not None:
+            _refuse_unknown(optimizer, f"{key}.optimizer", (accepted - {"params"}) | {"type"},
+                            f"{optim_cls.__name__} ({key}.optimizer.type)", filename)
+    clip = entry.get("clip_grad")
+    if isinstance(clip, dict):
+        func = torch.nn.utils.clip_grad_value_ if clip.get("type") == "value" else torch.nn.utils.clip_grad_norm_
+        _refuse_unknown(clip, f"{key}.clip_grad", (_accepted_kwargs(func) or set()) - {"parameters"} | {"type"},
+                        f"torch.nn.utils.{func.__name__}", filename)
+
+
+def check_optim_wrapper(cfg: Config) -> None:
+    """Refuse a key under ``optim_wrapper`` that is not read (``optimizer.lrr``, ``clip_gard``, ``paramwise_cfg.x``).
+
+    Checked with mmengine's default constructor (``optimizer`` given) and gen3d's ``MultiOptimWrapperConstructor``
+    (one wrapper config per submodule); other constructors read their own keys and are left alone.
+
+    Raises:
+        ConfigError: Naming the dotted key, the class that does not take it and close argument names.
+    """
+    from gen3d import registry as gen3d_registry
+
+    ow = cfg.get("optim_wrapper")
+    if not isinstance(ow, dict):
+        return
+    filename = getattr(cfg, "filename", None)
+    constructor = ow.get("constructor", "DefaultOptimWrapperConstructor")
+    constructor = _registered(gen3d_registry.OPTIM_WRAPPER_CONSTRUCTORS, constructor, "optim_wrapper.constructor")
+    if constructor.__name__ == "DefaultOptimWrapperConstructor" and "optimizer" in ow:
+        _check_optim_entry(ow, "optim_wrapper", True, filename)
+    elif constructor.__name__ == "MultiOptimWrapperConstructor":
+        for name, entry in ow.items():
+            if name not in ("constructor", "paramwise_cfg") and isinstance(entry, dict):
+                _check_optim_entry(entry, f"optim_wrapper.{name}", False, filename)
+
+
 def check_loop_sampler(cfg: Config) -> None:
     """Refuse an epoch-based training loop fed by an infinite sampler (the first epoch would never end).
 
@@ -308,8 +453,9 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
 
     Raises:
         FileNotFoundError: The config file does not exist.
-        ConfigError: An unknown override key, a misspelt top-level key, an unregistered type or a key that the
-            typed dict's class does not take.
+        ConfigError: An unknown override key, a misspelt top-level key, an unregistered type, a key that the
+            typed dict's class, the loop, the optim wrapper or the optimizer does not take, or a model argument
+            its class refuses (e.g. a timm ``model_name`` that timm does not know).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f"Config file not found: {path}")
@@ -320,11 +466,15 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
     check_top_level_keys(cfg)
     check_registered_types(cfg)
     check_typed_kwargs(cfg)
+    check_model_args(cfg)
+    check_loops(cfg)
+    check_optim_wrapper(cfg)
     check_loop_sampler(cfg)
     return cfg
 
 
 __all__ = [
-    "ConfigDict", "ConfigError", "apply_data_root", "check_cfg_options", "check_data_roots",
-    "check_registered_types", "check_top_level_keys", "check_typed_kwargs", "iter_dataset_cfgs", "load_config",
+    "ConfigDict", "ConfigError", "apply_data_root", "check_cfg_options", "check_data_roots", "check_loops",
+    "check_model_args", "check_optim_wrapper", "check_registered_types", "check_top_level_keys", "check_typed_kwargs",
+    "iter_dataset_cfgs", "load_config",
 ]

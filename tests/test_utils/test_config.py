@@ -71,7 +71,7 @@ def test_epoch_loop_with_infinite_sampler_is_refused():
     with pytest.raises(ConfigError, match="InfiniteSampler.*never end"):
         load_config(str(TOY_CONFIG), {"train_dataloader.sampler.type": "InfiniteSampler"})
     cfg = load_config(str(TOY_CONFIG), {"train_dataloader.sampler.type": "InfiniteSampler",
-                                        "train_cfg": dict(type="IterBasedTrainLoop", max_iters=10)})
+                                        "train_cfg": dict(_delete_=True, type="IterBasedTrainLoop", max_iters=10)})
     assert cfg.train_cfg.type == "IterBasedTrainLoop"
 
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from gen3d.registry import MODELS
 
 from .lite0_weights import load_lite0_imagenet, lukemelas_to_timm
+from .timm_feature_extractor import check_timm_model_name
 
 LITE0_OFFLINE = "lite0-offline"
 # U2PL VOC/Cityscapes configs: `multi_grid: True` -> the last stage's blocks use dilation x (2, 2, 4)
@@ -85,7 +86,29 @@ class TimmSegBackbone(nn.Module):
     Attributes:
         out_channels: Channels of the two taps.
         out_strides: Strides of the two taps.
+
+    Raises:
+        ValueError: ``model_name`` is not a timm model (with close timm names) or not of a supported family, or
+            ``output_stride`` is not 8, 16 or 32.
     """
+
+    @staticmethod
+    def check_config_args(args: dict, key: str) -> None:
+        """Check the config arguments before the model is built (``gen3d.utils.config.check_model_args``).
+
+        Args:
+            args: The config dict's arguments (without ``type``).
+            key: Its dotted config key, for messages.
+
+        Raises:
+            ValueError: ``model_name`` is not a timm model or not of a supported family.
+        """
+        if "model_name" in args:
+            check_timm_model_name(args["model_name"], f"{key}.model_name")
+            try:
+                _family(args["model_name"])
+            except ValueError as err:
+                raise ValueError(f"{key}.model_name: {err}") from None
 
     def __init__(
         self,
@@ -100,6 +123,7 @@ class TimmSegBackbone(nn.Module):
         super().__init__()
         if output_stride not in (8, 16, 32):
             raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        check_timm_model_name(model_name)
         family = _family(model_name)
         self.model_name = model_name
         self.output_stride = output_stride

@@ -10,6 +10,7 @@ Only the stem and the blocks up to the last tapped one are kept; the head and cl
 the weights are loaded, so they cost neither time nor checkpoint space.
 """
 
+import difflib
 from collections.abc import Sequence
 
 import timm
@@ -29,6 +30,29 @@ UNIAD_OUT_BLOCKS: dict[str, tuple[int, ...]] = {
     "tf_efficientnet_lite0": (0, 2, 4, 10),
 }
 LITE0_OFFLINE = "lite0-offline"
+HUB_PREFIXES = ("hf-hub:", "hf_hub:", "local-dir:")  # timm loads these by location, not from its model list
+
+
+def check_timm_model_name(model_name: object, key: str = "model_name") -> None:
+    """Refuse a ``model_name`` that timm does not know, naming close timm names (before ``timm.create_model``).
+
+    A pretrained tag (``tf_efficientnet_b4.aa_in1k``) is allowed; only the architecture is looked up.
+
+    Args:
+        model_name: The configured timm architecture.
+        key: How the value is named in the message (a config key).
+
+    Raises:
+        ValueError: ``model_name`` is not a string or not a timm architecture.
+    """
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError(f"{key} must be a timm model name (a string), got {model_name!r}")
+    if model_name.startswith(HUB_PREFIXES) or timm.is_model(model_name):
+        return
+    arch = model_name.split(".")[0]
+    close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else " See timm.list_models()."
+    raise ValueError(f"{key} = {model_name!r} is not a timm model (timm {timm.__version__}).{hint}")
 
 
 def _load_pretrained(model: nn.Module, model_name: str, pretrained: str) -> None:
@@ -61,7 +85,24 @@ class TimmFeatureExtractor(nn.Module):
     Attributes:
         out_channels: Channels of each tapped block.
         out_strides: Stride of each tapped block w.r.t. the input.
+
+    Raises:
+        ValueError: ``model_name`` is not a timm model (with close timm names), or the blocks do not fit it.
     """
+
+    @staticmethod
+    def check_config_args(args: dict, key: str) -> None:
+        """Check the config arguments before the model is built (``gen3d.utils.config.check_model_args``).
+
+        Args:
+            args: The config dict's arguments (without ``type``).
+            key: Its dotted config key, for messages.
+
+        Raises:
+            ValueError: ``model_name`` is not a timm model.
+        """
+        if "model_name" in args:
+            check_timm_model_name(args["model_name"], f"{key}.model_name")
 
     def __init__(
         self,
@@ -71,6 +112,7 @@ class TimmFeatureExtractor(nn.Module):
         frozen: bool = True,
     ) -> None:
         super().__init__()
+        check_timm_model_name(model_name)
         if out_blocks is None:
             arch = model_name.split(".")[0]  # a pretrained tag (``tf_efficientnet_b4.aa_in1k``) keeps the layout
             if arch not in UNIAD_OUT_BLOCKS:
