@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import os.path as osp
 
 import torch
 from mmengine.dist import is_distributed
 from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.runner import BaseLoop
 from mmengine.runner import Runner as MMEngineRunner
+from torch.utils.data import DataLoader
 
+from gen3d.datasets.seeding import seeded_dataloader, set_loader_seed
 from gen3d.registry import MODEL_WRAPPERS, RUNNERS
 from gen3d.utils import checkpoint as _checkpoint  # noqa: F401 - installs the safe loader and atomic writer
-from gen3d.utils.checkpoint import find_resumable_checkpoint
+from gen3d.utils.checkpoint import ResumeError, load_local_checkpoint, pick_resumable_checkpoint
 from gen3d.utils.dist import init_cpu_dist
 
 
@@ -77,11 +81,24 @@ class Runner(MMEngineRunner):
     * A wrapper that would bypass the model's own ``train_step`` is refused (:func:`check_ddp_supports_model`);
       per-submodule wrappers save the bare model's state-dict keys (:func:`unprefix_nested_wrappers`).
     * Checkpoints load with ``weights_only=True`` and are written atomically (:mod:`gen3d.utils.checkpoint`);
-      auto-resume falls back to the newest ``epoch_N``/``iter_N`` checkpoint when ``last_checkpoint`` is empty or
-      dangling (:func:`gen3d.utils.checkpoint.find_resumable_checkpoint`).
+      auto-resume falls back to the newest readable ``epoch_N``/``iter_N`` checkpoint when ``last_checkpoint`` is
+      empty, dangling or names a truncated file, and a checkpoint of another model is refused before anything is
+      loaded (:meth:`load_or_resume`).
     * :class:`gen3d.engine.hooks.CheckpointMetaHook` is always registered, so checkpoints carry the gen3d
       version and model type and a resumed run continues the same random stream as an uninterrupted one.
+    * Every loader built with a seed draws each sample's augmentation from the sample's key, (seed, epoch, rank,
+      position), and never from the training process's generators (:mod:`gen3d.datasets.seeding`): a resumed run
+      is bit-identical to an uninterrupted one with any ``num_workers``, persistent workers included.
     """
+
+    @staticmethod
+    def build_dataloader(dataloader: DataLoader | dict, seed: int | None = None,
+                         diff_rank_seed: bool = False) -> DataLoader:
+        """Build mmengine's loader; from a config with a seed, it is keyed per sample (see the class docstring)."""
+        loader = MMEngineRunner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        if seed is None or isinstance(dataloader, DataLoader):
+            return loader
+        return seeded_dataloader(loader, seed)
 
     def setup_env(self, env_cfg: dict) -> None:
         """Set up the environment; on CPU-only machines start the gloo process group first."""
@@ -113,16 +130,41 @@ class Runner(MMEngineRunner):
         return wrapped
 
     def load_or_resume(self) -> None:
-        """Load or resume; ``--resume`` (auto) tolerates an empty or dangling ``last_checkpoint`` file.
+        """Load or resume, refusing a checkpoint this run cannot continue from before mmengine touches anything.
 
-        See :func:`gen3d.utils.checkpoint.find_resumable_checkpoint`.
+        ``--resume`` (auto) takes the newest *readable* checkpoint of the work directory, skipping truncated ones
+        with a warning (:func:`gen3d.utils.checkpoint.pick_resumable_checkpoint`) and tolerating an empty or
+        dangling ``last_checkpoint``; with nothing to resume from it trains from scratch. A checkpoint of another
+        model type, or one without training state, raises :class:`~gen3d.utils.checkpoint.ResumeError`; an
+        unreadable one named explicitly raises :class:`~gen3d.utils.checkpoint.CorruptCheckpointError` (both are
+        :class:`~gen3d.utils.checkpoint.CheckpointError`, a ``ValueError``, with one message naming the file).
         """
-        if not self._has_loaded and self._resume and self._load_from is None:
-            latest = find_resumable_checkpoint(self.work_dir)
-            if latest is not None:
-                self.logger.info(f"Auto resumed from the latest checkpoint {latest}.")
-                self._load_from = latest
+        if not self._has_loaded and self._resume:
+            if self._load_from is None:
+                found = pick_resumable_checkpoint(self.work_dir, warn=self.logger.warning)
+                if found is None:
+                    self.logger.info(f"--resume: no checkpoint in {self.work_dir}; training from scratch.")
+                    self._resume = False
+                else:
+                    self.logger.info(f"Auto resumed from the latest checkpoint {found[0]}.")
+                    self._load_from = found[0]
+                    self._check_resumable(*found)
+            elif osp.isfile(self._load_from):  # other sources (URLs) are left to mmengine
+                self._check_resumable(self._load_from, load_local_checkpoint(self._load_from, "cpu", mmap=True))
         super().load_or_resume()
+        if self._resume and isinstance(self._train_loop, BaseLoop):
+            set_loader_seed(self.train_dataloader, self.seed)  # the checkpoint's seed, set by mmengine's resume
+
+    def _check_resumable(self, path: str, checkpoint: dict) -> None:
+        """Raise :class:`ResumeError` unless ``checkpoint`` holds this model's training state."""
+        meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+        if not isinstance(meta, dict) or "epoch" not in meta or "iter" not in meta:
+            raise ResumeError(f"Cannot resume from {path}: it holds no training state (no meta.epoch/meta.iter, e.g. a "
+                              "bare state dict); start a new run from its weights with load_from instead.")
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        saved, wanted = meta.get("model_type"), type(model).__name__
+        if saved and saved != wanted:
+            raise ResumeError(f"Cannot resume from {path}: it holds a {saved} model, but this config builds {wanted}.")
 
     def register_hooks(self, default_hooks: dict | None = None, custom_hooks: list | None = None) -> None:
         """Register the configured hooks plus the checkpoint-meta hook (once)."""

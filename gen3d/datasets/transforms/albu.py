@@ -8,6 +8,8 @@ import albumentations as A
 
 from gen3d.registry import TRANSFORMS
 
+from ..seeding import private_seed
+
 
 @TRANSFORMS.register_module()
 class Albu:
@@ -21,7 +23,9 @@ class Albu:
 
     Args:
         transforms: The albumentations transforms, applied in order.
-        seed: Seed of albumentations' random state; ``None`` draws a fresh one.
+        seed: Seed of albumentations' random state; ``None`` draws a fresh one. In a loader built by gen3d's
+            Runner the state is reseeded for every sample from the sample's key (:mod:`gen3d.datasets.seeding`),
+            mixed with this seed.
 
     Examples:
         >>> Albu([dict(type='Resize', height=224, width=224)])  # doctest: +SKIP
@@ -29,6 +33,7 @@ class Albu:
 
     def __init__(self, transforms: Sequence[dict | A.BasicTransform], seed: int | None = None) -> None:
         self.transforms_cfg = copy.deepcopy(list(transforms))
+        self.seed = seed
         self.aug = A.Compose([self._build(t) for t in transforms], seed=seed)
 
     @classmethod
@@ -57,6 +62,9 @@ class Albu:
 
     def __call__(self, results: dict) -> dict:
         """Transform ``results['img']`` (``(H, W, 3)`` uint8) and ``results['gt_mask']`` (``(H, W)``) in place."""
+        sample_seed = private_seed(self.seed)
+        if sample_seed is not None:
+            self.aug.set_random_seed(sample_seed)
         if results.get("gt_mask") is not None:
             out = self.aug(image=results["img"], mask=results["gt_mask"])
             results["gt_mask"] = out["mask"]

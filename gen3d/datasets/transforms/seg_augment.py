@@ -12,9 +12,11 @@
   grayscale p 0.2, Gaussian blur sigma 0.1-2.0 with p 0.5) and every part can be switched off.
 * :class:`SegAlbu`: any list of albumentations transforms on image and mask (e.g. a resize for validation).
 
-Random state: albumentations keeps its own generator, copied as is into forked dataloader workers. These steps
-reseed it once per process/worker from ``torch.initial_seed()`` (set per worker by torch and mmengine), so
-workers never repeat each other's augmentations; ``seed`` makes the main process deterministic.
+Random state: albumentations keeps its own generator. In a loader built by gen3d's Runner it is reseeded for every
+sample from the sample's key (:func:`gen3d.datasets.seeding.private_seed`, mixed with ``seed``), so a sample's
+augmentation depends neither on the worker nor on a resume. Elsewhere these steps reseed it once per process/worker
+from ``torch.initial_seed()`` (set per worker by torch and mmengine), so workers never repeat each other's
+augmentations; ``seed`` makes the main process deterministic.
 """
 
 import copy
@@ -27,6 +29,7 @@ import torch
 
 from gen3d.registry import TRANSFORMS
 
+from ..seeding import private_seed
 from .albu import Albu
 from .seg_geometry import CatMaxRatioCrop
 
@@ -39,7 +42,7 @@ STRONG_COLOR_JITTER = (0.5, 0.5, 0.5, 0.25)
 
 
 class _SeededCompose:
-    """An ``A.Compose`` reseeded once in every new process / dataloader worker."""
+    """An ``A.Compose`` reseeded for every keyed sample, else once in every new process / dataloader worker."""
 
     def __init__(self, transforms: list, seed: int | None, save_applied_params: bool = False) -> None:
         self.seed = seed
@@ -52,6 +55,10 @@ class _SeededCompose:
         return os.getpid(), None if info is None else info.id
 
     def __call__(self, **data: object) -> dict:
+        sample_seed = private_seed(self.seed)
+        if sample_seed is not None:
+            self.aug.set_random_seed(sample_seed)
+            return self.aug(**data)
         key = self._process_key()
         if key != self._owner:
             self._owner = key
