@@ -19,6 +19,7 @@ import os.path as osp
 import pickle
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,23 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
-class UnsafeCheckpointError(RuntimeError):
+class CheckpointError(ValueError):
+    """A checkpoint the user named (or ``--resume`` found) cannot be used; the message names the file.
+
+    Tools catch this one class to print a single ``error: ...`` line.
+    """
+
+
+class UnsafeCheckpointError(CheckpointError, RuntimeError):
     """A checkpoint file holds pickled objects outside the allow-list (it could run code when loaded)."""
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(CheckpointError, RuntimeError):
     """A checkpoint file cannot be read (truncated, not a torch file, or empty)."""
+
+
+class ResumeError(CheckpointError):
+    """A readable checkpoint that this run cannot resume from (another model type, or no training state)."""
 
 
 def _numpy_safe_globals() -> list[Any]:
@@ -48,12 +60,14 @@ SAFE_GLOBALS: list[Any] = _numpy_safe_globals()
 torch.serialization.add_safe_globals(SAFE_GLOBALS)
 
 
-def load_local_checkpoint(filename: str | Path, map_location: Any = None) -> dict:
+def load_local_checkpoint(filename: str | Path, map_location: Any = None, mmap: bool = False) -> dict:
     """Load a local checkpoint as data only (``weights_only=True``).
 
     Args:
         filename: Path to the ``.pth`` file.
         map_location: As in :func:`torch.load`.
+        mmap: Map the tensors' storage instead of reading it (:func:`torch.load`'s ``mmap``): a cheap check that the
+            file is complete, and a cheap read of its meta.
 
     Returns:
         The checkpoint dict (or whatever plain data the file holds).
@@ -69,7 +83,7 @@ def load_local_checkpoint(filename: str | Path, map_location: Any = None) -> dic
     if osp.getsize(filename) == 0:
         raise CorruptCheckpointError(f"Checkpoint file is empty: {filename}")
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         try:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
@@ -82,7 +96,7 @@ def load_local_checkpoint(filename: str | Path, map_location: Any = None) -> dic
             f"(globals not allowed: {', '.join(unsafe) or 'see below'}). gen3d loads checkpoints with "
             f"weights_only=True. If you trust the file, re-save its tensors as a plain state dict.\n{err}"
         ) from None
-    except (RuntimeError, EOFError, ValueError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError) as err:  # OSError: a zip reader on a truncated file
         raise CorruptCheckpointError(
             f"Cannot read checkpoint {filename} (truncated or not a torch file): {err}"
         ) from err
@@ -132,8 +146,37 @@ register_backend("local", AtomicLocalBackend, force=True, prefixes="")
 CHECKPOINT_NAME = re.compile(r"(?:epoch|iter)_(\d+)\.pth")  # the names mmengine's CheckpointHook writes
 
 
+def resumable_candidates(work_dir: str | Path) -> list[str]:
+    """The checkpoints ``--resume`` (auto) may continue from, newest first (names only; the files are not read).
+
+    First the file ``<work_dir>/last_checkpoint`` names (when it exists), then every ``epoch_N.pth`` / ``iter_N.pth``
+    in ``work_dir`` by decreasing N.
+
+    Args:
+        work_dir: The run's work directory.
+
+    Returns:
+        Checkpoint paths, possibly empty.
+    """
+    work_dir = str(work_dir)
+    out = []
+    pointer = osp.join(work_dir, "last_checkpoint")
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            out.append(named)
+    if osp.isdir(work_dir):
+        numbered = [(int(m.group(1)), name) for name in os.listdir(work_dir) if (m := CHECKPOINT_NAME.fullmatch(name))]
+        for _, name in sorted(numbered, reverse=True):
+            path = osp.join(work_dir, name)
+            if not any(osp.samefile(path, seen) for seen in out):
+                out.append(path)
+    return out
+
+
 def find_resumable_checkpoint(work_dir: str | Path) -> str | None:
-    """The checkpoint that ``--resume`` (auto) continues from.
+    """The checkpoint that ``--resume`` (auto) continues from, by name only (see :func:`pick_resumable_checkpoint`).
 
     mmengine's CheckpointHook names the newest checkpoint in ``<work_dir>/last_checkpoint``, which it rewrites in
     place (not atomically) after every save: a process killed then leaves it empty, and a checkpoint deleted by
@@ -146,17 +189,37 @@ def find_resumable_checkpoint(work_dir: str | Path) -> str | None:
     Returns:
         A checkpoint path, or None when the work directory holds none.
     """
-    work_dir = str(work_dir)
-    pointer = osp.join(work_dir, "last_checkpoint")
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if named and osp.isfile(named):
-            return named
-    if not osp.isdir(work_dir):
-        return None
-    numbered = [(int(m.group(1)), name) for name in os.listdir(work_dir) if (m := CHECKPOINT_NAME.fullmatch(name))]
-    return osp.join(work_dir, max(numbered)[1]) if numbered else None
+    candidates = resumable_candidates(work_dir)
+    return candidates[0] if candidates else None
+
+
+def pick_resumable_checkpoint(work_dir: str | Path, warn: Callable[[str], None] = print) -> tuple[str, dict] | None:
+    """The newest readable checkpoint of :func:`resumable_candidates`, and its (memory-mapped) content.
+
+    An unreadable candidate (truncated, empty, not a torch file) is skipped with a warning naming it.
+
+    Args:
+        work_dir: The run's work directory.
+        warn: Called with the message for each skipped file.
+
+    Returns:
+        ``(path, checkpoint)``, or None when the work directory holds no checkpoint.
+
+    Raises:
+        CorruptCheckpointError: Every candidate is unreadable (each one is named).
+        UnsafeCheckpointError: The newest readable candidate holds code-running pickles.
+    """
+    candidates, bad = resumable_candidates(work_dir), []
+    for i, path in enumerate(candidates):
+        try:
+            return path, load_local_checkpoint(path, map_location="cpu", mmap=True)
+        except CorruptCheckpointError as err:
+            bad.append(str(err))
+            then = f"trying the previous one, {candidates[i + 1]}" if i + 1 < len(candidates) else "none is left"
+            warn(f"--resume: skipping {path}: {err}; {then}.")
+    if bad:
+        raise CorruptCheckpointError(f"--resume: no readable checkpoint in {work_dir}: " + "; ".join(bad))
+    return None
 
 
 def save_checkpoint_file(checkpoint: dict, filepath: str | Path) -> None:
