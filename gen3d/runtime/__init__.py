@@ -13,7 +13,8 @@ has only the runtime dependencies. Example::
 from gen3d.runtime.anomaly import AnomalyRuntime, Result
 from gen3d.runtime.backend import Backend, OrtBackend, make_backend
 from gen3d.runtime.generation import GeneratorRuntime
-from gen3d.runtime.manifest import ManifestError, load_manifest
+from gen3d.runtime.manifest import ManifestError, UnverifiedBundleWarning, load_manifest, reseal_bundle
+from gen3d.runtime.paths import safe_component, safe_join
 from gen3d.runtime.run import guess_class, is_bundle, run_bundle
 from gen3d.runtime.sources import Frame, StreamStalled, imread_rgb, iter_frames
 from gen3d.runtime.writers import VerdictWriter, write_overlay
@@ -21,5 +22,6 @@ from gen3d.runtime.writers import VerdictWriter, write_overlay
 Detector = AnomalyRuntime  # the name used in the deploy docs
 
 __all__ = ["AnomalyRuntime", "Backend", "Detector", "Frame", "GeneratorRuntime", "ManifestError", "OrtBackend",
-           "Result", "StreamStalled", "VerdictWriter", "guess_class", "imread_rgb", "is_bundle", "iter_frames",
-           "load_manifest", "make_backend", "run_bundle", "write_overlay"]
+           "Result", "StreamStalled", "UnverifiedBundleWarning", "VerdictWriter", "guess_class", "imread_rgb",
+           "is_bundle", "iter_frames", "load_manifest", "make_backend", "reseal_bundle", "run_bundle", "safe_component",
+           "safe_join", "write_overlay"]

@@ -8,7 +8,10 @@ It is ``tools/infer.py`` for bundles, for a device where only the runtime is ins
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 from gen3d.runtime.backend import BACKENDS
 
@@ -48,6 +51,15 @@ def add_verify_flag(parser: argparse.ArgumentParser) -> None:
                              "python -m gen3d.runtime.reseal BUNDLE")
 
 
+@contextlib.contextmanager
+def loud_warnings() -> Iterator[None]:
+    """Print warnings (an unverified bundle) as one ``WARNING: ...`` line on stderr, every time."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_, **__: print(f"WARNING: {message}", file=sys.stderr)
+        yield
+
+
 def bundle_task(bundle_dir: str) -> str | None:
     """The ``task`` of a bundle's manifest, or None where it cannot be read (the runner reports that)."""
     import json
@@ -62,6 +74,11 @@ def bundle_task(bundle_dir: str) -> str | None:
 
 def run_generation_cli(args: argparse.Namespace) -> int:
     """Sample a generator bundle from parsed arguments; 1 and a message on stderr on failure."""
+    with loud_warnings():
+        return _run_generation_cli(args)
+
+
+def _run_generation_cli(args: argparse.Namespace) -> int:
     from gen3d.runtime.generation import parse_seeds, run_generation
 
     try:
@@ -104,6 +121,11 @@ def load_thresholds(path: str | None) -> dict[str, dict[str, float]] | None:
 
 def run_cli(args: argparse.Namespace) -> int:
     """Run :func:`~gen3d.runtime.run.run_bundle` from parsed arguments; 1 and a message on stderr on failure."""
+    with loud_warnings():
+        return _run_cli(args)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
     from gen3d.runtime.run import run_bundle
 
     if bundle_task(args.model) == "generation":
