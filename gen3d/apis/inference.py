@@ -62,6 +62,9 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
     saved_type, wanted = meta.get("model_type"), str(model_cfg.get("type", "")).split(".")[-1]
     if saved_type and saved_type != wanted:
         raise ValueError(f"Checkpoint {checkpoint} holds a {saved_type} model, but the config builds {wanted}.")
+    if config is None and cfg.get("custom_imports") and MODELS.get(model_cfg.get("type")) is None:
+        raise ValueError(f"Checkpoint {checkpoint} builds {wanted} from custom_imports {cfg.custom_imports}, which a "
+                         "saved config does not import (that would run code); pass the config file as well.")
     _no_pretrained(model_cfg)
     model_cfg.pop("feature_cache", None)
     model = MODELS.build(model_cfg)

@@ -11,7 +11,8 @@ with :mod:`ast` instead and accepts only what ``pretty_text`` emits:
 * ``dict(key=value, ...)`` and ``dict({...})`` calls (keyword arguments, or one dict display).
 
 Anything else (another call, a name, an attribute, an import, a lambda, an f-string, a comprehension, an
-operator) is refused with :class:`UnsafeConfigError`, naming the source and the line.
+operator) is refused with :class:`UnsafeConfigError`, naming the source and the line. ``custom_imports`` in a
+saved config stay data: nothing is imported (an import runs code); a checkpoint of a plugin model needs its config.
 """
 
 from __future__ import annotations

@@ -71,3 +71,12 @@ def test_no_temporary_config_files_are_left_behind(tiny_uniad, tmp_path, monkeyp
     with pytest.raises(ZeroDivisionError):
         load_config(str(bad))
     assert _tmp_entries(temp) == []
+
+
+def test_custom_imports_of_a_saved_config_are_not_imported(tiny_uniad, tmp_path):
+    src, _, _ = tiny_uniad
+    ckpt = torch.load(src, weights_only=True)
+    ckpt["meta"] = {"cfg": "custom_imports = dict(imports=['my_plugin'])\nmodel = dict(type='PluginNet')\n"}
+    torch.save(ckpt, tmp_path / "plugin.pth")
+    with pytest.raises(ValueError, match=r"plugin\.pth builds PluginNet from custom_imports .*pass the config file"):
+        init_model(str(tmp_path / "plugin.pth"))
