@@ -9,6 +9,9 @@ and FST-D (k = 3) around each, relative to a supervised DeepLabV3+ step on the s
 ``python tools/benchmark.py gan-train [--config GAN_CONFIG] [--batch-size 8] [--rounds 16]``: one StyleGAN2 training
 step with the plain discriminator and with DynamicD (increasing and decreasing schedules), images/s and ratios.
 
+``python tools/benchmark.py buffer-broadcast [--queue-scale 1.0] [--rounds 8]``: GradSyncDataParallel's per-step
+buffer broadcast with 2 CPU gloo ranks, every buffer (before) vs those that can differ (U2PL's queues left out).
+
 Speed is measured here, never in tests. Variants are timed round-robin in one run and reported as ratios
 against a baseline, because these machines are noisy.
 """
@@ -25,7 +28,8 @@ DEFAULT_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="gen3d benchmarks")
-    parser.add_argument("task", choices=["uniad-train", "deploy", "seg-step", "gan-train"], help="what to measure")
+    parser.add_argument("task", choices=["uniad-train", "deploy", "seg-step", "gan-train", "buffer-broadcast"],
+                        help="what to measure")
     parser.add_argument("--bundle", nargs="+", default=[], help="deploy: bundle folders written by tools/deploy.py")
     parser.add_argument("--checkpoint", help="deploy: checkpoint for the eager PyTorch baseline")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="deploy: batch sizes")
@@ -37,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast variants")
     parser.add_argument("--ort-spin", choices=("off", "on", "both"), default="off",
                         help="deploy: onnxruntime thread spinning (on: for cores of its own; both: a row each)")
+    parser.add_argument("--queue-scale", type=float, default=1.0, help="buffer-broadcast: factor on VOC queue sizes")
     parser.add_argument("--out", help="also write the rows as JSON")
     return parser.parse_args(argv)
 
@@ -55,7 +60,14 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.task == "gan-train":
         return bench_gan_table(args)
-    if args.task == "seg-step":
+    if args.task == "buffer-broadcast":
+        from gen3d.apis.benchmarks import bench_buffer_broadcast
+
+        rows = bench_buffer_broadcast(args.queue_scale, args.rounds)
+        print(f"\nGradSyncDataParallel buffer broadcast per step, 2 gloo CPU ranks, U2PL demo model + VOC queues x "
+              f"{args.queue_scale}")
+        print(format_table(rows, ["variant", "MiB sent", "median s", "p90 s", "ms/MiB", "x before"]))
+    elif args.task == "seg-step":
         from gen3d.apis.benchmarks import bench_seg_step
 
         bs = args.batch_size or 4

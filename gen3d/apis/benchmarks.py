@@ -155,3 +155,98 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
         row["x supervised"] = 1.0 / row.pop("speed-up")
         row["threads"] = torch.get_num_threads()
     return rows
+
+
+BEFORE = "all, one broadcast each (before)"
+
+
+def _broadcast_worker(rank: int, init_file: str, out: str, queue_scale: float, rounds: int, num_classes: int,
+                      feat_dim: int) -> None:
+    """One gloo rank of :func:`bench_buffer_broadcast`; rank 0 writes the timings to ``out`` (JSON)."""
+    import json
+
+    import torch.distributed as torch_dist
+    from mmengine.dist import broadcast_object_list
+
+    from gen3d.engine.model_wrappers import GradSyncDataParallel, _broadcast_tensor
+    from gen3d.models.losses.u2pl_losses import QUEUE_SIZE, QUEUE_SIZE_BG, U2PLContrastiveLoss
+    from gen3d.registry import MODELS
+    from gen3d.utils.benchmark import time_interleaved
+    from gen3d.utils.config import load_config
+
+    torch.set_num_threads(1)
+    torch_dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = MODELS.build(load_config(SEG_U2PL_CONFIG).model.to_dict())
+    sizes = (max(int(QUEUE_SIZE * queue_scale), 1), max(int(QUEUE_SIZE_BG * queue_scale), 1))
+    loss = model.contrastive = U2PLContrastiveLoss(num_classes, feat_dim, queue_size=sizes[0], queue_size_bg=sizes[1])
+    for c in range(num_classes):  # full queues, the same on both ranks (as all-gathered ones are)
+        setattr(loss, f"queue_{c}", torch.ones(loss.queue_sizes[c], feat_dim))
+    wrapper = GradSyncDataParallel(model)
+
+    def megabytes(synced: bool) -> float:
+        return sum(b.numel() * b.element_size() for _, _, b in wrapper.buffer_slots(synced)) / 2**20
+
+    def before() -> None:  # the code before: shapes, then every buffer in its own broadcast
+        slots = wrapper.buffer_slots(False) + wrapper.buffer_slots(True)
+        broadcast_object_list([[tuple(b.shape) for _, _, b in slots]], src=0)
+        with torch.no_grad():
+            for _, _, buf in slots:
+                _broadcast_tensor(buf)
+
+    def broadcast(skip: bool) -> None:
+        wrapper.skip_rank_synced = skip
+        wrapper._broadcast_buffers()
+
+    variants = {BEFORE: before, "all, small ones coalesced": lambda: broadcast(False),
+                "differing only (now)": lambda: broadcast(True), "check synced (debug)": wrapper.check_synced_buffers}
+    times = time_interleaved({k: (lambda f=f: (f(), torch_dist.barrier())) for k, f in variants.items()}, rounds,
+                             warmup=1)  # the barrier: both ranks done
+    everything = megabytes(False) + megabytes(True)
+    sent = {BEFORE: everything, "all, small ones coalesced": everything, "differing only (now)": megabytes(False),
+            "check synced (debug)": 0.0}  # fingerprints only
+    if rank == 0:
+        with open(out, "w") as f:
+            json.dump({"times": times, "sent": sent}, f)
+    torch_dist.destroy_process_group()
+
+
+def bench_buffer_broadcast(queue_scale: float = 1.0, rounds: int = 5, num_classes: int = 21,
+                           feat_dim: int = 256) -> list[dict]:
+    """Per-step buffer broadcast of ``GradSyncDataParallel`` with 2 CPU gloo ranks: all buffers vs differing only.
+
+    The model is the U2PL demo model (lite0 DeepLabV3+: student and teacher BN statistics) with VOC-size memory
+    queues (21 classes x (50 000 + 20 x 30 000 rows) x 256 floats = 666 MB at ``queue_scale=1``), full. Each call is
+    one ``_broadcast_buffers`` (or the debug ``check_synced_buffers``, or the code before this change: every buffer
+    in its own broadcast) followed by a barrier, timed on rank 0.
+
+    Args:
+        queue_scale: Factor on the queue lengths (memory: about 666 MB x ``queue_scale`` per rank).
+        rounds: Timed calls per variant (interleaved).
+        num_classes: Queues (VOC 21).
+        feat_dim: Key dimension (U2PL 256).
+
+    Returns:
+        Table rows: variant, MiB sent, median/p90 seconds, ms per MiB sent, ``x before`` (time over the old one's).
+    """
+    import json
+    import statistics
+    import tempfile
+
+    from torch import multiprocessing
+
+    from gen3d.utils.benchmark import percentile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/times.json"
+        args = (f"{tmp}/pg", out, queue_scale, rounds, num_classes, feat_dim)
+        multiprocessing.start_processes(_broadcast_worker, args=args, nprocs=2, start_method="fork")
+        with open(out) as f:
+            result = json.load(f)
+    base = statistics.median(result["times"][BEFORE])
+    rows = []
+    for name, ts in result["times"].items():
+        med, mb = statistics.median(ts), result["sent"][name]
+        rows.append({"variant": name, "MiB sent": mb, "median s": med, "p90 s": percentile(ts, 90),
+                     "ms/MiB": 1e3 * med / mb if mb else "-", "x before": med / base})
+    return rows

@@ -41,6 +41,9 @@ from gen3d.utils.dist import average_gradients
 #: fills identically, so they need no broadcast (``U2PLContrastiveLoss`` sets it for its queues).
 RANK_SYNCED_ATTR = "rank_synced_buffers"
 BufferSlot = tuple[nn.Module, str, torch.Tensor]
+#: Buffers up to this size travel coalesced, one broadcast per dtype and bucket (BN statistics: hundreds of tiny
+#: tensors, where one broadcast each costs far more latency than bytes); larger ones are sent alone.
+BUCKET_BYTES = 16 * 2**20
 
 
 def _broadcast_tensor(tensor: torch.Tensor) -> None:
@@ -51,6 +54,57 @@ def _broadcast_tensor(tensor: torch.Tensor) -> None:
         tensor.copy_(as_bytes.bool())
     else:
         broadcast(tensor, src=0)
+
+
+def _broadcast_coalesced(tensors: list[torch.Tensor]) -> None:
+    """In-place broadcast from rank 0 of many tensors, small ones flattened into buckets of :data:`BUCKET_BYTES`.
+
+    The order of the collectives depends only on the tensors' dtypes and sizes, the same on every rank.
+    """
+    buckets: dict[tuple, list[torch.Tensor]] = {}
+    filled: dict[tuple, int] = {}
+
+    def flush(key: tuple) -> None:
+        group, filled[key] = buckets.pop(key, []), 0
+        if group:
+            flat = torch.cat([t.reshape(-1) for t in group])
+            _broadcast_tensor(flat)
+            for t, part in zip(group, flat.split([t.numel() for t in group])):
+                t.copy_(part.view_as(t))
+
+    for tensor in tensors:
+        size = tensor.numel() * tensor.element_size()
+        if size > BUCKET_BYTES:
+            _broadcast_tensor(tensor)
+            continue
+        key = (tensor.dtype, tensor.device)
+        if filled.get(key, 0) + size > BUCKET_BYTES:
+            flush(key)
+        buckets.setdefault(key, []).append(tensor)
+        filled[key] = filled.get(key, 0) + size
+    for key in list(buckets):
+        flush(key)
+
+
+_PRIME = 2_147_483_629  # < 2**31: keeps the position-weighted sum of fingerprint() within int64
+
+
+def fingerprint(tensor: torch.Tensor) -> tuple[int, ...]:
+    """Shape, sum of the raw bits (per row mod 2**32) and a row-position-weighted sum (mod a prime), as integers.
+
+    Two tensors with the same fingerprint are equal unless their bits differ in a way that cancels in both sums; a
+    changed value or a permutation of rows (e.g. keys all-gathered in another rank order) changes it.
+
+    Args:
+        tensor: Any tensor (rows = first dimension; a 0-d or empty tensor is one row).
+    """
+    n = tensor.shape[0] if tensor.dim() and tensor.shape[0] else 1
+    raw = tensor.detach().contiguous().reshape(-1).view(torch.uint8).reshape(n, -1)
+    if raw.shape[1] and raw.shape[1] % 4 == 0:
+        raw = raw.view(torch.int32)  # 4-byte words: fewer, larger terms
+    rows = raw.sum(dim=1, dtype=torch.int32).long()  # int32 accumulation (wraps mod 2**32): vectorised, ~15x faster
+    weighted = ((rows % _PRIME) * torch.arange(1, n + 1, dtype=torch.int64) % _PRIME).sum()
+    return (*tensor.shape, int(rows.sum()), int(weighted))
 
 
 @contextlib.contextmanager
@@ -84,9 +138,9 @@ class GradSyncDataParallel(nn.Module):
             module docstring).
         skip_rank_synced: Leave out the buffers declared in :data:`RANK_SYNCED_ATTR`; ``False`` broadcasts every
             buffer (the behaviour before; for a module whose declaration is in doubt).
-        check_synced_interval: Every that many training steps, verify that the declared buffers are bitwise equal
-            on all ranks and raise ``RuntimeError`` on every rank otherwise (debug option: it costs about what
-            broadcasting them does; 0 = never).
+        check_synced_interval: Every that many training steps, verify that the declared buffers match on all ranks
+            (:meth:`check_synced_buffers`) and raise ``RuntimeError`` on every rank otherwise (debug option: each
+            rank reads its buffers once; 0 = never).
         **ddp_kwargs: Other DDP arguments a launcher may pass (``device_ids``, ``find_unused_parameters``);
             accepted and ignored, since no DDP reducer is built.
     """
@@ -127,31 +181,32 @@ class GradSyncDataParallel(nn.Module):
         shapes = [[tuple(buf.shape) for _, _, buf in slots]]
         broadcast_object_list(shapes, src=0)
         with torch.no_grad():
+            targets = []
             for (owner, name, buf), shape in zip(slots, shapes[0]):
                 if tuple(buf.shape) != shape:
                     buf = owner._buffers[name] = buf.new_empty(shape)
-                _broadcast_tensor(buf)
+                targets.append(buf)
+            _broadcast_coalesced(targets)
 
     def check_synced_buffers(self) -> None:
-        """Raise ``RuntimeError`` on every rank unless the declared rank-synchronised buffers equal rank 0's bitwise."""
+        """Raise ``RuntimeError`` on every rank unless the declared rank-synchronised buffers match rank 0's.
+
+        Each rank reduces every declared buffer to a :func:`fingerprint` (a few integers over its raw bits, sensitive
+        to any changed bit pattern and to the order of the rows) and the fingerprints are all-gathered: no buffer
+        travels.
+        """
         if get_world_size() == 1:
             return
         slots = self.buffer_slots(synced=True)
-        shapes = [[tuple(buf.shape) for _, _, buf in slots]]
-        broadcast_object_list(shapes, src=0)
-        differ = []
         with torch.no_grad():
-            for (owner, name, buf), shape in zip(slots, shapes[0]):
-                ref = buf.new_empty(shape)
-                if tuple(buf.shape) == shape:
-                    ref.copy_(buf)
-                _broadcast_tensor(ref)
-                if not torch.equal(ref, buf):
-                    differ.append(f"{type(owner).__name__}.{name}")
-        everywhere = all_gather_object(differ)
-        if any(everywhere):
+            mine = [fingerprint(buf) for _, _, buf in slots]
+        everywhere = all_gather_object(mine)
+        names = [f"{type(owner).__name__}.{name}" for owner, name, _ in slots]
+        differ = {r: [n for n, a, b in zip(names, prints, everywhere[0]) if a != b] for r, prints in
+                  enumerate(everywhere)}
+        if any(differ.values()) or len({len(prints) for prints in everywhere}) > 1:
             raise RuntimeError(f"buffers declared in {RANK_SYNCED_ATTR!r} differ from rank 0's: "
-                               + "; ".join(f"rank {r}: {', '.join(d)}" for r, d in enumerate(everywhere) if d))
+                               + "; ".join(f"rank {r}: {', '.join(d)}" for r, d in differ.items() if d))
 
     def train_step(self, data: Any, optim_wrapper: OptimWrapper) -> dict[str, torch.Tensor]:
         """The module's ``train_step`` with every optimizer step preceded by a gradient all-reduce."""

@@ -77,12 +77,14 @@ def test_two_process_u2pl_trains_in_sync(tmp_path):
 
 
 class QueueStep(BaseModel):
-    """Per-rank BN statistics and U2PL memory queues filled through the real (all-gathering) enqueue."""
+    """Per-rank BN statistics, bool and larger per-rank buffers; U2PL queues filled by the all-gathering enqueue."""
 
     def __init__(self):
         super().__init__()
         self.net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
         self.contrastive = U2PLContrastiveLoss(num_classes=2, feat_dim=4, queue_size=64, queue_size_bg=64)
+        self.register_buffer("flags", torch.zeros(6, dtype=torch.bool))
+        self.register_buffer("big", torch.zeros(24))
 
     def forward(self, x, data_samples=None, mode="tensor"):
         return self.net(x)
@@ -92,6 +94,8 @@ class QueueStep(BaseModel):
         optim_wrapper.update_params(feats.square().mean())
         for c in range(2):
             self.contrastive.enqueue(c, feats.detach()[c::2])
+        self.flags.copy_(feats[:, 0] > 0)
+        self.big.copy_(feats.detach().flatten())
         return {"loss": torch.tensor(0.0)}
 
 
@@ -102,8 +106,9 @@ def _two_rank_worker(rank: int, init_file: str, out_dir: str) -> None:
     model = QueueStep()
     wrapper = GradSyncDataParallel(model, check_synced_interval=1)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    sent, original = [], model_wrappers._broadcast_tensor
-    model_wrappers._broadcast_tensor = lambda t: (sent.append(t), original(t))[1]
+    model_wrappers.BUCKET_BYTES = 40  # several buckets per dtype, and `big` (96 bytes) alone
+    sent, original = [], model_wrappers._broadcast_coalesced  # what the per-step broadcast sends
+    model_wrappers._broadcast_coalesced = lambda ts: (sent.extend(ts), original(ts))[1]
     queue_sent, bn_sent = False, True
     for _ in range(3):
         sent.clear()
@@ -128,11 +133,26 @@ def test_two_ranks_stay_identical_without_broadcasting_the_queues(tmp_path):
     torch.multiprocessing.start_processes(_two_rank_worker, args=(str(tmp_path / "pg"), str(tmp_path)), nprocs=2,
                                           start_method="fork")
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
-    assert r0["state"].keys() == r1["state"].keys() and r0["state"]["contrastive.queue_0"].shape[0] == 18  # 3 steps x 2 ranks x 3
-    for key, value in r0["state"].items():  # weights, BN statistics and queues bitwise identical
+    assert r0["state"].keys() == r1["state"].keys()
+    assert r0["state"]["contrastive.queue_0"].shape[0] == 18  # 3 steps x 2 ranks x 3 keys
+    for key, value in r0["state"].items():  # weights, BN statistics, bool / large buffers and queues identical
         assert torch.equal(value, r1["state"][key]), key
     assert not r0["queue_sent"] and not r1["queue_sent"]  # the all-gathered queues are not broadcast
     assert r0["bn_sent"] and r1["bn_sent"]  # per-rank BN statistics are
     for r in (r0, r1):
         assert "rank 1: U2PLContrastiveLoss.queue_0" in r["error"]
     assert set(getattr(U2PLContrastiveLoss(num_classes=2), RANK_SYNCED_ATTR)) == {"queue_0", "queue_1"}
+
+
+def test_fingerprint_sees_changed_bits_and_row_order():
+    from gen3d.engine.model_wrappers import fingerprint
+
+    x = torch.randn(50, 8)
+    assert fingerprint(x) == fingerprint(x.clone())
+    bumped = x.clone()
+    bumped[17, 3] = torch.nextafter(bumped[17, 3], torch.tensor(float("inf")))  # one ulp
+    swapped = x[[1, 0, *range(2, 50)]]
+    assert len({fingerprint(x), fingerprint(bumped), fingerprint(swapped), fingerprint(x[:49])}) == 4
+    for t in (torch.zeros(0, 4), torch.tensor(3), torch.tensor([True, False, True]), torch.ones(4, 3).bool()):
+        assert fingerprint(t) == fingerprint(t.clone())
+    assert fingerprint(torch.tensor([True, False])) != fingerprint(torch.tensor([False, True]))
