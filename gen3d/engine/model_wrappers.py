@@ -97,6 +97,9 @@ def fingerprint(tensor: torch.Tensor) -> tuple[int, ...]:
 
     Args:
         tensor: Any tensor (rows = first dimension; a 0-d or empty tensor is one row).
+
+    Returns:
+        ``(*tensor.shape, bit sum, weighted bit sum)``.
     """
     n = tensor.shape[0] if tensor.dim() and tensor.shape[0] else 1
     raw = tensor.detach().contiguous().reshape(-1).view(torch.uint8).reshape(n, -1)
