@@ -136,17 +136,27 @@ def train_with_amp(config: str, work_dir: str, data_root: str, cfg_options: dict
     from gen3d.engine import Runner
 
     cfg = build_train_config(config, work_dir, data_root, amp=True, cfg_options=cfg_options)
-    runner = Runner.from_cfg(cfg)
-    recorder = StepRecorder()
-    runner.register_hook(recorder, priority="LOWEST")
-    runner.train()
+    # randomness.deterministic=True switches torch's deterministic algorithms on for the whole process: undo it
+    cudnn = torch.backends.cudnn
+    state = torch.are_deterministic_algorithms_enabled(), cudnn.deterministic, cudnn.benchmark
+    try:
+        runner = Runner.from_cfg(cfg)
+        recorder = StepRecorder()
+        runner.register_hook(recorder, priority="LOWEST")
+        runner.train()
+    finally:
+        torch.use_deterministic_algorithms(state[0])
+        cudnn.deterministic, cudnn.benchmark = state[1:]
     return runner, recorder
 
 
 def wrapper_types(optim_wrapper) -> list[str]:
     """Type names of the (possibly dict of) optimizer wrapper(s)."""
-    wrappers = optim_wrapper.values() if hasattr(optim_wrapper, "optim_wrappers") else [optim_wrapper]
-    return [type(w).__name__ for w in wrappers]
+    return [type(w).__name__ for w in _wrappers(optim_wrapper)]
+
+
+def _wrappers(optim_wrapper) -> list:
+    return list(optim_wrapper.values()) if hasattr(optim_wrapper, "optim_wrappers") else [optim_wrapper]
 
 
 def assert_amp_run(runner, recorder: StepRecorder, device: str, changed_prefixes: Sequence[str]) -> None:
@@ -165,18 +175,21 @@ def assert_amp_run(runner, recorder: StepRecorder, device: str, changed_prefixes
     assert recorder.logs, "no training iteration ran"
     losses = {k: v for log in recorder.logs for k, v in log.items() if k.startswith("loss")}
     assert losses and all(math.isfinite(v) for v in losses.values()), recorder.logs
-    assert_params_changed(recorder.before, recorder.after, changed_prefixes)
+    scalers = [getattr(w, "loss_scaler", None) for w in _wrappers(runner.optim_wrapper)]
+    scales = [float(s.get_scale()) for s in scalers if s is not None]
+    # fp16: GradScaler skips the steps whose gradients overflowed (then halves the scale); the scales say so
+    assert_params_changed(recorder.before, recorder.after, changed_prefixes, note=f"loss scales {scales}")
 
 
 def assert_params_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor],
-                          prefixes: Sequence[str]) -> None:
+                          prefixes: Sequence[str], note: str = "") -> None:
     """Every parameter finite after training, and in each prefix group at least one that changed."""
     assert before and before.keys() == after.keys()
     bad = [n for n, p in after.items() if not torch.isfinite(p).all()]
     assert not bad, f"non-finite parameters after the AMP step: {bad[:5]}"
     changed = [n for n in after if not torch.equal(before[n], after[n])]
     for prefix in prefixes:
-        assert any(n.startswith(prefix) for n in changed), f"no parameter under {prefix!r} changed"
+        assert any(n.startswith(prefix) for n in changed), f"no parameter under {prefix!r} changed {note}"
 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

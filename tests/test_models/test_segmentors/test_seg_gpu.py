@@ -16,11 +16,13 @@ from tests.helpers.device import OnDevice, assert_amp_run, ort_runner_for, stric
 pytestmark = pytest.mark.gpu
 CONFIGS = REPO_ROOT / "configs"
 SMALL = {"train_dataloader.batch_size": 2, "train_cfg.max_epochs": 1, "train_cfg.val_interval": 1}
-# name: (config, --cfg-options, parameter groups that must move); 4 labeled + 4 unlabeled images, batch 2 + 2
+# name: (demo config, --cfg-options, parameter groups that must move); 4 labeled + 4 unlabeled images, batch 2 + 2.
+# U2PL runs 2 epochs: the first is supervised-only (sup_only_epochs=1).
 RUNS = {
     "supervised": (CONFIGS / "u2pl" / "supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py", SMALL,
                    ["backbone.", "decode_head."]),
-    "U2PL": (REPO_ROOT / "tests" / "data" / "configs" / "u2pl_tiny.py", {},
+    "U2PL": (CONFIGS / "u2pl" / "u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py",
+             {**SMALL, "train_cfg.max_epochs": 2, "train_cfg.val_interval": 2},
              ["student.backbone.", "student.decode_head."]),
     "MeanTeacher": (CONFIGS / "u2pl" / "meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py", SMALL,
                     ["student.backbone.", "student.decode_head."]),
