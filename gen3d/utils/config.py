@@ -344,8 +344,10 @@ def _check_optim_entry(entry: dict, key: str, top: bool, filename: Any) -> None:
     clip = entry.get("clip_grad")
     if isinstance(clip, dict):
         func = torch.nn.utils.clip_grad_value_ if clip.get("type") == "value" else torch.nn.utils.clip_grad_norm_
-        _refuse_unknown(clip, f"{key}.clip_grad", (_accepted_kwargs(func) or set()) - {"parameters"} | {"type"},
-                        f"torch.nn.utils.{func.__name__}", filename)
+        accepted = _accepted_kwargs(func)
+        if accepted is not None:
+            _refuse_unknown(clip, f"{key}.clip_grad", (accepted - {"parameters"}) | {"type"},
+                            f"torch.nn.utils.{func.__name__}", filename)
 
 
 def check_optim_wrapper(cfg: Config) -> None:
