@@ -15,9 +15,10 @@ with a seed) rebuilds the loader with
 * :class:`KeyedSampler` around its sampler: it yields :class:`SampleKey` indices, ints that also carry the key
   ``(seed, epoch, rank, position)`` (position: the index's place in this pass over the sampler);
 * :class:`SeededDataset` around its dataset: for a :class:`SampleKey` it seeds python's ``random``, numpy's global
-  generator and torch's CPU generator from the key, runs the wrapped ``__getitem__`` and restores the previous
-  states; transforms that keep a generator of their own (``Albu``, ``SegWeakAug``, ``SegStrongAug``, ``SegAlbu``,
-  ``GANRandomFlip``) reseed it from :func:`private_seed`, a new seed for each call within the sample;
+  generator and torch's CPU generator from the key and runs the wrapped ``__getitem__`` (in the training process,
+  ``num_workers=0``, the previous states are restored after it); transforms that keep a generator of their own
+  (``Albu``, ``SegWeakAug``, ``SegStrongAug``, ``SegAlbu``, ``GANRandomFlip``) reseed it from :func:`private_seed`,
+  a new seed for each call within the sample;
 * a ``torch.Generator`` of its own, so iterating the loader never draws from the global torch generator.
 
 A sample's augmentation then depends on neither the worker that loads it, persistent or fresh, nor ``num_workers``
@@ -70,27 +71,32 @@ def _seed_words(key: Sequence[int], n: int) -> np.ndarray:
 
 @contextlib.contextmanager
 def seeded_sample(key: Sequence[int]) -> Iterator[None]:
-    """Seed python, numpy (global) and torch (CPU) from ``key`` for the duration of the block, then restore them.
+    """Seed python, numpy (global) and torch (CPU) from ``key`` for the duration of the block.
 
-    Inside the block :func:`private_seed` hands out seeds derived from ``key``.
+    In the training process (``num_workers=0``) the previous states are restored afterwards; a dataloader worker
+    keeps the seeded ones (its next sample seeds them anew). Inside the block :func:`private_seed` hands out seeds
+    derived from ``key``.
 
     Args:
         key: Non-negative ints identifying the sample (see :class:`SampleKey`).
     """
     global _active
-    saved = random.getstate(), np.random.get_state(), torch.get_rng_state(), _active
-    words = _seed_words(key, 3)
+    # A dataloader worker seeds every sample anew: only the training process (num_workers=0) needs its states back.
+    restore = torch.utils.data.get_worker_info() is None
+    saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if restore else None
+    previous, words = _active, _seed_words(key, 3)
     random.seed(int(words[0]))
     np.random.seed(np.frombuffer(words[1].tobytes(), dtype=np.uint32))
-    torch.manual_seed(int(words[2]))
+    torch.default_generator.manual_seed(int(words[2]))  # CPU only: torch.manual_seed also seeds every device (slow)
     _active = [tuple(int(k) for k in key), 0]
     try:
         yield
     finally:
-        random.setstate(saved[0])
-        np.random.set_state(saved[1])
-        torch.set_rng_state(saved[2])
-        _active = saved[3]
+        _active = previous
+        if saved is not None:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+            torch.set_rng_state(saved[2])
 
 
 def private_seed(offset: int | None = None) -> int | None:
