@@ -71,12 +71,17 @@ def ort_runner_for(onnx_path: str, device: str):
     """``(feeds -> outputs, provider)`` over ONNX Runtime: the CUDA EP for ``'cuda'`` where installed, else CPU."""
     import onnxruntime as ort
 
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(onnx_path, opts, providers=providers)
+    sess = None
+    if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        for cuda in (("CUDAExecutionProvider", {"use_tf32": "0"}), "CUDAExecutionProvider"):  # older ORT: no use_tf32
+            try:
+                sess = ort.InferenceSession(onnx_path, opts, providers=[cuda, "CPUExecutionProvider"])
+                break
+            except Exception:  # noqa: BLE001 - an unknown provider option; retry without it
+                continue
+    sess = sess or ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return (lambda feeds: dict(zip(names, sess.run(names, dict(feeds))))), sess.get_providers()[0]
 
