@@ -23,9 +23,11 @@ source sample is an RCS draw (class, then a file with it; its crop re-read until
 come from ``np.random.default_rng((seed, idx))``: a pure function of ``(seed, idx)``, so they do not depend on the
 worker, the number of workers, the visit or a resume. Every visit of ``idx`` meets the same K partner indices;
 batches still mix freely (the sampler shuffles the indices) and the partners' augmentations are redrawn on each
-visit by the pipelines. The main sample is read first, with the wrapped dataset's own index mapping; the pipelines'
-random state is shared, so the random crops of later items differ from a run without the wrapper (as in the official
-code).
+visit by the pipelines. The main sample is read first, with the wrapped dataset's own index mapping. In a loader built
+by gen3d's Runner each item's random state is seeded from the item's key (:mod:`gen3d.datasets.seeding`): the main
+sample is augmented as without the wrapper, and the partners' augmentations follow from the same key. Read outside
+such a loader, the pipelines' random state is shared, so the random crops of later items differ from a run without the
+wrapper (as in the official code).
 """
 
 import copy
