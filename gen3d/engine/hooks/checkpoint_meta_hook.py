@@ -74,7 +74,9 @@ class CheckpointMetaHook(Hook):
     Validation is made neutral to the training random stream: the states are captured before validation
     and restored after it. A checkpoint saved at the end of an epoch therefore holds exactly the state the
     next epoch starts from, and a run killed mid-epoch then resumed ends with the same weights as one that
-    ran through (given deterministic kernels and ``num_workers=0`` or seeded workers).
+    ran through, given deterministic kernels, with any ``num_workers`` (persistent workers included): gen3d's Runner
+    draws each sample's augmentation from the sample's key, never from the workers' or the training process's
+    random state (:mod:`gen3d.datasets.seeding`).
     """
 
     priority = "VERY_HIGH"
