@@ -13,15 +13,15 @@ equalized layers carrying a :class:`WidthMask` hint are taken in module order (f
 per block from the highest resolution down ``fromrgb, conv0, conv1, skip``, then the epilogue ``conv, fc, out``).
 Counted layers (the blocks' layers) with index ``< keep_layers`` are never masked and the one with index
 ``== keep_layers`` keeps its full input; uncounted layers (the epilogue) are always dynamic, as in the official
-``DiscriminatorEpilogue``. Masking rules per layer are in :mod:`gen3d.models.layers.stylegan2_dynamic_width`.
+``DiscriminatorEpilogue``. Masking rules per layer are in :mod:`gen3d.models.layers.dynamic_width`.
 A discriminator with no hints at all gets default masks on every equalized layer, its first layer keeping its input
 and its last layer its output.
 """
 
 from torch import Tensor, nn
 
-from gen3d.models.layers.stylegan2_dynamic_width import WidthMask
-from gen3d.models.layers.stylegan2_equalized import EqualConv2d, EqualLinear
+from gen3d.models.layers.dynamic_width import WidthMask
+from gen3d.models.layers.equalized import EqualConv2d, EqualLinear
 from gen3d.registry import MODELS
 
 KEEP_LAYERS_LIMITED_DATA = 9  # official README: `--keepd 9` for the limited-data (decreasing-width) setting

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gen3d.models.gans import DynamicDiscriminator, StyleGAN2Discriminator
-from gen3d.models.layers.stylegan2_equalized import EqualConv2d, EqualLinear
+from gen3d.models.layers.equalized import EqualConv2d, EqualLinear
 from gen3d.registry import MODELS
 
 D_CFG = dict(type="StyleGAN2Discriminator", resolution=16, channel_base=256, channel_max=32)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gen3d.models.layers.stylegan2_fir import conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
+from gen3d.models.layers.fir import conv2d_resample, downsample2d, setup_filter, upfirdn2d, upsample2d
 
 
 def test_setup_filter_is_normalised_outer_product():

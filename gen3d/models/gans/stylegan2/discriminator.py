@@ -11,16 +11,16 @@ import math
 
 from torch import Tensor, nn
 
-from gen3d.models.layers.stylegan2_discriminator_layers import (
+from gen3d.registry import MODELS
+
+from .discriminator_layers import (
     MBSTD_CHANNELS,
     MBSTD_GROUP_SIZE,
     DiscriminatorBlock,
     DiscriminatorEpilogue,
 )
-from gen3d.models.layers.stylegan2_mapping import MappingNetwork
-from gen3d.registry import MODELS
-
-from .stylegan2_generator import CHANNEL_BASE, CHANNEL_MAX, channels_at
+from .generator import CHANNEL_BASE, CHANNEL_MAX, channels_at
+from .mapping import MappingNetwork
 
 
 @MODELS.register_module()

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from gen3d.registry import MODELS
 from gen3d.utils.dist import average_gradients
 
-from .data_preprocessor import sample_field
+from ..data_preprocessor import sample_field
 
 #: StyleGAN2 config F / Hammer FFHQ-256 defaults (spec gans.md section 8; stylegan2-ada ``train.py`` cfg_specs).
 R1_GAMMA = 10.0

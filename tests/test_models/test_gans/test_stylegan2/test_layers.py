@@ -4,14 +4,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gen3d.models.layers.stylegan2_discriminator_layers import (
+from gen3d.models.gans.stylegan2.discriminator_layers import (
     DiscriminatorBlock,
     DiscriminatorEpilogue,
     MinibatchStdLayer,
 )
-from gen3d.models.layers.stylegan2_equalized import EqualConv2d, EqualLinear, bias_act
-from gen3d.models.layers.stylegan2_mapping import MappingNetwork, normalize_2nd_moment
-from gen3d.models.layers.stylegan2_modulated_conv import ModulatedConv2d, ToRGB, modulated_conv2d
+from gen3d.models.gans.stylegan2.mapping import MappingNetwork, normalize_2nd_moment
+from gen3d.models.gans.stylegan2.modulated_conv import ModulatedConv2d, ToRGB, modulated_conv2d
+from gen3d.models.layers.equalized import EqualConv2d, EqualLinear, bias_act
 
 
 def test_bias_act_lrelu_gain_and_clamp():

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gen3d.models.layers.stylegan2_dynamic_width import WidthMask, masked_weight
-from gen3d.models.layers.stylegan2_equalized import EqualConv2d, EqualLinear
+from gen3d.models.layers.dynamic_width import WidthMask, masked_weight
+from gen3d.models.layers.equalized import EqualConv2d, EqualLinear
 
 
 def test_inactive_mask_is_the_plain_layer():

@@ -17,8 +17,8 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from .stylegan2_dynamic_width import WidthMask
-from .stylegan2_equalized import EqualConv2d, EqualLinear
+from gen3d.models.layers.dynamic_width import WidthMask
+from gen3d.models.layers.equalized import EqualConv2d, EqualLinear
 
 MBSTD_GROUP_SIZE = 4  # stylegan2-ada cfg_specs: mbstd=4 (paper256: 8)
 MBSTD_CHANNELS = 1  # DiscriminatorEpilogue(mbstd_num_channels=1)

@@ -10,8 +10,8 @@ a class label ``c`` is embedded by a linear layer to ``w_dim`` features, normali
 import torch
 from torch import Tensor, nn
 
-from .stylegan2_equalized import EqualLinear
-from .stylegan2_fir import static_int
+from gen3d.models.layers.equalized import EqualLinear
+from gen3d.models.layers.fir import static_int
 
 MAPPING_LAYERS = 8  # StyleGAN config-F: 8 FC layers
 MAPPING_LR_MULT = 0.01  # MappingNetwork(lr_multiplier=0.01)

@@ -16,10 +16,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gen3d.models.layers.stylegan2_fir import RESAMPLE_FILTER, setup_filter, static_int, upsample2d
-from gen3d.models.layers.stylegan2_mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA, MappingNetwork
-from gen3d.models.layers.stylegan2_modulated_conv import ModulatedConv2d, ToRGB
+from gen3d.models.layers.fir import RESAMPLE_FILTER, setup_filter, static_int, upsample2d
 from gen3d.registry import MODELS
+
+from .mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA, MappingNetwork
+from .modulated_conv import ModulatedConv2d, ToRGB
 
 CHANNEL_BASE = 32768  # stylegan2-ada cfg_specs 'stylegan2': fmaps=1 -> channel_base = 32768
 CHANNEL_MAX = 512

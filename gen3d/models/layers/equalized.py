@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .stylegan2_dynamic_width import WidthMask, masked_weight
-from .stylegan2_fir import RESAMPLE_FILTER, conv2d_resample, setup_filter
+from .dynamic_width import WidthMask, masked_weight
+from .fir import RESAMPLE_FILTER, conv2d_resample, setup_filter
 
 LRELU_SLOPE = 0.2  # bias_act.activation_funcs['lrelu'].alpha
 ACT_GAIN = {"linear": 1.0, "lrelu": math.sqrt(2.0)}  # bias_act.activation_funcs[...].def_gain

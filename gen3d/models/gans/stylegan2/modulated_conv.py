@@ -16,8 +16,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .stylegan2_equalized import EqualLinear, bias_act
-from .stylegan2_fir import RESAMPLE_FILTER, conv2d_resample, setup_filter, static_int
+from gen3d.models.layers.equalized import EqualLinear, bias_act
+from gen3d.models.layers.fir import RESAMPLE_FILTER, conv2d_resample, setup_filter, static_int
 
 DEMOD_EPS = 1e-8  # modulated_conv2d: `(w.square().sum(dim=[2,3,4]) + 1e-8).rsqrt()`
 NOISE_MODES = ("random", "const", "none")
