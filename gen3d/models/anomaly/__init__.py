@@ -1,18 +1,30 @@
-"""gen3d.models.anomaly: UniAD (reconstruction transformer, anomaly map, feature cache, full model)."""
+"""gen3d.models.anomaly: UniAD (reconstruction transformer and its blocks, anomaly map, feature cache, full model)."""
 
 from .anomaly_map import ReconstructionAnomalyMap, max_pooled_score, reconstruction_anomaly_map
+from .attention import FastDropout, MaskedMultiheadAttention, fast_dropout
 from .feature_cache import DiskFeatureCache, FeatureCache, MemoryFeatureCache, build_feature_cache
+from .neighbor_mask import neighbor_mask, neighbor_size_for_grid
+from .position_embedding import LearnedPositionEmbedding2d
 from .uniad import UniAD
 from .uniad_reconstruction import UniADReconstruction
+from .uniad_transformer import UniADDecoderLayer, UniADEncoderLayer
 
 __all__ = [
     "DiskFeatureCache",
+    "FastDropout",
     "FeatureCache",
+    "LearnedPositionEmbedding2d",
+    "MaskedMultiheadAttention",
     "MemoryFeatureCache",
     "ReconstructionAnomalyMap",
     "UniAD",
+    "UniADDecoderLayer",
+    "UniADEncoderLayer",
     "UniADReconstruction",
     "build_feature_cache",
+    "fast_dropout",
     "max_pooled_score",
+    "neighbor_mask",
+    "neighbor_size_for_grid",
     "reconstruction_anomaly_map",
 ]

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gen3d.models.layers.neighbor_mask import neighbor_mask, neighbor_size_for_grid
-from gen3d.models.layers.position_embedding import LearnedPositionEmbedding2d
-from gen3d.models.layers.uniad_transformer import (
+from gen3d.registry import MODELS
+
+from .neighbor_mask import neighbor_mask, neighbor_size_for_grid
+from .position_embedding import LearnedPositionEmbedding2d
+from .uniad_transformer import (
     DIM_FEEDFORWARD,
     DROPOUT,
     HIDDEN_DIM,
@@ -29,7 +31,6 @@ from gen3d.models.layers.uniad_transformer import (
     UniADDecoderLayer,
     UniADEncoderLayer,
 )
-from gen3d.registry import MODELS
 
 # UniAD Sec. 4.1 / official MVTec config.
 NUM_ENCODER_LAYERS = 4
@@ -59,7 +60,7 @@ class UniADReconstruction(nn.Module):
         dim_feedforward: FFN hidden channels.
         dropout: Dropout of the transformer layers.
         neighbor_size: Masked window ``k`` or ``(kh, kw)``; ``None`` scales the paper's 7 at 14x14 with the grid
-            (:func:`~gen3d.models.layers.neighbor_mask.neighbor_size_for_grid`); ``0`` disables the mask.
+            (:func:`~gen3d.models.anomaly.neighbor_mask.neighbor_size_for_grid`); ``0`` disables the mask.
         mask_attentions: Whether the mask applies to (encoder, decoder attn-1, decoder attn-2).
         jitter_scale: Feature-jitter scale alpha; ``0`` disables jitter.
         jitter_prob: Probability that a training batch is jittered.

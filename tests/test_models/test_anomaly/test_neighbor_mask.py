@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gen3d.models.layers import MaskedMultiheadAttention, neighbor_mask, neighbor_size_for_grid
+from gen3d.models.anomaly import MaskedMultiheadAttention, neighbor_mask, neighbor_size_for_grid
 
 
 def _hidden(mask: torch.Tensor, h: int, w: int, i: int, j: int) -> set[tuple[int, int]]:

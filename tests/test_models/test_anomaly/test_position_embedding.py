@@ -1,6 +1,6 @@
 import torch
 
-from gen3d.models.layers import LearnedPositionEmbedding2d
+from gen3d.models.anomaly import LearnedPositionEmbedding2d
 from gen3d.registry import MODELS
 
 

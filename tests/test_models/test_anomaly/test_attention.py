@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from gen3d.models.layers import FastDropout, MaskedMultiheadAttention, fast_dropout, neighbor_mask
+from gen3d.models.anomaly import FastDropout, MaskedMultiheadAttention, fast_dropout, neighbor_mask
 
 
 @pytest.mark.parametrize("with_mask", [True, False])

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gen3d.models.layers import UniADDecoderLayer, UniADEncoderLayer, neighbor_mask
+from gen3d.models.anomaly import UniADDecoderLayer, UniADEncoderLayer, neighbor_mask
 
 
 def _mha(attn: nn.Module) -> nn.MultiheadAttention:
