@@ -156,19 +156,20 @@ class Runner(MMEngineRunner):
             set_loader_seed(self.train_dataloader, self.seed)  # the checkpoint's seed, set by mmengine's resume
 
     def train(self) -> torch.nn.Module:
-        """Train (mmengine's ``train``), then stop the training loader's persistent workers.
+        """Train (mmengine's ``train``), then stop the persistent workers of the training and validation loaders.
 
         Left to the garbage collector, a loader with persistent workers that sits in a reference cycle (a runner)
-        waits 5 s per worker before killing it; stopped here they exit at once.
+        waits 5 s per worker before killing it; stopped here they exit at once (a later pass starts new ones).
         """
         try:
             return super().train()
         finally:
-            loader = getattr(self._train_loop, "dataloader", None)
-            iterator = getattr(loader, "_iterator", None)  # set only for persistent workers
-            if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-                iterator._shutdown_workers()
-                loader._iterator = None
+            for loop in (self._train_loop, self._val_loop):
+                loader = getattr(loop, "dataloader", None)
+                iterator = getattr(loader, "_iterator", None)  # set only for persistent workers
+                if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+                    iterator._shutdown_workers()
+                    loader._iterator = None
 
     def _check_resumable(self, path: str, checkpoint: dict) -> None:
         """Raise :class:`ResumeError` unless ``checkpoint`` holds this model's training state."""
