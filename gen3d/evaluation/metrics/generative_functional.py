@@ -45,7 +45,7 @@ def extract_features(
     Args:
         images: ``(N, C, H, W)`` uint8 images (C = 1 is repeated to 3), tensor or array.
         extractor: Module mapping ``(B, 3, H, W)`` images with values in ``[0, 255]`` to ``(B, D)`` features
-            (e.g. :class:`~gen3d.models.backbones.FIDInceptionV3`).
+            (e.g. :class:`~gen3d.evaluation.metrics.fid_inception.FIDInceptionV3`).
         batch_size: Images per forward pass.
         device: Where to run; defaults to the extractor's parameters' device (CPU for a plain function).
 

@@ -1,13 +1,10 @@
 """gen3d.models.backbones: feature extractors over timm."""
 
-from .fid_inception import FID_INCEPTION_URL, FIDInceptionV3
 from .lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
 from .timm_dilated_backbone import TimmSegBackbone
 from .timm_feature_extractor import UNIAD_OUT_BLOCKS, TimmFeatureExtractor
 
 __all__ = [
-    "FID_INCEPTION_URL",
-    "FIDInceptionV3",
     "UNIAD_OUT_BLOCKS",
     "TimmFeatureExtractor",
     "TimmSegBackbone",

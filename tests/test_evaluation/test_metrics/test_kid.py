@@ -7,8 +7,8 @@ from mmengine.evaluator import Evaluator
 
 import gen3d.evaluation.metrics.generative_base as base
 from gen3d.evaluation.metrics import KernelInceptionDistance, compute_kid
+from gen3d.evaluation.metrics.fid_inception import FIDInceptionV3
 from gen3d.evaluation.metrics.generative_functional import kid_subset_values, polynomial_kernel
-from gen3d.models.backbones import FIDInceptionV3
 from gen3d.registry import METRICS
 
 

@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from gen3d.models.backbones import FIDInceptionV3
-from gen3d.models.backbones.fid_inception import FID_INCEPTION_URL, load_fid_inception_state
+from gen3d.evaluation.metrics.fid_inception import FID_INCEPTION_URL, FIDInceptionV3, load_fid_inception_state
 
 # Layout of pt_inception-2015-12-05-6726825d.pth: torchvision Inception3(num_classes=1008, aux_logits=False)
 # (mseitzer/pytorch-fid src/pytorch_fid/inception.py, fid_inception_v3): 94 conv+BN units, 5 tensors each, + fc.

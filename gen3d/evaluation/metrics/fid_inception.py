@@ -26,8 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gen3d.registry import MODELS
-
 __all__ = [
     "FID_INCEPTION_FILENAME",
     "FID_INCEPTION_URL",
@@ -177,7 +175,6 @@ class InceptionE(nn.Module):
         ], 1)
 
 
-@MODELS.register_module()
 class FIDInceptionV3(nn.Module):
     """FID Inception-v3: images in ``[0, 255]`` -> 2048-d ``pool_3`` features. Always frozen, in eval mode.
 
