@@ -192,8 +192,6 @@ def test_resume_from_another_models_checkpoint_is_refused_before_loading(straigh
         _toy_runner(tmp_path / "w2", straight / "data", num_workers=0, resume=True, load_from=str(bare)).train()
 
 
-@pytest.mark.xfail(strict=True, reason="expects tools/train.py to catch gen3d.utils.checkpoint.CheckpointError around "
-                                       "Runner.from_cfg + runner.train() (lead; see issue #11): remove this mark then")
 def test_train_tool_prints_one_line_for_a_checkpoint_it_cannot_resume(straight, tmp_path):
     path = _foreign_checkpoint(straight, tmp_path / "stylegan2.pth")
     truncated = _resume_dir(straight, tmp_path) / "epoch_1.pth"
