@@ -2,6 +2,7 @@
 
 from . import transforms  # noqa: F401
 from .anomaly import AnomalyDataset, CocoAnomalyDataset, FolderDataset, MVTecDataset, VisADataset
+from .file_check import BadFilesError, DatasetError, MissingDataError
 from .segmentation import (
     CityscapesDataset,
     CocoSegDataset,
@@ -14,7 +15,8 @@ from .segmentation import (
 )
 
 __all__ = [
-    "AnomalyDataset", "CityscapesDataset", "CocoAnomalyDataset", "CocoSegDataset", "FolderDataset", "FolderSegDataset",
+    "AnomalyDataset", "BadFilesError", "DatasetError", "MissingDataError",
+    "CityscapesDataset", "CocoAnomalyDataset", "CocoSegDataset", "FolderDataset", "FolderSegDataset",
     "FutureBatchDataset", "GTA5Dataset", "MVTecDataset", "SegDataset", "SemiSupervisedDataset", "VOCDataset",
     "VisADataset",
 ]

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gen3d.datasets import CocoAnomalyDataset
+from gen3d.datasets import CocoAnomalyDataset, DatasetError, MissingDataError
 from gen3d.datasets.transforms import LoadAnomalyImage, LoadAnomalyMask
 from tests.helpers.anomaly_data import CLASSES, DEFECTS, N_DEFECT, N_TEST_GOOD, N_TRAIN, make_coco_tree
 
@@ -58,7 +58,7 @@ def test_refuses_bad_json(tmp_path) -> None:
         coco["images"][0]["file_name"] = "../train/good/000.png"
 
     _edit_json(root, train_image)
-    with pytest.raises(ValueError, match="training image"):
+    with pytest.raises(DatasetError, match="training image"):
         CocoAnomalyDataset(str(root), split="test")
 
     def unknown_category(coco: dict) -> None:
@@ -66,7 +66,7 @@ def test_refuses_bad_json(tmp_path) -> None:
         coco["annotations"][0]["category_id"] = 99
 
     _edit_json(root, unknown_category)
-    with pytest.raises(ValueError, match="unknown category"):
+    with pytest.raises(DatasetError, match="unknown category"):
         CocoAnomalyDataset(str(root), split="test")
 
     path = root / "bottle" / "test" / "annotations.json"
@@ -79,7 +79,7 @@ def test_missing_test_image_and_json(tmp_path) -> None:
     root = make_coco_tree(tmp_path)
     img = root / "carpet" / "test" / "images" / "000.png"
     img.unlink()
-    with pytest.raises(FileNotFoundError, match=str(img)):
+    with pytest.raises(MissingDataError, match=str(img)):
         CocoAnomalyDataset(str(root), split="test")
     (root / "carpet" / "test" / "annotations.json").unlink()
     with pytest.raises(ValueError, match="carpet"):

@@ -8,7 +8,7 @@ resolution = 32
 train_pipeline = [
     dict(type='LoadGANImage', color_type='grayscale'),
     dict(type='GANResizeCrop', resolution=resolution),
-    dict(type='GANRandomFlip', prob=0.5, seed=0),  # seeded: a resumed run replays the same flips
+    dict(type='GANRandomFlip', prob=0.5, seed=0),  # each sample's flip is drawn from its loader key (exact resume)
     dict(type='PackGANInputs'),
 ]
 val_pipeline = [

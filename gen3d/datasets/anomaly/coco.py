@@ -10,6 +10,7 @@ import pycocotools.mask as mask_utils
 
 from gen3d.registry import DATASETS
 
+from ..file_check import DatasetError, MissingDataError
 from ._utils import list_images
 from .base import NORMAL, AnomalyDataset
 
@@ -95,14 +96,14 @@ class CocoAnomalyDataset(AnomalyDataset):
     def _parse(self, json_path: str, img_root: str, cls_name: str | None) -> dict[str, list[dict]]:
         """Records per class of one COCO json; ``cls_name=None`` takes the class from ``file_name``."""
         if not osp.isfile(json_path):
-            raise FileNotFoundError(f"COCO annotation file {json_path} not found")
+            raise MissingDataError(f"COCO annotation file {json_path} not found")
         try:
             with open(json_path) as f:
                 coco = json.load(f)
             images, annotations = coco["images"], coco.get("annotations", [])
             categories = {c["id"]: str(c["name"]) for c in coco.get("categories", [])}  # names are data
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{json_path} is not a valid COCO json ({err!r})") from err
+            raise DatasetError(f"{json_path} is not a valid COCO json ({err!r})") from err
         anns_by_img: dict[Any, list[dict]] = defaultdict(list)
         for ann in annotations:
             anns_by_img[ann["image_id"]].append(ann)
@@ -115,10 +116,10 @@ class CocoAnomalyDataset(AnomalyDataset):
                 continue
             img_path = osp.normpath(osp.join(img_root, file_name))
             if not osp.isfile(img_path):
-                raise FileNotFoundError(f"image {img_path} listed in {json_path} not found")
+                raise MissingDataError(f"image {img_path} listed in {json_path} not found")
             train_dir = osp.normpath(osp.join(self.data_root, cls, "train")) + osp.sep
             if img_path.startswith(train_dir):
-                raise ValueError(f"{json_path} lists training image {img_path} as a test image")
+                raise DatasetError(f"{json_path} lists training image {img_path} as a test image")
             out[cls].append(self._record(img, img_path, cls, anns_by_img.get(img["id"], []), categories, json_path))
         return {k: sorted(v, key=lambda r: r["img_path"]) for k, v in out.items()}
 
@@ -129,7 +130,7 @@ class CocoAnomalyDataset(AnomalyDataset):
             return self.make_record(img_path, cls_name, NORMAL)
         unknown = [a["category_id"] for a in anns if a.get("category_id") not in categories]
         if unknown:
-            raise ValueError(f"{json_path}: annotations of {img_path} use unknown category ids {unknown}")
+            raise DatasetError(f"{json_path}: annotations of {img_path} use unknown category ids {unknown}")
         defect_type = "+".join(sorted({categories[a["category_id"]] for a in anns}))
         height, width = img.get("height"), img.get("width")
         if not height or not width:
@@ -144,10 +145,10 @@ class CocoAnomalyDataset(AnomalyDataset):
 
 
 def _image_size(img_path: str) -> tuple[int, int]:
-    """(H, W) of an image file; ValueError naming it when unreadable."""
+    """(H, W) of an image file; DatasetError naming it when unreadable."""
     img = cv2.imread(img_path, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"cannot read image file {img_path} (corrupt or unsupported format)")
+        raise DatasetError(f"cannot read image file {img_path} (corrupt or unsupported format)")
     return img.shape[0], img.shape[1]
 
 
@@ -168,18 +169,18 @@ def _ann_to_rles(ann: dict, height: int, width: int, json_path: str) -> list[dic
     if isinstance(seg, dict):
         size = [int(s) for s in seg.get("size", [])]
         if size != [height, width]:
-            raise ValueError(f"{where}: RLE size {size} differs from the image size {[height, width]}")
+            raise DatasetError(f"{where}: RLE size {size} differs from the image size {[height, width]}")
         counts = seg.get("counts")
         if isinstance(counts, list):
             return [mask_utils.frPyObjects(seg, height, width)]
         if isinstance(counts, str | bytes):
             return [{"size": size, "counts": counts.encode() if isinstance(counts, str) else counts}]
-        raise ValueError(f"{where}: RLE counts must be a list or a string")
+        raise DatasetError(f"{where}: RLE counts must be a list or a string")
     if isinstance(seg, list) and seg:
         polys = seg if isinstance(seg[0], list) else [seg]
         bad = [len(p) for p in polys if len(p) < 6 or len(p) % 2]
         if bad:
-            raise ValueError(f"{where}: a polygon needs an even number >= 6 of coordinates, got lengths {bad}")
+            raise DatasetError(f"{where}: a polygon needs an even number >= 6 of coordinates, got lengths {bad}")
         return mask_utils.frPyObjects([[float(v) for v in p] for p in polys], height, width)
     bbox = ann.get("bbox")
     if bbox and len(bbox) == 4 and bbox[2] > 0 and bbox[3] > 0:
