@@ -27,7 +27,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from gen3d.models.backbones.lite0_weights import load_lite0_imagenet
+from gen3d.utils.lite0_weights import load_lite0_imagenet
 
 from .fid_inception import (
     FID_INCEPTION_URL,

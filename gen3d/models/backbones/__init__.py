@@ -1,6 +1,7 @@
 """gen3d.models.backbones: feature extractors over timm."""
 
-from .lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
+from gen3d.utils.lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
+
 from .timm_dilated_backbone import TimmSegBackbone
 from .timm_feature_extractor import UNIAD_OUT_BLOCKS, TimmFeatureExtractor
 

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from gen3d.registry import MODELS
+from gen3d.utils.lite0_weights import load_lite0_imagenet, lukemelas_to_timm
 
-from .lite0_weights import load_lite0_imagenet, lukemelas_to_timm
 from .timm_feature_extractor import check_timm_model_name
 
 LITE0_OFFLINE = "lite0-offline"

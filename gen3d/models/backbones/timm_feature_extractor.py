@@ -18,8 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gen3d.registry import MODELS
-
-from .lite0_weights import load_lite0_imagenet, lukemelas_to_timm
+from gen3d.utils.lite0_weights import load_lite0_imagenet, lukemelas_to_timm
 
 # Paper choice (UniAD official `backbone_info`, outlayers [1, 2, 3, 4]) and its equivalent on other backbones:
 # the last block of stages 0, 1, 2 and 4 (strides 2, 4, 8, 16).

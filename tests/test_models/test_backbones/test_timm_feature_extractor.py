@@ -3,9 +3,9 @@ import timm
 import torch
 
 from gen3d.models.backbones import UNIAD_OUT_BLOCKS, TimmFeatureExtractor
-from gen3d.models.backbones.lite0_weights import lite0_weights_path
 from gen3d.models.necks import FeatureAligner
 from gen3d.registry import MODELS
+from gen3d.utils.lite0_weights import lite0_weights_path
 
 
 def test_efficientnet_b4_matches_uniad_paper():

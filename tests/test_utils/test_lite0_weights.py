@@ -6,7 +6,7 @@ import timm
 import torch
 from PIL import Image
 
-from gen3d.models.backbones import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
+from gen3d.utils.lite0_weights import lite0_weights_path, load_lite0_imagenet, lukemelas_to_timm
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -5,6 +5,9 @@ lukemelas' EfficientNet-PyTorch (``_conv_stem``, ``_bn0``, ``_blocks.N.*``, ``_c
 :func:`lukemelas_to_timm` renames them onto timm's EfficientNet; the tensors map one to one (296 keys, no
 shape change). Only ``tf_efficientnet_lite0`` (TF "SAME" padding, BN eps 1e-3) reproduces the reference logits;
 its timm preprocessing is mean = std = 0.5 (inputs in [-1, 1]).
+
+The timm backbones (``gen3d.models.backbones``) and the Lite0 fallback of FID / KID (``gen3d.evaluation``) both load
+these weights, so the loader sits in ``utils`` below both: metrics never import models.
 """
 
 import re
