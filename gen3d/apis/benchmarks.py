@@ -1,12 +1,36 @@
-"""Benchmarks of gen3d's models, run by ``tools/benchmark.py``; each returns rows for a printed table."""
+"""Benchmarks of gen3d's models, run by ``tools/benchmark.py``; each returns rows for a printed table.
+
+The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``) take a ``device``: the models go there (the
+data preprocessors move the batches), CUDA is synchronised around every timed call, and the mixed-precision variant
+is fp16 ``AmpOptimWrapper`` on CUDA and bf16 ``CPUAutocastOptimWrapper`` on CPU, as ``tools/train.py --amp`` picks.
+:data:`BENCH_TASKS` wires every subcommand of the tool (:func:`run_task`).
+"""
 
 from __future__ import annotations
+
+import argparse
+import json
+import os.path as osp
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from mmengine.optim import OptimWrapper
 
+from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
+from gen3d.deploy.benchmark import DEPLOY_COLUMNS
 from gen3d.structures import AnomalyDataSample
-from gen3d.utils.benchmark import summarize, time_interleaved
+from gen3d.utils.benchmark import (
+    amp_name,
+    amp_optim_wrapper,
+    bench_device,
+    device_label,
+    format_table,
+    summarize,
+    time_interleaved,
+)
+
+UNIAD_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
 
 
 def _uniad_batch(batch_size: int, size: int, seed: int = 0) -> dict:
@@ -17,8 +41,9 @@ def _uniad_batch(batch_size: int, size: int, seed: int = 0) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-def bench_uniad_train(config: str, batch_size: int = 8, rounds: int = 8, bf16: bool = True) -> list[dict]:
-    """One UniAD training step (forward, backward, AdamW, clip) per call: cache off/on, fp32/bf16 autocast.
+def bench_uniad_train(config: str = UNIAD_CONFIG, batch_size: int = 8, rounds: int = 8, bf16: bool = True,
+                      device: str | torch.device = "cpu") -> list[dict]:
+    """One UniAD training step (forward, backward, AdamW, clip) per call: cache off/on, fp32/mixed precision.
 
     The feature cache holds the batch's backbone features after the warm-up, so "cached" steps skip the
     frozen backbone as later epochs of a real run do.
@@ -27,16 +52,17 @@ def bench_uniad_train(config: str, batch_size: int = 8, rounds: int = 8, bf16: b
         config: A UniAD config (its model, optimizer settings and input size are used).
         batch_size: Images per step.
         rounds: Timed steps per variant (interleaved).
-        bf16: Also time bf16 autocast variants (``CPUAutocastOptimWrapper`` on CPU).
+        bf16: Also time the mixed-precision variants (:func:`amp_optim_wrapper`: bf16 on CPU, fp16 on CUDA).
+        device: ``'cpu'`` or ``'cuda'`` (:func:`bench_device`).
 
     Returns:
         Table rows: variant, median/p90 seconds per step, images/s, speed-up over fp32 without cache.
     """
     from gen3d.apis.inference import _no_pretrained
-    from gen3d.engine.optim_wrappers import CPUAutocastOptimWrapper
     from gen3d.registry import MODELS
     from gen3d.utils.config import load_config
 
+    dev = bench_device(device)
     cfg = load_config(config)
     model_cfg = cfg.model.to_dict()
     if model_cfg.get("backbone", {}).get("pretrained") not in (None, False, "lite0-offline"):
@@ -48,17 +74,17 @@ def bench_uniad_train(config: str, batch_size: int = 8, rounds: int = 8, bf16: b
         model_cfg["feature_cache"] = dict(type="memory", max_items=10_000) if cached else None
         for amp in (False, True) if bf16 else (False,):
             torch.manual_seed(0)
-            model = MODELS.build(model_cfg).train()
+            model = MODELS.build(model_cfg).to(dev).train()
             optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-            wrapper_cls = CPUAutocastOptimWrapper if amp else OptimWrapper
-            wrapper = wrapper_cls(optimizer=optim, clip_grad=dict(max_norm=0.1))
-            name = f"{'bf16' if amp else 'fp32'} {'cached' if cached else 'uncached'}"
+            clip = dict(max_norm=0.1)
+            wrapper = amp_optim_wrapper(optim, dev, clip_grad=clip) if amp else OptimWrapper(optim, clip_grad=clip)
+            name = f"{amp_name(dev) if amp else 'fp32'} {'cached' if cached else 'uncached'}"
             variants[name] = (lambda m=model, w=wrapper: m.train_step(batch, w))
-    times = time_interleaved(variants, rounds=rounds, warmup=2)
+    times = time_interleaved(variants, rounds=rounds, warmup=2, device=dev)
     rows = summarize(times, baseline="fp32 uncached", items_per_call=batch_size)
     for row in rows:
         row["it/s"] = row["items/s"] / batch_size
-        row["threads"] = torch.get_num_threads()
+        row.update(threads=torch.get_num_threads(), device=str(dev))
     return rows
 
 
@@ -91,7 +117,7 @@ def _seg_two_stream_batch(batch_size: int, crop: int, seed: int = 0) -> dict:
 
 
 def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int = 3, warmup: int = 1,
-                   seed: int = 0) -> list[dict]:
+                   seed: int = 0, device: str | torch.device = "cpu") -> list[dict]:
     """One semi-supervised segmentation training step per call, each method against a supervised step.
 
     Every variant is the lite0 DeepLabV3+ of the demo configs (5 classes) with SGD (lr 1e-2, momentum 0.9, wd
@@ -108,6 +134,7 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
         k: FST-D virtual steps.
         warmup: Untimed steps per variant first.
         seed: Seed of the batch and of the models.
+        device: ``'cpu'`` or ``'cuda'`` (:func:`bench_device`).
 
     Returns:
         Table rows: variant, median/p90 seconds per step, labeled images/s, and ``x supervised`` (its step time
@@ -118,6 +145,7 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
     from gen3d.registry import MODELS
     from gen3d.utils.config import load_config
 
+    dev = bench_device(device)
     batch = _seg_two_stream_batch(batch_size, crop, seed)
     sup = load_config(SEG_SUP_CONFIG).model.to_dict()
     u2pl = {**load_config(SEG_U2PL_CONFIG).model.to_dict(), "max_epochs": 80, "iters_per_epoch": 100}
@@ -139,7 +167,7 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
     variants = {}
     for name, model_cfg in model_cfgs.items():
         torch.manual_seed(seed)
-        model = MODELS.build(model_cfg).train()
+        model = MODELS.build(model_cfg).to(dev).train()
         optim = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-2, momentum=0.9,
                                 weight_decay=1e-4)
         wrapper = OptimWrapper(optimizer=optim)
@@ -149,11 +177,11 @@ def bench_seg_step(rounds: int = 8, batch_size: int = 4, crop: int = 96, k: int 
         else:  # iteration 200 = epoch 2: past the warm-up and the teacher-copy epoch, EMA momentum 0.99
             counter = itertools.count(200)
             variants[name] = (lambda m=model, w=wrapper, c=counter: m.train_step_at(batch, w, next(c)))
-    times = time_interleaved(variants, rounds=rounds, warmup=warmup)
+    times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
     rows = summarize(times, baseline="supervised", items_per_call=batch_size)
     for row in rows:
         row["x supervised"] = 1.0 / row.pop("speed-up")
-        row["threads"] = torch.get_num_threads()
+        row.update(threads=torch.get_num_threads(), device=str(dev))
     return rows
 
 
@@ -163,8 +191,6 @@ BEFORE = "all, one broadcast each (before)"
 def _broadcast_worker(rank: int, init_file: str, out: str, queue_scale: float, rounds: int, num_classes: int,
                       feat_dim: int) -> None:
     """One gloo rank of :func:`bench_buffer_broadcast`; rank 0 writes the timings to ``out`` (JSON)."""
-    import json
-
     import torch.distributed as torch_dist
     from mmengine.dist import broadcast_object_list
 
@@ -229,7 +255,6 @@ def bench_buffer_broadcast(queue_scale: float = 1.0, rounds: int = 5, num_classe
     Returns:
         Table rows: variant, MiB sent, median/p90 seconds, ms per MiB sent, ``x before`` (time over the old one's).
     """
-    import json
     import statistics
     import tempfile
 
@@ -249,4 +274,103 @@ def bench_buffer_broadcast(queue_scale: float = 1.0, rounds: int = 5, num_classe
         med, mb = statistics.median(ts), result["sent"][name]
         rows.append({"variant": name, "MiB sent": mb, "median s": med, "p90 s": percentile(ts, 90),
                      "ms/MiB": 1e3 * med / mb if mb else "-", "x before": med / base})
+    return rows
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """A subcommand of ``tools/benchmark.py``.
+
+    Attributes:
+        run: ``run(args, device) -> (rows, title)`` with the tool's parsed arguments.
+        columns: Columns of the printed table (rows keep every key in the JSON of ``--out``).
+        rounds: Default of ``--rounds``.
+        on_device: Takes ``--device cuda`` (the training benchmarks); the others run on CPU only.
+        sets_threads: ``--threads`` sets torch's intra-op threads of this process (deploy passes it to its runtimes).
+    """
+
+    run: Callable[[argparse.Namespace, torch.device], tuple[list[dict], str]]
+    columns: tuple[str, ...]
+    rounds: int = 8
+    on_device: bool = False
+    sets_threads: bool = True
+
+
+def _uniad_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[dict], str]:
+    config, bs = args.config or UNIAD_CONFIG, args.batch_size or 8
+    rows = bench_uniad_train(config, bs, args.rounds, bf16=not args.no_bf16, device=dev)
+    return rows, f"UniAD training step, batch {bs}, {osp.basename(config)}, {device_label(dev)}"
+
+
+def _seg_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[dict], str]:
+    bs = args.batch_size or 4
+    rows = bench_seg_step(args.rounds, bs, args.crop_size, device=dev)
+    return rows, (f"Segmentation training step, lite0 DeepLabV3+, {bs}+{bs} crops of {args.crop_size}px, "
+                  f"{device_label(dev)}")
+
+
+def _deploy_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[dict], str]:
+    from gen3d.deploy.benchmark import bench_bundles
+
+    return bench_bundles(args.bundle, args.checkpoint, args.config, tuple(args.batch_sizes), args.threads or 2,
+                         args.rounds * 4, spin=args.ort_spin)
+
+
+def _broadcast_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[dict], str]:
+    rows = bench_buffer_broadcast(args.queue_scale, args.rounds)
+    return rows, (f"GradSyncDataParallel buffer broadcast per step, 2 gloo CPU ranks, U2PL demo model + VOC queues "
+                  f"x {args.queue_scale}")
+
+
+BENCH_TASKS = {
+    "uniad-train": BenchTask(_uniad_task, ("variant", "median s", "p90 s", "it/s", "items/s", "speed-up"),
+                             on_device=True),
+    "deploy": BenchTask(_deploy_task, tuple(DEPLOY_COLUMNS), sets_threads=False),
+    "seg-step": BenchTask(_seg_task, ("variant", "median s", "p90 s", "items/s", "x supervised"), on_device=True),
+    "gan-train": BenchTask(gan_task, GAN_COLUMNS, rounds=16, on_device=True),
+    "buffer-broadcast": BenchTask(_broadcast_task, ("variant", "MiB sent", "median s", "p90 s", "ms/MiB",
+                                                    "x before")),
+}
+"""Subcommands of ``tools/benchmark.py``."""
+
+
+def resolve_task(task: str, device: str = "cpu") -> tuple[BenchTask, torch.device]:
+    """The entry of :data:`BENCH_TASKS` and the device it runs on.
+
+    Raises:
+        KeyError: An unknown task.
+        ValueError: ``--device`` other than CPU for a task that runs on CPU only.
+        RuntimeError: CUDA asked for where there is none (:func:`bench_device`).
+    """
+    entry = BENCH_TASKS[task]
+    if torch.device(device).type != "cpu" and not entry.on_device:
+        on_device = ", ".join(name for name, t in BENCH_TASKS.items() if t.on_device)
+        raise ValueError(f"--device {device}: {task} runs on CPU only (--device is for {on_device})")
+    return entry, bench_device(device)
+
+
+def run_task(args: argparse.Namespace) -> list[dict]:
+    """Run ``args.task`` with the arguments of ``tools/benchmark.py``: print its title and table, write ``--out``.
+
+    ``--threads`` applies on CPU only (a note is printed and it is ignored for a CUDA run).
+
+    Returns:
+        The table rows.
+
+    Raises:
+        ValueError, RuntimeError: See :func:`resolve_task`.
+    """
+    task, dev = resolve_task(args.task, args.device)
+    args.rounds = args.rounds or task.rounds
+    if args.threads and task.sets_threads:
+        if dev.type == "cpu":
+            torch.set_num_threads(args.threads)
+        else:
+            print(f"note: --threads {args.threads} ignored, the steps run on {dev}")
+    rows, title = task.run(args, dev)
+    print(f"\n{title}")
+    print(format_table(rows, task.columns))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=2)
     return rows
