@@ -87,8 +87,10 @@ def density_gradient(sigma: Tensor, points: Tensor, create_graph: bool = True) -
     Returns:
         ``grad sigma`` ``(B, R, S, 3)``.
     """
+    if not sigma.requires_grad:  # a field that ignores its points (piecewise constant in a test, say)
+        return torch.zeros_like(points)
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(sigma.sum(), points, create_graph=create_graph)
+        (grad,) = torch.autograd.grad(sigma.sum(), points, create_graph=create_graph, materialize_grads=True)
     return grad
 
 
