@@ -1,0 +1,1 @@
+"""Tests of gen3d.models.gans.pigan."""
