@@ -75,6 +75,8 @@ SMOKE = {
                        discriminator=dict(type="StyleGAN2Discriminator", resolution=16, channel_base=128,
                                           channel_max=16)),
                   lambda: (torch.randn(B, 16),)),
+    "PiGANGenerator": (dict(z_dim=16, hidden_dim=16, n_layers=2, img_resolution=8, num_steps=6, mapping_hidden=16,
+                            avg_samples=64), lambda: (torch.randn(B, 16),)),
     "GANDataPreprocessor": (dict(), lambda: (dict(inputs=torch.randint(0, 256, (B, 3, 16, 16), dtype=torch.uint8)),)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FIDInceptionV3": (dict(resize_input=False), lambda: (torch.randint(0, 256, (B, 3, 75, 75), dtype=torch.uint8),)),
