@@ -132,14 +132,14 @@ class PiGANGenerator(nn.Module):
         self.avg_frequencies.copy_(freq_sum / max(num_samples, 1))
         self.avg_phase_shifts.copy_(phase_sum / max(num_samples, 1))
 
-    def sample_pose(self, batch_size: int, generator: torch.Generator | None = None,
-                    device: torch.device | str | None = None) -> Tensor:
-        """Draw camera angles from the configured distribution.
+    def sample_pose(self, batch_size: int, device: torch.device | str | None = None,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """Draw camera angles from the configured distribution (the GAN spine calls ``sample_pose(num, device)``).
 
         Args:
             batch_size: ``B``.
-            generator: Optional random generator.
             device: Device of the result.
+            generator: Optional random generator.
 
         Returns:
             ``(B, 2)``: ``(pitch, yaw)`` in radians, the order of pi-GAN's returned positions.
@@ -190,7 +190,7 @@ class PiGANGenerator(nn.Module):
             frequencies = self.avg_frequencies + truncation_psi * (frequencies - self.avg_frequencies)
             phase_shifts = self.avg_phase_shifts + truncation_psi * (phase_shifts - self.avg_phase_shifts)
         if pose is None:
-            pose = self.sample_pose(z.shape[0], generator=generator, device=z.device)
+            pose = self.sample_pose(z.shape[0], z.device, generator=generator)
         cam2world = self.cam2world(pose.to(z.dtype))
         random = noise_mode == "random"
 

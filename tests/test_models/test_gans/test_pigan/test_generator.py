@@ -63,6 +63,7 @@ def test_sample_pose_statistics():
     assert pose.shape == (20000, 2)
     assert abs(pose[:, 0].std() - 0.155) < 0.005 and abs(pose[:, 1].std() - 0.3) < 0.01
     assert (pose.mean(0) - math.pi / 2).abs().max() < 0.01
+    assert gen.sample_pose(3, "cpu").shape == (3, 2)  # the spine's call: sample_pose(num, device)
 
 
 def test_truncation_zero_gives_the_average_field_for_every_z():
