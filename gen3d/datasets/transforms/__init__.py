@@ -17,3 +17,6 @@ __all__ = [
 from .gan_transforms import GANRandomFlip, GANResizeCrop, LoadGANImage, PackGANInputs  # noqa: E402
 
 __all__ += ["GANRandomFlip", "GANResizeCrop", "LoadGANImage", "PackGANInputs"]
+from .pose_transforms import LoadPoseGeometry, PackPoseInputs, PoseRandomFlip  # noqa: E402
+
+__all__ += ["LoadPoseGeometry", "PackPoseInputs", "PoseRandomFlip"]
