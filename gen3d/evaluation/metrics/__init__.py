@@ -1,5 +1,6 @@
 """gen3d.evaluation.metrics: registered metrics and the pure functions behind them."""
 
+from . import geometry_functional, geometry_metric, multiview_metric  # noqa: F401 (GeometryMetric, MultiViewConsistency)
 from .anomaly_functional import (
     AUPRO_FPR_LIMIT,
     average_precision,
