@@ -168,7 +168,7 @@ def _traced(o: np.ndarray, d: np.ndarray, kind: str, size: tuple) -> tuple[np.nd
         t = np.where(active, t + dist, t)
         active &= (dist > TRACE_EPS * bound) & (t < t_out)
     dist, normal = _sdf(kind, o + t[:, None] * d, size)
-    hit = np.isfinite(t_in) & (np.abs(dist) < 100 * TRACE_EPS * bound) & (t < t_out)
+    hit = np.isfinite(t_in) & (np.abs(dist) < 10 * TRACE_EPS * bound) & (t < t_out)
     return np.where(hit, t, np.inf), normal
 
 
@@ -297,13 +297,33 @@ def random_object(rng: np.random.Generator, label: int) -> list[Primitive]:
     return parts
 
 
+def sample_view(seed: int, index: int, size: int = 64, pose_mode: str = "normal", yaw_mean: float = YAW_MEAN,
+                pitch_mean: float = PITCH_MEAN, yaw_std: float = YAW_STD, pitch_std: float = PITCH_STD,
+                radius: float = CAMERA_RADIUS, fov: float = FOV) -> tuple[View, dict]:
+    """View ``index`` of the set of ``seed``: a random object of class ``CLASSES[index % len(CLASSES)]``.
+
+    Arguments as :func:`build_shape3d_dataset`.
+
+    Returns:
+        The :class:`View` and its ``poses.json`` entry ``dict(yaw, pitch, radius, fov, label)``.
+    """
+    rng = np.random.default_rng([seed, index])
+    label = index % len(CLASSES)
+    yaw, pitch = (float(a[0]) for a in sample_angles(rng, 1, pose_mode, yaw_mean, pitch_mean, yaw_std, pitch_std))
+    light = np.array([rng.uniform(-1, 1), rng.uniform(0, 1), rng.uniform(0.3, 1)])
+    top = rng.uniform(0, 1, 3)
+    background = (top, top if rng.random() < 0.5 else rng.uniform(0, 1, 3))
+    view = render_view(random_object(rng, label), yaw, pitch, radius, fov, size, light=light, background=background)
+    return view, dict(yaw=yaw, pitch=pitch, radius=float(radius), fov=float(fov), label=label)
+
+
 def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed: int = 0,
                           pose_mode: str = "normal", yaw_mean: float = YAW_MEAN, pitch_mean: float = PITCH_MEAN,
                           yaw_std: float = YAW_STD, pitch_std: float = PITCH_STD, radius: float = CAMERA_RADIUS,
                           fov: float = FOV, depth_format: str = "png") -> Path:
     """Write ``num`` views of random objects in the posed-image layout (module docstring).
 
-    Image ``i`` depends on ``(seed, i)`` only; its class is ``CLASSES[i % len(CLASSES)]``.
+    View ``i`` depends on ``(seed, i)`` only (:func:`sample_view`); its class is ``CLASSES[i % len(CLASSES)]``.
 
     Args:
         root: Output folder (created; files of the same names overwritten).
@@ -330,15 +350,9 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
     depth_scale = float(DEPTH_PNG_MAX // (2 * radius))  # depths stay below the 2 * radius it can hold
     poses = {}
     for i in range(int(num)):
-        rng = np.random.default_rng([seed, i])
-        label = i % len(CLASSES)
-        yaw, pitch = (float(a[0]) for a in sample_angles(rng, 1, pose_mode, yaw_mean, pitch_mean, yaw_std, pitch_std))
-        light = np.array([rng.uniform(-1, 1), rng.uniform(0, 1), rng.uniform(0.3, 1)])
-        top = rng.uniform(0, 1, 3)
-        background = (top, top if rng.random() < 0.5 else rng.uniform(0, 1, 3))
-        view = render_view(random_object(rng, label), yaw, pitch, radius, fov, size, light=light,
-                           background=background)
         stem = f"shape_{i:05d}"
+        view, poses[stem] = sample_view(seed, i, size, pose_mode, yaw_mean, pitch_mean, yaw_std, pitch_std, radius,
+                                        fov)
         cv2.imwrite(str(root / "images" / f"{stem}.png"), cv2.cvtColor(view.image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "normal" / f"{stem}.png"), cv2.cvtColor(encode_normal(view.normal), cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "mask" / f"{stem}.png"), view.mask.astype(np.uint8) * 255)
@@ -346,7 +360,6 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
             cv2.imwrite(str(root / "depth" / f"{stem}.png"), encode_depth_png(view.depth, depth_scale))
         else:
             np.save(root / "depth" / f"{stem}.npy", view.depth)
-        poses[stem] = dict(yaw=yaw, pitch=pitch, radius=float(radius), fov=float(fov), label=label)
     meta = dict(version=1, classes=list(CLASSES), poses=poses,
                 source=f"gen3d.datasets.shape3d_synthesis seed={seed} size={size} pose_mode={pose_mode}")
     if depth_format == "png":
