@@ -1,18 +1,24 @@
 """Sample a trained GAN generator: seeded latents, truncation, image grids and latent interpolation videos.
 
-The generator is a StyleGAN2-style module (``z_dim``, ``c_dim``, ``img_channels``, ``mapping(z, c, ...)``,
-``synthesis(ws, noise_mode=...)``, ``forward(z, c, truncation_psi, ..., noise_mode)``) producing images in about
-``[-1, 1]``; images leave this module as uint8 with stylegan2-ada's rounding, ``clamp(x * 127.5 + 128, 0, 255)``.
+Generators are used through the one generator interface (:mod:`gen3d.models.gans.generator_output`); the seeded
+sampling itself lives in :mod:`gen3d.models.gans.sampling` (re-exported here), below both ``apis`` and the engine's
+hooks. Only the w-space interpolation needs a StyleGAN-style generator (``mapping`` / ``synthesis``). Images leave
+as uint8 with stylegan2-ada's rounding, ``clamp(x * 127.5 + 128, 0, 255)``.
 """
 
 from __future__ import annotations
 
 import os.path as osp
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from gen3d.models.gans.generator_output import check_generator
+from gen3d.models.gans.sampling import class_onehot, generate, generate_outputs, seed_latents, to_uint8
+
+__all__ = ["class_onehot", "generate", "generate_outputs", "interpolation_frames", "load_generator", "make_grid",
+           "save_image", "seed_latents", "slerp", "to_uint8", "write_animation"]
 
 
 def load_generator(checkpoint: str, config: str | None = None, device: str = "cpu", ema: bool = True) -> nn.Module:
@@ -29,6 +35,7 @@ def load_generator(checkpoint: str, config: str | None = None, device: str = "cp
 
     Raises:
         ValueError: The checkpoint holds no GAN (no ``generator`` sub-module).
+        TypeError: Its generator does not implement the generator interface.
     """
     from gen3d.apis.inference import init_model
 
@@ -37,54 +44,9 @@ def load_generator(checkpoint: str, config: str | None = None, device: str = "cp
     gen = getattr(model, name, None)
     if not isinstance(gen, nn.Module):
         raise ValueError(f"checkpoint {checkpoint} holds a {type(model).__name__}, which has no {name}")
+    check_generator(gen)
     gen.cfg = model.cfg
     return gen.eval()
-
-
-def seed_latents(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
-    """One standard-normal latent per seed (the same seed always gives the same latent).
-
-    Returns:
-        ``z`` ``[len(seeds), z_dim]`` float32.
-    """
-    return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-
-
-def class_onehot(c_dim: int, class_idx: int | None, n: int) -> torch.Tensor | None:
-    """Labels ``c`` ``[n, c_dim]`` (one-hot of ``class_idx``) for a conditional generator, None otherwise.
-
-    Raises:
-        ValueError: A conditional generator without a class, or a class out of range.
-    """
-    if c_dim == 0:
-        if class_idx is not None:
-            raise ValueError("the generator is unconditional (c_dim 0): drop the class index")
-        return None
-    if class_idx is None or not 0 <= class_idx < c_dim:
-        raise ValueError(f"the generator is conditional: pass a class index in [0, {c_dim}), got {class_idx}")
-    c = torch.zeros(n, c_dim)
-    c[:, class_idx] = 1.0
-    return c
-
-
-def to_uint8(img: torch.Tensor) -> torch.Tensor:
-    """``[N, C, H, W]`` float in ``[-1, 1]`` -> uint8 ``[N, C, H, W]`` (stylegan2-ada's rounding)."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-
-
-@torch.no_grad()
-def generate(gen: nn.Module, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-             noise_mode: str = "const", batch_size: int = 16, progress: bool = False) -> torch.Tensor:
-    """Images for latents ``z`` ``[N, z_dim]`` (labels ``c`` ``[N, c_dim]``) as uint8 ``[N, C, R, R]``."""
-    from tqdm import tqdm
-
-    device = next(gen.parameters()).device
-    out = []
-    for i in tqdm(range(0, len(z), batch_size), desc="generate", disable=not progress):
-        ci = None if c is None else c[i:i + batch_size].to(device)
-        img = gen(z[i:i + batch_size].to(device), ci, truncation_psi=truncation_psi, noise_mode=noise_mode)
-        out.append(to_uint8(img).cpu())
-    return torch.cat(out)
 
 
 def make_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, pad: int = 0) -> np.ndarray:
@@ -132,7 +94,8 @@ def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space
         gen: The generator.
         z: Key latents, visited in order (and back to the first when ``loop``).
         steps: Frames per segment between two keys.
-        space: ``'z'`` (slerp of latents) or ``'w'`` (lerp of the mapped ``ws``; StyleGAN's smoother path).
+        space: ``'z'`` (slerp of latents; any generator) or ``'w'`` (lerp of the mapped ``ws``; StyleGAN's smoother
+            path, needs ``mapping`` / ``synthesis``).
         c: Labels ``[1, c_dim]`` for a conditional generator (same class along the path).
         truncation_psi: Truncation applied in the mapping.
         loop: Close the path.
@@ -160,7 +123,7 @@ def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space
         else:
             cs = None if ck is None else ck.expand(steps, -1)
             img = gen(slerp(a.expand(steps, -1), b.expand(steps, -1), t), cs, truncation_psi=truncation_psi,
-                      noise_mode="const")
+                      noise_mode="const").image
         frames.append(to_uint8(img).cpu())
     return torch.cat(frames)
 

@@ -27,7 +27,15 @@ from mmengine.config import Config
 
 from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
-from .gan_wrapper import IMAGE_MEANING, GeneratorEnd2End, example_feeds, gate_backend, generator_of
+from .gan_wrapper import (
+    IMAGE_MEANING,
+    MAP_CHANNELS,
+    MAP_MEANING,
+    GeneratorEnd2End,
+    example_feeds,
+    gate_backend,
+    generator_of,
+)
 from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
 from .parity import ort_runner
 
@@ -70,15 +78,16 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
     names_in = wrapper.input_names
     dyn, batch = bool(oc.get("dynamic_batch", True)), int(oc.get("batch_size", 1))
     bdim: str | int = "batch" if dyn else batch
-    res, ch = int(generator.resolution), int(getattr(generator, "img_channels", 3))
+    res, ch = int(generator.img_resolution), int(generator.img_channels)
     feeds = example_feeds(generator, batch, psi_default)
     args = tuple(torch.from_numpy(feeds[n]) for n in names_in)
     os.makedirs(work_dir, exist_ok=True)
     path = osp.join(work_dir, oc.get("save_file", "model.onnx"))
     opset, exporter = int(oc.get("opset_version", DEFAULT_OPSET)), oc.get("exporter", "torchscript")
     logger.info("exporting the %s %s (%s image) to %s", role, type(generator).__name__, output, path)
-    axes = {n: {0: "batch"} for n in (*names_in[:-1], "image")} if dyn else None
-    export_onnx(wrapper, args, path, names_in, ("image",), axes, opset, exporter)
+    names_out = wrapper.output_names(args)  # image, then the generator's other maps (GeneratorOutput fields)
+    axes = {n: {0: "batch"} for n in (*names_in[:-1], *names_out)} if dyn else None
+    export_onnx(wrapper, args, path, names_in, names_out, axes, opset, exporter)
     if oc.get("simplify", True):
         simplify_onnx(path, feeds)
     set_input_defaults(path, {"truncation_psi": np.array([psi_default], np.float32)})
@@ -97,19 +106,25 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
     if generator.c_dim:
         inputs.append({"name": "c", "dtype": "float32", "shape": [bdim, int(generator.c_dim)],
                        "meaning": "one-hot class labels", "classes": classes})
+    if generator.pose_dim:
+        inputs.append({"name": "pose", "dtype": "float32", "shape": [bdim, int(generator.pose_dim)],
+                       "meaning": "camera poses"})
     inputs.append({"name": "truncation_psi", "dtype": "float32", "shape": [1], "default": [psi_default],
                    "meaning": "w = w_avg + psi * (w - w_avg); 1 = no truncation"})
     shape = [bdim, res, res, ch] if output == "uint8" else [bdim, ch, res, res]
     outputs = [{"name": "image", "dtype": output if output == "uint8" else "float32", "shape": shape,
                 "layout": "NHWC" if output == "uint8" else "NCHW", "color": "RGB" if ch == 3 else "GRAY",
                 "meaning": IMAGE_MEANING[output]}]
+    outputs += [{"name": n, "dtype": "float32", "shape": [bdim, MAP_CHANNELS[n], res, res], "layout": "NCHW",
+                 "meaning": MAP_MEANING[n]} for n in names_out[1:]]
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "task": "generation", "mode": mode, "output": output,
         "model": {"type": type(model).__name__, "exported": role, "exported_type": type(generator).__name__,
                   "config": getattr(getattr(model, "cfg", None), "filename", None) or "checkpoint",
                   "checkpoint": osp.basename(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
                   "classes": classes, "resolution": res, "img_channels": ch, "z_dim": int(generator.z_dim),
-                  "c_dim": int(generator.c_dim), "noise_mode": "const", "truncation_cutoff": cutoff},
+                  "c_dim": int(generator.c_dim), "pose_dim": int(generator.pose_dim), "noise_mode": "const",
+                  "truncation_cutoff": cutoff},
         "onnx": {"file": osp.basename(path), "sha256": sha256_file(path), "opset": opset, "exporter": exporter,
                  "precision": "fp32", "simplified": bool(oc.get("simplify", True))},
         "inputs": inputs, "preprocessing": {"in_graph": True, "note": "no image input: feed latents"},

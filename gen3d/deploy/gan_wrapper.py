@@ -1,19 +1,22 @@
-"""Exportable GAN generator: latents (+ one-hot class) and truncation psi in, image out; and its parity gate.
+"""Exportable GAN generator: latents (+ one-hot class, + camera pose) and truncation psi in, maps out; its parity gate.
 
-Graph (``GeneratorEnd2End``)::
+The wrapper uses the one generator interface (:mod:`gen3d.models.gans.generator_output`) and nothing else of the
+generator. Graph (``GeneratorEnd2End``)::
 
     z               float32 [N, z_dim]     standard-normal latents
     c               float32 [N, c_dim]     one-hot class labels (conditional generators only)
+    pose            float32 [N, pose_dim]  camera poses (3D-aware generators only)
     truncation_psi  float32 [1]            w = w_avg + psi * (w - w_avg); default stored in the graph (ONNX Runtime
                                            uses it when the input is not fed)
     ->
     image           uint8 [N, R, R, C]     RGB / grey, stylegan2-ada's rounding clamp(x * 127.5 + 128, 0, 255)
-                 or float32 [N, C, R, R]   the raw synthesis output, about [-1, 1] (``output='float'``)
+                 or float32 [N, C, R, R]   the raw generator image, about [-1, 1] (``output='float'``)
+    depth, normal, mask  float32 NCHW      where the generator has them (``GeneratorOutput`` field names)
 
-The synthesis runs with constant noise (``noise_mode='const'``), so the graph is deterministic: the same latent gives
-the same image in PyTorch and in ONNX Runtime. Truncation is applied here, on the mapping output computed with
-``truncation_psi=1``, so psi is a graph input instead of a constant folded at export; ``truncation_cutoff`` (truncate
-only the first ``cutoff`` of the ``num_ws`` layers) is fixed at export.
+The generator runs with constant noise (``noise_mode='const'``), so the graph is deterministic: the same latent gives
+the same image in PyTorch and in ONNX Runtime. ``truncation_psi`` reaches the generator as a tensor, so psi is a graph
+input instead of a constant folded at export; ``truncation_cutoff`` (truncate only the first ``cutoff`` ws) is fixed
+at export.
 
 Parity gate (:func:`check_gan_parity`): float output ``max |diff| <= 1e-4 * max(1, max |ref|)``; uint8 output
 ``max |diff| <= 1`` grey level (a value at a rounding boundary may round either way) -- against the generator's own
@@ -29,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gen3d.models.gans.generator_output import INTERFACE_ATTRIBUTES, check_generator
+
 from .parity import ParityError
 
 FP32_IMAGE_ATOL = 1e-4
@@ -40,6 +45,10 @@ IMAGE_MEANING = {
     "uint8": "generated image, NHWC, clamp(x * 127.5 + 128, 0, 255) of the synthesis output x",
     "float": "raw synthesis output, NCHW, about [-1, 1]",
 }
+#: Channels and meaning of the other maps a generator may output (``GeneratorOutput`` fields).
+MAP_CHANNELS = {"depth": 1, "normal": 3, "mask": 1}
+MAP_MEANING = {"depth": "depth along the camera axis, NCHW", "normal": "unit camera-space surface normals, NCHW",
+               "mask": "foreground opacity in [0, 1], NCHW"}
 
 
 def generator_of(model: nn.Module) -> tuple[nn.Module, str]:
@@ -47,8 +56,8 @@ def generator_of(model: nn.Module) -> tuple[nn.Module, str]:
     for name in ("generator_ema", "generator"):
         gen = getattr(model, name, None)
         if isinstance(gen, nn.Module):
-            return gen, name
-    if hasattr(model, "mapping") and hasattr(model, "synthesis"):
+            return check_generator(gen), name
+    if all(hasattr(model, a) for a in INTERFACE_ATTRIBUTES):
         return model, "generator"
     raise ValueError(f"{type(model).__name__} has no generator to export (generator_ema / generator)")
 
@@ -58,14 +67,19 @@ def to_uint8_nhwc(img: torch.Tensor) -> torch.Tensor:
     return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
+def output_maps(out: Mapping[str, torch.Tensor], output: str) -> tuple[torch.Tensor, ...]:
+    """The graph outputs of a :class:`GeneratorOutput`: the image (uint8 NHWC or float NCHW), then the other maps."""
+    maps = out.maps()
+    image = to_uint8_nhwc(maps.pop("image")) if output == "uint8" else maps.pop("image")
+    return (image, *maps.values())
+
+
 class GeneratorEnd2End(nn.Module):
-    """``(z, [c,] truncation_psi) -> image`` around a StyleGAN2-style generator (see the module docstring).
+    """``(z, [c,] [pose,] truncation_psi) -> (image, [depth, normal, mask])`` (see the module docstring).
 
     Args:
-        generator: Module with ``mapping(z, c, truncation_psi=...)`` -> ws ``[N, num_ws, w_dim]``,
-            ``synthesis(ws, noise_mode=...)`` -> ``[N, C, R, R]``, the buffer ``mapping.w_avg`` ``[w_dim]`` and
-            ``z_dim`` / ``c_dim`` attributes.
-        output: ``'uint8'`` (NHWC) or ``'float'`` (NCHW).
+        generator: A generator (the interface of :mod:`gen3d.models.gans.generator_output`).
+        output: ``'uint8'`` (NHWC image) or ``'float'`` (NCHW image).
         truncation_cutoff: Truncate only the first ``cutoff`` ws (None: all).
     """
 
@@ -73,39 +87,46 @@ class GeneratorEnd2End(nn.Module):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.output = output
         self.truncation_cutoff = truncation_cutoff
-        self.c_dim = int(getattr(generator, "c_dim", 0))
+        self.c_dim = int(generator.c_dim)
+        self.pose_dim = int(generator.pose_dim)
         self.z_dim = int(generator.z_dim)
 
     @property
     def input_names(self) -> tuple[str, ...]:
         """Graph input names, in ``forward`` order."""
-        return ("z", "c", "truncation_psi") if self.c_dim else ("z", "truncation_psi")
+        return ("z", *(("c",) if self.c_dim else ()), *(("pose",) if self.pose_dim else ()), "truncation_psi")
 
-    def forward(self, z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
-        """``z`` ``[N, z_dim]``, (``c`` ``[N, c_dim]``,) ``truncation_psi`` ``[1]`` -> the image (see the class)."""
-        c, psi = (rest[0], rest[1]) if self.c_dim else (None, rest[0])
-        ws = self.generator.mapping(z, c, truncation_psi=1.0)
-        w_avg = self.generator.mapping.w_avg.to(ws.dtype)
-        truncated = w_avg + psi.reshape(1, 1, 1) * (ws - w_avg)
-        if self.truncation_cutoff is None:
-            ws = truncated
-        else:
-            k = int(self.truncation_cutoff)
-            ws = torch.cat([truncated[:, :k], ws[:, k:]], dim=1)
-        img = self.generator.synthesis(ws, noise_mode="const")
-        return to_uint8_nhwc(img) if self.output == "uint8" else img
+    def _run(self, args: Sequence[torch.Tensor]) -> Mapping[str, torch.Tensor]:
+        named = dict(zip(self.input_names, args))
+        return self.generator(named["z"], named.get("c"), named.get("pose"), truncation_psi=named["truncation_psi"],
+                              truncation_cutoff=self.truncation_cutoff, noise_mode="const")
+
+    @torch.no_grad()
+    def output_names(self, args: Sequence[torch.Tensor]) -> tuple[str, ...]:
+        """Graph output names for example inputs ``args`` (:attr:`input_names` order): ``image``, then other maps."""
+        return tuple(self._run(args).maps())
+
+    def forward(self, z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """``z`` ``[N, z_dim]``, (``c``,) (``pose``,) ``truncation_psi`` ``[1]`` -> the image (and other maps)."""
+        maps = output_maps(self._run((z, *rest)), self.output)
+        return maps[0] if len(maps) == 1 else maps
 
 
 def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded graph inputs: ``n`` latents, one-hot classes cycling through ``c_dim``, and ``psi``."""
-    z = torch.randn(n, int(generator.z_dim), generator=torch.Generator().manual_seed(seed))
+    """Seeded graph inputs: ``n`` latents, one-hot classes cycling through ``c_dim``, poses, and ``psi``."""
+    torch_gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, int(generator.z_dim), generator=torch_gen)
     feeds = {"z": z.numpy()}
     c_dim = int(getattr(generator, "c_dim", 0))
     if c_dim:
         feeds["c"] = np.eye(c_dim, dtype=np.float32)[np.arange(n) % c_dim]
+    if int(getattr(generator, "pose_dim", 0)):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            feeds["pose"] = generator.sample_pose(n, torch.device("cpu")).float().numpy()
     feeds["truncation_psi"] = np.array([psi], np.float32)
     return feeds
 
@@ -113,14 +134,14 @@ def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> di
 @torch.no_grad()
 def reference_images(generator: nn.Module, feeds: Mapping[str, np.ndarray], output: str,
                      truncation_cutoff: int | None = None, batch_size: int = 8) -> np.ndarray:
-    """What the graph must return, from the generator's own ``forward`` (constant noise)."""
+    """What the graph's ``image`` must be, from the generator's own ``forward`` (constant noise)."""
     psi = float(feeds["truncation_psi"][0])
     out = []
     for i in range(0, len(feeds["z"]), batch_size):
-        z = torch.from_numpy(feeds["z"][i:i + batch_size])
-        c = torch.from_numpy(feeds["c"][i:i + batch_size]) if "c" in feeds else None
-        img = generator(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff, noise_mode="const")
-        out.append(to_uint8_nhwc(img) if output == "uint8" else img)
+        part = {k: v[i:i + batch_size] for k, v in feeds.items() if k != "truncation_psi"}
+        z, c, pose = (torch.from_numpy(part[k]) if k in part else None for k in ("z", "c", "pose"))
+        res = generator(z, c, pose, truncation_psi=psi, truncation_cutoff=truncation_cutoff, noise_mode="const")
+        out.append(output_maps(res, output)[0])
     return torch.cat(out).numpy()
 
 

@@ -30,6 +30,10 @@ import numpy as np
 from gen3d.runtime.backend import make_backend
 from gen3d.runtime.manifest import ManifestError, load_manifest
 
+#: Output names a generator bundle may have, in order: the fields of ``gen3d.models.gans.generator_output
+#: .GeneratorOutput`` that are maps (kept equal to its ``MAP_FIELDS`` by a test; this module must not import torch).
+GENERATOR_OUTPUTS = ("image", "depth", "normal", "mask")
+
 
 def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:
     """One standard-normal latent per seed, ``numpy.random.default_rng(seed)``: float32 ``[len(seeds), z_dim]``.
@@ -124,8 +128,15 @@ class GeneratorRuntime:
         self.c_dim = int(model.get("c_dim") or (inputs["c"]["shape"][-1] if "c" in inputs else 0))
         self.classes: list[str] = list(model.get("classes") or (inputs.get("c") or {}).get("classes") or [])
         self.default_psi = float(((inputs.get("truncation_psi") or {}).get("default") or [1.0])[0])
-        out = self.manifest["outputs"][0]
+        outs = {o["name"]: o for o in self.manifest["outputs"]}
+        unknown = sorted(set(outs) - set(GENERATOR_OUTPUTS))
+        if "image" not in outs or unknown:
+            raise ManifestError(f"{bundle_dir}: a generation bundle outputs 'image' and optionally "
+                                f"{GENERATOR_OUTPUTS[1:]}, got {sorted(outs)}")
+        out = outs["image"]
         self.output_name = out["name"]
+        self.output_names = [n for n in GENERATOR_OUTPUTS if n in outs]
+        self.pose_dim = int(model.get("pose_dim") or (inputs["pose"]["shape"][-1] if "pose" in inputs else 0))
         self.raw = out.get("dtype") != "uint8" or self.manifest.get("output") == "float"
         self.layout = out.get("layout", "NCHW" if self.raw else "NHWC")
         self.backend = make_backend(backend, bundle_dir, self.manifest, threads)
@@ -141,7 +152,8 @@ class GeneratorRuntime:
     @property
     def resolution(self) -> int:
         """Image side in pixels."""
-        return int(self.manifest["model"].get("resolution") or self.manifest["outputs"][0]["shape"][1])
+        out = next(o for o in self.manifest["outputs"] if o["name"] == "image")
+        return int(self.manifest["model"].get("resolution") or out["shape"][1])
 
     def resolve_class(self, class_index: int | str | None) -> int | None:
         """A class index (or a name from ``classes``) checked against the generator; None for unconditional.
@@ -164,7 +176,8 @@ class GeneratorRuntime:
         return int(class_index)
 
     def generate(self, z: np.ndarray, truncation_psi: float | None = None,
-                 class_index: int | str | None = None, c: np.ndarray | None = None) -> np.ndarray:
+                 class_index: int | str | None = None, c: np.ndarray | None = None,
+                 pose: np.ndarray | None = None) -> np.ndarray:
         """Images for explicit latents (e.g. the ``z`` PyTorch drew, for identical images).
 
         Args:
@@ -172,6 +185,7 @@ class GeneratorRuntime:
             truncation_psi: None is the bundle's stored default.
             class_index: Class of every image (conditional generators); or pass ``c``.
             c: One-hot labels ``[N, c_dim]`` (overrides ``class_index``).
+            pose: Camera poses ``[N, pose_dim]``, required by a 3D-aware generator.
 
         Returns:
             uint8 ``[N, H, W, C]`` RGB (grey: C = 1). Raw (float) bundles are converted as the PyTorch side does,
@@ -188,15 +202,19 @@ class GeneratorRuntime:
             self.resolve_class(class_index)
         elif not self.c_dim:
             raise ValueError("the generator is unconditional (c_dim 0): drop c")
+        if (pose is None) != (self.pose_dim == 0):
+            raise ValueError(f"pose must be [N, {self.pose_dim}]" if self.pose_dim else "a 2D generator: drop pose")
         psi = np.array([self.default_psi if truncation_psi is None else truncation_psi], np.float32)
         out = []
         for i in range(0, n, self.batch_size):
             feeds: dict[str, np.ndarray] = {"z": z[i:i + self.batch_size], "truncation_psi": psi}
             if c is not None:
                 feeds["c"] = np.asarray(c[i:i + self.batch_size], np.float32)
+            if pose is not None:
+                feeds["pose"] = np.asarray(pose[i:i + self.batch_size], np.float32)
             k = len(feeds["z"])
             if self.static_batch and k < self.static_batch:  # pad the last call of a fixed-batch graph
-                for name in ("z", "c"):
+                for name in ("z", "c", "pose"):
                     if name in feeds:
                         feeds[name] = np.concatenate([feeds[name], np.repeat(feeds[name][-1:], self.static_batch - k,
                                                                              0)])

@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         gen = load_generator(args.checkpoint, args.config, args.device, ema=not args.raw)
-        c = class_onehot(int(getattr(gen, "c_dim", 0)), args.class_idx, len(args.seeds))
-    except (FileNotFoundError, ValueError) as err:
+        c = class_onehot(gen.c_dim, args.class_idx, len(args.seeds))
+    except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     os.makedirs(args.out_dir, exist_ok=True)
     z = seed_latents(args.seeds, gen.z_dim)

@@ -58,7 +58,8 @@ class GANSampleHook(Hook):
     @torch.no_grad()
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         """Write the grid of this validation and append the metrics to ``metrics.csv``."""
-        from gen3d.apis.gan_inference import generate, make_grid, save_image, seed_latents
+        from gen3d.models.gans.sampling import cycle_classes, generate, seed_latents
+        from gen3d.runtime.generation import write_grid
 
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
         gen = getattr(model, "generator_ema", None)
@@ -66,11 +67,9 @@ class GANSampleHook(Hook):
             return
         out = self._dir(runner)
         z = seed_latents(range(self.seed, self.seed + self.num_samples), int(gen.z_dim))
-        c = None
-        if int(getattr(gen, "c_dim", 0)):  # conditional: cycle through the classes
-            c = torch.eye(int(gen.c_dim))[torch.arange(self.num_samples) % int(gen.c_dim)]
+        c = cycle_classes(int(getattr(gen, "c_dim", 0)), self.num_samples)  # conditional: cycle through the classes
         images = generate(gen, z, c, self.truncation_psi)
-        save_image(make_grid(images, self.nrow), osp.join(out, f"iter_{runner.iter:06d}.png"))
+        write_grid(osp.join(out, f"iter_{runner.iter:06d}.png"), images.numpy().transpose(0, 2, 3, 1), self.nrow)
         seen = getattr(model, "seen_img", None)
         row = {"iter": int(runner.iter), "kimg": None if seen is None else round(float(seen) / 1000, 3)}
         row.update({k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))})

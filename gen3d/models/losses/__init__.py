@@ -1,5 +1,6 @@
 """gen3d.models.losses: U2PL's pseudo-label and contrastive losses."""
 
+from . import gan_losses  # noqa: F401 - GAN adversarial losses, R1 and path length
 from .u2pl_losses import (
     U2PLContrastiveLoss,
     adaptive_alpha,

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gen3d.models.layers.fir import RESAMPLE_FILTER, setup_filter, static_int, upsample2d
 from gen3d.registry import MODELS
 
+from ..generator_output import GeneratorOutput
 from .mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA, MappingNetwork
 from .modulated_conv import ModulatedConv2d, ToRGB
 
@@ -171,6 +172,7 @@ class StyleGAN2Generator(nn.Module):
         conv_clamp: Optional activation clamp of the synthesis convs (stylegan2-ada uses 256 with mixed precision).
 
     Attributes:
+        z_dim, c_dim, pose_dim, img_resolution, img_channels: The generator interface (``pose_dim = 0``).
         num_ws: Number of ``w`` vectors the synthesis network consumes.
         mapping: :class:`MappingNetwork` with the ``w_avg`` buffer.
         synthesis: :class:`SynthesisNetwork`.
@@ -182,29 +184,32 @@ class StyleGAN2Generator(nn.Module):
                  architecture: str = "skip", conv_clamp: float | None = None) -> None:
         super().__init__()
         self.resolution, self.z_dim, self.w_dim, self.c_dim = resolution, z_dim, w_dim, c_dim
-        self.img_channels = img_channels
+        self.img_resolution, self.img_channels, self.pose_dim = resolution, img_channels, 0
         self.synthesis = SynthesisNetwork(w_dim, resolution, img_channels, channel_base, channel_max,
                                           architecture=architecture, clamp=conv_clamp)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers,
                                       lr_multiplier=mapping_lr_mult, w_avg_beta=w_avg_beta)
 
-    def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, noise_mode: str = "random",
-                update_w_avg: bool = False) -> Tensor:
-        """Generate images from latents.
+    def forward(self, z: Tensor, c: Tensor | None = None, pose: Tensor | None = None,
+                truncation_psi: float | Tensor = 1.0, truncation_cutoff: int | None = None,
+                noise_mode: str = "random", update_w_avg: bool = False) -> GeneratorOutput:
+        """Generate images from latents (the generator interface of :mod:`gen3d.models.gans.generator_output`).
 
         Args:
             z: ``(N, z_dim)``.
             c: ``(N, c_dim)`` labels, required when ``c_dim > 0``.
-            truncation_psi: Truncation strength (1: none).
+            pose: Must be None (a 2D generator, ``pose_dim = 0``).
+            truncation_psi: Truncation strength (1: none); a ``[1]`` tensor in an exported graph.
             truncation_cutoff: Truncate only the first ``cutoff`` ws.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``; ``"const"`` is deterministic and export-clean.
             update_w_avg: Update the ``w_avg`` moving average with this batch.
 
         Returns:
-            ``(N, img_channels, resolution, resolution)``.
+            ``GeneratorOutput(image=(N, img_channels, resolution, resolution))``.
         """
+        if pose is not None:
+            raise ValueError("StyleGAN2Generator is a 2D generator (pose_dim 0): pass pose=None")
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_w_avg=update_w_avg)
-        return self.synthesis(ws, noise_mode=noise_mode)
+        return GeneratorOutput(image=self.synthesis(ws, noise_mode=noise_mode))

@@ -63,14 +63,14 @@ class MappingNetwork(nn.Module):
         if w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: Tensor | None, c: Tensor | None = None, truncation_psi: float = 1.0,
+    def forward(self, z: Tensor | None, c: Tensor | None = None, truncation_psi: float | Tensor = 1.0,
                 truncation_cutoff: int | None = None, update_w_avg: bool = False) -> Tensor:
         """Map latents to ``w``.
 
         Args:
             z: ``(N, z_dim)``; ignored when ``z_dim == 0``.
             c: ``(N, c_dim)`` label (one-hot or any vector); required when ``c_dim > 0``.
-            truncation_psi: 1 disables truncation; 0 returns ``w_avg``.
+            truncation_psi: 1 disables truncation; 0 returns ``w_avg``; a ``[1]`` tensor is always applied.
             truncation_cutoff: Truncate only the first ``cutoff`` of the ``num_ws`` copies; ``None`` = all.
             update_w_avg: Update ``w_avg`` with this batch (the training step of the generator does it).
 
@@ -99,7 +99,7 @@ class MappingNetwork(nn.Module):
 
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
-        if truncation_psi != 1:
+        if isinstance(truncation_psi, Tensor) or truncation_psi != 1:  # a tensor psi: a graph input at export
             if self.w_avg_beta is None:
                 raise ValueError("truncation needs w_avg (w_avg_beta=None)")
             if self.num_ws is None or truncation_cutoff is None:

@@ -14,7 +14,7 @@ def test_shapes_and_num_ws(resolution, num_ws):
     gen = StyleGAN2Generator(resolution, **TINY)
     assert gen.num_ws == num_ws and gen.mapping.w_avg.shape == (32,)
     assert (gen.resolution, gen.img_channels, gen.z_dim, gen.w_dim, gen.c_dim) == (resolution, 3, 32, 32, 0)
-    img = gen(torch.randn(2, 32))
+    img = gen(torch.randn(2, 32)).image
     assert img.shape == (2, 3, resolution, resolution) and torch.isfinite(img).all()
     ws = gen.mapping(torch.randn(2, 32), None)
     assert ws.shape == (2, num_ws, 32)
@@ -42,7 +42,7 @@ def test_conditioning_changes_the_image():
     gen = StyleGAN2Generator(16, c_dim=4, **TINY)
     z = torch.randn(2, 32)
     c0, c1 = F.one_hot(torch.tensor([0, 0]), 4).float(), F.one_hot(torch.tensor([3, 3]), 4).float()
-    assert not torch.allclose(gen(z, c0, noise_mode="const"), gen(z, c1, noise_mode="const"))
+    assert not torch.allclose(gen(z, c0, noise_mode="const").image, gen(z, c1, noise_mode="const").image)
     with pytest.raises(ValueError):
         gen(z)
 
@@ -53,7 +53,7 @@ def test_truncation_psi_zero_gives_w_avg():
     gen.mapping.w_avg.normal_()
     ws = gen.mapping(torch.randn(3, 32), None, truncation_psi=0.0)
     assert torch.allclose(ws, gen.mapping.w_avg.expand_as(ws))
-    imgs = gen(torch.randn(3, 32), truncation_psi=0.0, noise_mode="const")
+    imgs = gen(torch.randn(3, 32), truncation_psi=0.0, noise_mode="const").image
     assert torch.allclose(imgs, imgs[:1].expand_as(imgs), atol=1e-5)
 
 
@@ -74,19 +74,19 @@ def test_noise_modes():
             if name.endswith("noise_strength"):
                 p.fill_(0.3)
     z = torch.randn(2, 32)
-    assert torch.equal(gen(z, noise_mode="const"), gen(z, noise_mode="const"))
-    assert not torch.equal(gen(z, noise_mode="random"), gen(z, noise_mode="random"))
-    assert not torch.allclose(gen(z, noise_mode="const"), gen(z, noise_mode="none"))
+    assert torch.equal(gen(z, noise_mode="const").image, gen(z, noise_mode="const").image)
+    assert not torch.equal(gen(z, noise_mode="random").image, gen(z, noise_mode="random").image)
+    assert not torch.allclose(gen(z, noise_mode="const").image, gen(z, noise_mode="none").image)
     # const noise lives in the state_dict, so a reloaded generator gives the same images
     clone = StyleGAN2Generator(16, **TINY)
     clone.load_state_dict(gen.state_dict())
-    assert torch.equal(clone(z, noise_mode="const"), gen(z, noise_mode="const"))
+    assert torch.equal(clone(z, noise_mode="const").image, gen(z, noise_mode="const").image)
 
 
 def test_gradients_reach_every_parameter():
     torch.manual_seed(0)
     gen = StyleGAN2Generator(16, c_dim=2, **TINY)
-    gen(torch.randn(2, 32), torch.eye(2)).square().mean().backward()
+    gen(torch.randn(2, 32), torch.eye(2)).image.square().mean().backward()
     missing = [n for n, p in gen.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing
 
@@ -94,7 +94,7 @@ def test_gradients_reach_every_parameter():
 def test_orig_architecture_and_bad_arguments():
     gen = StyleGAN2Generator(16, architecture="orig", **TINY)
     assert not hasattr(gen.synthesis.b8, "torgb") and gen.num_ws == 6
-    assert gen(torch.randn(1, 32)).shape == (1, 3, 16, 16)
+    assert gen(torch.randn(1, 32)).image.shape == (1, 3, 16, 16)
     with pytest.raises(ValueError):
         StyleGAN2Generator(24, **TINY)
     with pytest.raises(ValueError):
@@ -103,7 +103,7 @@ def test_orig_architecture_and_bad_arguments():
 
 def test_builds_from_config():
     gen = MODELS.build(dict(type="StyleGAN2Generator", resolution=16, img_channels=1, **TINY))
-    assert gen(torch.randn(1, 32)).shape == (1, 1, 16, 16)
+    assert gen(torch.randn(1, 32)).image.shape == (1, 1, 16, 16)
 
 
 @pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export:DeprecationWarning")
@@ -120,7 +120,7 @@ def test_onnx_export_const_noise_parity(tmp_path):
             self.gen = gen
 
         def forward(self, z):
-            return self.gen(z, truncation_psi=0.7, noise_mode="const")
+            return self.gen(z, truncation_psi=0.7, noise_mode="const").image
 
     path = tmp_path / "g.onnx"
     z = torch.randn(2, 32)

@@ -95,7 +95,8 @@ def test_r1_step_is_scaled_by_the_interval():
     d_opt = OptimWrapper(torch.optim.SGD(disc.parameters(), lr=1e-3))
     before = _params(disc)
     d_opt.zero_grad()
-    model._step(d_opt, disc, StyleGAN2.r1_penalty(disc, real, None).mean() * (2.0 / 2) * 4)
+    model.step_optimizer(OptimWrapperDict(discriminator=d_opt), "discriminator",
+                         StyleGAN2.r1_penalty(disc, real, None).mean() * (2.0 / 2) * 4)
     for b, p, g in zip(before, disc.parameters(), grads):
         assert torch.allclose(b - 1e-3 * g, p, atol=1e-6)
 
@@ -166,9 +167,9 @@ def test_val_step_without_sample_index_counts_per_run():
 def test_forward_samples_the_ema_generator():
     model = _model().eval()
     z = torch.randn(2, Z)
-    img = model(z)
+    img = model(z).image
     assert img.shape == (2, 3, R, R)
-    assert torch.equal(img, model.generator_ema(z, None, noise_mode="const"))
+    assert torch.equal(img, model.generator_ema(z, None, noise_mode="const").image)
     with pytest.raises(ValueError, match="mode='tensor' only"):
         model(z, mode="loss")
     with pytest.raises(ValueError, match="latents"):
