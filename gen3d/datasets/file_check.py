@@ -42,7 +42,8 @@ PROGRESS_MIN_FILES = 2000
 TAIL_BYTES = 1024
 """Bytes read at the end of a file to find its end marker."""
 
-PATH_KEYS = {"img_path": "image", "mask_path": "mask", "seg_map_path": "mask"}
+PATH_KEYS = {"img_path": "image", "mask_path": "mask", "seg_map_path": "mask", "depth_path": "depth",
+             "normal_path": "normal"}
 """Record keys that hold file paths, and how a bad file of each is named in messages."""
 
 _PNG_END = b"IEND\xaeB`\x82"
