@@ -10,7 +10,9 @@ intrinsics ``K`` ``(3, 3)`` or ``(B, 3, 3)`` in pixels, OpenCV layout (``u = fx 
 ``camera='opencv'`` (``y`` down, looking down ``+z``, DepthGAN's warp) applies it to ``(x, y, z)``. Depth is planar
 (``depth_kind='z'``, distance along the optical axis) or the distance along the pixel's ray (``'ray'``, pi-GAN's
 ``sum w_i t_i``). :func:`pinhole_intrinsics` and :func:`sphere_cam2world` rebuild the renderer's matrices without
-importing ``gen3d.models`` (a test checks that they are equal).
+importing ``gen3d.models`` (a test checks that they are equal). DepthGAN's RotEval warp is :func:`reproject` with
+``camera='opencv'``, ``depth_kind='z'``, its ``K = [[260, 0, W/2], [0, 260, H/2], [0, 0, 1]]``, ``cam2world_a = I``
+and ``cam2world_b = inv(T(c) R_y(theta_2 - theta_1) T(-c))``, ``c`` the x/z centre of :func:`unproject`'s points.
 
 Normal metrics follow the surface-normal literature (Fouhey et al. 2013; Eigen and Fergus 2015): angles pooled over
 all valid pixels, mean and median in degrees and the fraction within 11.25, 22.5 and 30 degrees. Depth alignment is

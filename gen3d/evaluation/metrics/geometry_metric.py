@@ -195,7 +195,7 @@ class GeometryMetric(BaseMetric):
             out.update({k: (float(w) / count if count else math.nan) for k, w in zip(NORMAL_KEYS[2:], within)})
         depths = [r["depth"] for r in results if "depth" in r and len(r["depth"])]
         if depths:
-            out.update(zip(DEPTH_KEYS, np.concatenate(depths).mean(0).tolist()))
+            out.update(zip(DEPTH_KEYS, np.concatenate(depths).mean(0).tolist()))  # floats, JSON-ready
         if not out:
             raise ValueError(f"{type(self).__name__}: no sample carried a complete pair of inputs "
                              f"({self.names}); check that the model and the dataset emit them")

@@ -108,8 +108,8 @@ class MultiViewConsistency(BaseMetric):
     def compute_metrics(self, results: list[np.ndarray]) -> dict[str, float]:
         """Pool the per-sample sums of all ranks over the valid pixels."""
         photo, depth, valid, total = np.sum(results, 0)
-        return {RESULT_KEYS[0]: photo / valid if valid else math.nan,
-                RESULT_KEYS[1]: depth / valid if valid else math.nan, RESULT_KEYS[2]: valid / total}
+        return {RESULT_KEYS[0]: float(photo / valid) if valid else math.nan,
+                RESULT_KEYS[1]: float(depth / valid) if valid else math.nan, RESULT_KEYS[2]: float(valid / total)}
 
     @torch.no_grad()
     def evaluate_generator(self, generator: nn.Module, num_samples: int = 64, batch_size: int = 16,

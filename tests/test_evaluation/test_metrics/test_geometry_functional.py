@@ -219,3 +219,23 @@ def test_zbuffer_drops_self_occluded_pixels():
     assert none["num_valid"].item() - zbuf["num_valid"].item() == 1
     with pytest.raises(ValueError, match="occlusion"):
         multiview_consistency(img, d, img, d, b_pose, b_pose, k, occlusion="nope")
+
+
+def test_depthgan_style_rotation_about_the_point_cloud_centre():
+    """RotEval's warp (OpenCV frame, K with c = W / 2, rotation about the centre c): the closed form of each point."""
+    h = w = 16
+    k = torch.tensor([[20.0, 0.0, w / 2], [0.0, 20.0, h / 2], [0.0, 0.0, 1.0]])
+    depth = torch.full((1, 1, h, w), 2.0)
+    centre = torch.tensor([0.0, 0.0, 2.0])
+    theta = 0.2
+    shift = torch.eye(4)
+    shift[:3, 3] = centre
+    unshift = torch.eye(4)
+    unshift[:3, 3] = -centre
+    moved = shift @ _rot_y(theta)[0] @ unshift  # world (= A's camera) -> B's camera
+    rep = reproject(depth, torch.eye(4)[None], torch.linalg.inv(moved)[None], k, "z", "opencv")
+    p = unproject(depth, k, "z", "opencv")[0, h // 2]  # (W, 3) the middle row
+    q = (moved[:3, :3] @ p.T).T + moved[:3, 3]
+    assert torch.allclose(rep.uv[0, h // 2, :, 0], k[0, 0] * q[:, 0] / q[:, 2] + k[0, 2], atol=1e-4)
+    assert torch.allclose(rep.uv[0, h // 2, w // 2], torch.tensor([w / 2, h / 2]), atol=1e-5)  # the centre stays
+    assert torch.allclose(rep.depth[0, 0, h // 2], q[:, 2], atol=1e-5)
