@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from gen3d.models.gans.generator_output import check_generator
-from gen3d.models.gans.sampling import class_onehot, generate, generate_outputs, seed_latents, to_uint8
+from gen3d.models.gans.sampling import class_onehot, generate, generate_outputs, seed_latents, seed_poses, to_uint8
 
 __all__ = ["class_onehot", "generate", "generate_outputs", "interpolation_frames", "load_generator", "make_grid",
-           "save_image", "seed_latents", "slerp", "to_uint8", "write_animation"]
+           "save_image", "seed_latents", "seed_poses", "slerp", "to_uint8", "write_animation"]
 
 
 def load_generator(checkpoint: str, config: str | None = None, device: str = "cpu", ema: bool = True) -> nn.Module:
@@ -87,7 +87,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Te
 @torch.no_grad()
 def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space: str = "w",
                          c: torch.Tensor | None = None, truncation_psi: float = 1.0, loop: bool = True,
-                         progress: bool = False) -> torch.Tensor:
+                         progress: bool = False, pose: torch.Tensor | None = None) -> torch.Tensor:
     """Frames through the key latents ``z`` ``[K, z_dim]``: slerp in z, or lerp in w (after mapping + truncation).
 
     Args:
@@ -100,6 +100,7 @@ def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space
         truncation_psi: Truncation applied in the mapping.
         loop: Close the path.
         progress: Show a tqdm bar.
+        pose: One camera pose ``[1, pose_dim]`` kept along the path (3D-aware generators, ``space='z'``).
 
     Returns:
         uint8 frames ``[F, C, R, R]``, ``F = steps * segments``.
@@ -122,7 +123,8 @@ def interpolation_frames(gen: nn.Module, z: torch.Tensor, steps: int = 16, space
             img = gen.synthesis(torch.lerp(wa, wb, t.view(-1, 1, 1)), noise_mode="const")
         else:
             cs = None if ck is None else ck.expand(steps, -1)
-            img = gen(slerp(a.expand(steps, -1), b.expand(steps, -1), t), cs, truncation_psi=truncation_psi,
+            ps = None if pose is None else pose[:1].to(device).expand(steps, -1)
+            img = gen(slerp(a.expand(steps, -1), b.expand(steps, -1), t), cs, ps, truncation_psi=truncation_psi,
                       noise_mode="const").image
         frames.append(to_uint8(img).cpu())
     return torch.cat(frames)

@@ -124,9 +124,7 @@ def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> di
     if c_dim:
         feeds["c"] = np.eye(c_dim, dtype=np.float32)[np.arange(n) % c_dim]
     if int(getattr(generator, "pose_dim", 0)):
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            feeds["pose"] = generator.sample_pose(n, torch.device("cpu")).float().numpy()
+        feeds["pose"] = generator.sample_pose(n, "cpu", generator=torch_gen).float().numpy()
     feeds["truncation_psi"] = np.array([psi], np.float32)
     return feeds
 

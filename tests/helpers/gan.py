@@ -47,21 +47,29 @@ def make_tiny_gan_checkpoint(path: Path, c_dim: int = 0, channels: int = 3, seed
 
 @MODELS.register_module(force=True)
 class ToyDepthGenerator(nn.Module):
-    """``z [N, z_dim]`` -> image ``[N, C, R, R]`` and depth ``[N, 1, R, R]`` (the generator interface, 2D)."""
+    """``z [N, z_dim]`` (+ ``c``, + ``pose [N, pose_dim]``) -> image ``[N, C, R, R]`` and depth ``[N, 1, R, R]``."""
 
-    def __init__(self, z_dim: int = 8, img_resolution: int = 16, img_channels: int = 3, c_dim: int = 0) -> None:
+    def __init__(self, z_dim: int = 8, img_resolution: int = 16, img_channels: int = 3, c_dim: int = 0,
+                 pose_dim: int = 0) -> None:
         super().__init__()
-        self.z_dim, self.c_dim, self.pose_dim = z_dim, c_dim, 0
+        self.z_dim, self.c_dim, self.pose_dim = z_dim, c_dim, pose_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.fc = nn.Linear(z_dim + c_dim, (img_channels + 1) * img_resolution**2)
+        self.fc = nn.Linear(z_dim + c_dim + pose_dim, (img_channels + 1) * img_resolution**2)
         self.register_buffer("w_avg", torch.zeros(z_dim))
+
+    def sample_pose(self, num: int, device: torch.device | str | None = None,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """``[num, pose_dim]`` poses ~ N(0, 0.1^2)."""
+        return (torch.randn(num, self.pose_dim, generator=generator) * 0.1).to(device)
 
     def forward(self, z: Tensor, c: Tensor | None = None, pose: Tensor | None = None,
                 truncation_psi: float | Tensor = 1.0, truncation_cutoff: int | None = None,
                 noise_mode: str = "random", update_w_avg: bool = False) -> GeneratorOutput:
         """Image and depth of latents ``z`` (truncated towards ``w_avg``)."""
         z = self.w_avg.lerp(z, truncation_psi) if isinstance(truncation_psi, Tensor) or truncation_psi != 1 else z
-        x = self.fc(z if c is None else torch.cat([z, c], 1))
+        if (pose is None) != (self.pose_dim == 0):
+            raise ValueError(f"pose must be [N, {self.pose_dim}]")
+        x = self.fc(torch.cat([t for t in (z, c, pose) if t is not None], 1))
         x = x.view(-1, self.img_channels + 1, self.img_resolution, self.img_resolution)
         return GeneratorOutput(image=torch.tanh(x[:, :-1]), depth=torch.sigmoid(x[:, -1:]))
 
@@ -111,19 +119,19 @@ class ToyThreeOptimGAN(BaseGAN):
         self.update_dynamic_d(log)
         self.toggle(optim_wrapper, "generator")
         with self.optim_context(optim_wrapper, "generator"):
-            loss_g = self.g_adv_loss(disc(ref(gen(self.sample_z(batch)).image)))
+            loss_g = self.g_adv_loss(disc(ref(gen(self.sample_z(batch), None, self.sample_pose(batch)).image)))
         self.step_optimizer(optim_wrapper, "generator", loss_g)
         log["loss_g"] = loss_g.detach()
         if self.lazy(self.refine_interval):
             self.toggle(optim_wrapper, "refiner")
             with torch.no_grad():
-                fake = gen(self.sample_z(batch)).image
+                fake = gen(self.sample_z(batch), None, self.sample_pose(batch)).image
             loss_ref = self.g_adv_loss(disc(ref(fake)))
             self.step_optimizer(optim_wrapper, "refiner", loss_ref * self.refine_interval)
             log["loss_refiner"] = loss_ref.detach()
         self.toggle(optim_wrapper, "discriminator")
         with torch.no_grad():
-            fake = ref(gen(self.sample_z(batch)).image)
+            fake = ref(gen(self.sample_z(batch), None, self.sample_pose(batch)).image)
         loss_d = self.d_adv_loss(disc(real), disc(fake))
         self.step_optimizer(optim_wrapper, "discriminator", loss_d)
         log["loss_d"] = loss_d.detach()

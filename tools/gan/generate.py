@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         make_grid,
         save_image,
         seed_latents,
+        seed_poses,
         write_animation,
     )
 
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     os.makedirs(args.out_dir, exist_ok=True)
-    z = seed_latents(args.seeds, gen.z_dim)
-    images = generate(gen, z, c, args.truncation, progress=len(z) > 64)
+    z, pose = seed_latents(args.seeds, gen.z_dim), seed_poses(gen, args.seeds)  # poses: 3D-aware generators only
+    images = generate(gen, z, c, args.truncation, progress=len(z) > 64, pose=pose)
 
     def up(img: np.ndarray) -> np.ndarray:
         return img.repeat(args.scale, 0).repeat(args.scale, 1)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"per-seed images -> {args.out_dir}/seed_*.png")
     if args.interpolate:
         frames = interpolation_frames(gen, z, args.steps, args.interpolate, None if c is None else c[:1],
-                                      args.truncation, loop=len(z) > 1, progress=True)
+                                      args.truncation, loop=len(z) > 1, progress=True, pose=pose)
         path = osp.join(args.out_dir, f"interp_{args.interpolate}.{args.video_format}")
         write_animation(frames, path, args.fps, args.scale)
         print(f"{len(frames)} interpolation frames ({args.interpolate} space) -> {path}")

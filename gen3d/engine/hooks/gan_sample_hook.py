@@ -58,7 +58,7 @@ class GANSampleHook(Hook):
     @torch.no_grad()
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         """Write the grid of this validation and append the metrics to ``metrics.csv``."""
-        from gen3d.models.gans.sampling import cycle_classes, generate, seed_latents
+        from gen3d.models.gans.sampling import cycle_classes, generate, seed_latents, seed_poses
         from gen3d.runtime.generation import write_grid
 
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
@@ -66,9 +66,10 @@ class GANSampleHook(Hook):
         if gen is None:
             return
         out = self._dir(runner)
-        z = seed_latents(range(self.seed, self.seed + self.num_samples), int(gen.z_dim))
-        c = cycle_classes(int(getattr(gen, "c_dim", 0)), self.num_samples)  # conditional: cycle through the classes
-        images = generate(gen, z, c, self.truncation_psi)
+        seeds = range(self.seed, self.seed + self.num_samples)
+        z = seed_latents(seeds, int(gen.z_dim))
+        c = cycle_classes(int(gen.c_dim), self.num_samples)  # conditional: cycle through the classes
+        images = generate(gen, z, c, self.truncation_psi, pose=seed_poses(gen, seeds))  # 3D-aware: seeded poses
         write_grid(osp.join(out, f"iter_{runner.iter:06d}.png"), images.numpy().transpose(0, 2, 3, 1), self.nrow)
         seen = getattr(model, "seen_img", None)
         row = {"iter": int(runner.iter), "kimg": None if seen is None else round(float(seen) / 1000, 3)}

@@ -147,17 +147,30 @@ class BaseGAN(BaseModel):
                              f"got {labels.tolist()}")
         return F.one_hot(labels, self.c_dim).float()
 
-    def sample_pose(self, num: int) -> Tensor | None:
-        """Camera poses ``[num, pose_dim]`` from the generator's ``sample_pose(num, device)``; None for 2D."""
+    def sample_pose(self, num: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Camera poses ``[num, pose_dim]`` from the generator's ``sample_pose``; None for a 2D generator."""
         if self.pose_dim == 0:
             return None
-        return unwrap(self.generator).sample_pose(num, self._device)
+        return unwrap(self.generator).sample_pose(num, self._device, generator=generator)
+
+    def _val_generator(self, index: int) -> torch.Generator:
+        return torch.Generator().manual_seed((self.val_seed << 32) + int(index))
 
     def sample_latents(self, indices: list[int]) -> Tensor:
         """Fixed latents ``[N, z_dim]``, one per global sample index, seeded by ``(val_seed, index)``."""
-        zs = [torch.randn(self.z_dim, generator=torch.Generator().manual_seed((self.val_seed << 32) + int(i)))
-              for i in indices]
+        zs = [torch.randn(self.z_dim, generator=self._val_generator(i)) for i in indices]
         return torch.stack(zs).to(self._device)
+
+    def sample_val_poses(self, indices: list[int]) -> Tensor | None:
+        """Fixed poses ``[N, pose_dim]`` per global sample index (the draw after its latent); None for 2D."""
+        if self.pose_dim == 0:
+            return None
+        poses = []
+        for i in indices:
+            g = self._val_generator(i)
+            torch.randn(self.z_dim, generator=g)  # the latent's draw comes first
+            poses.append(unwrap(self.generator_ema).sample_pose(1, "cpu", generator=g))
+        return torch.cat(poses).to(self._device)
 
     # ------------------------------------------------------------------ optimizers by name
     def net(self, name: str) -> nn.Module:
@@ -237,7 +250,8 @@ class BaseGAN(BaseModel):
     def val_step(self, data: dict) -> list[dict[str, Tensor]]:
         """One dict per real image: ``fake_img`` and ``real_img``, uint8 ``[C, R, R]`` each.
 
-        ``fake_img`` comes from ``generator_ema`` with const noise and a latent fixed by ``(val_seed, sample_idx)``.
+        ``fake_img`` comes from ``generator_ema`` with const noise and a latent (and, for a 3D-aware generator, a pose)
+        fixed by ``(val_seed, sample_idx)``.
         Samples whose index is ``>= num_val_fakes`` are dropped (no dict), so a metric sees the first
         ``num_val_fakes`` samples only. Without ``sample_idx`` in the data the index counts the samples this
         rank validated since the last ``train()``/``eval()`` switch, offset by ``rank * 2**24``.
@@ -253,10 +267,10 @@ class BaseGAN(BaseModel):
         if not keep:
             return []
         c = self.sample_labels(data["data_samples"], num)
+        chosen = [indices[k] for k in keep]
         with torch.no_grad():
-            pose = self.sample_pose(len(keep))
-            fake = self.generator_ema(self.sample_latents([indices[k] for k in keep]),
-                                      None if c is None else c[keep], pose, noise_mode="const").image
+            fake = self.generator_ema(self.sample_latents(chosen), None if c is None else c[keep],
+                                      self.sample_val_poses(chosen), noise_mode="const").image
         return [{"fake_img": self.to_uint8(f).cpu(), "real_img": real[k].cpu()} for f, k in zip(fake, keep)]
 
     def test_step(self, data: dict) -> list[dict[str, Tensor]]:

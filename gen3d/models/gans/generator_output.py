@@ -17,6 +17,12 @@ A generator is an ``nn.Module`` with::
             truncation_psi: float | Tensor [1] = 1.0, truncation_cutoff: int | None = None,
             noise_mode: str = 'random', update_w_avg: bool = False) -> GeneratorOutput
 
+and, where ``pose_dim > 0``::
+
+    sample_pose(num, device=None, generator: torch.Generator | None = None) -> Tensor [num, pose_dim]
+
+(the training pose distribution; seeded through ``generator`` so that sampling and validation are reproducible).
+
 ``truncation_psi`` may be a tensor so that an exported graph takes it as an input. ``noise_mode='const'`` makes the
 output a deterministic function of the inputs (sampling, validation and export use it).
 """

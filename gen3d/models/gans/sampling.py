@@ -40,6 +40,16 @@ def class_onehot(c_dim: int, class_idx: int | None, n: int) -> Tensor | None:
     return c
 
 
+def seed_poses(gen: nn.Module, seeds: Sequence[int]) -> Tensor | None:
+    """One pose per seed from the generator's pose distribution, ``[len(seeds), pose_dim]``; None for 2D generators.
+
+    Seed ``s`` draws with ``torch.Generator().manual_seed(s)``, as its latent does (:func:`seed_latents`).
+    """
+    if not int(getattr(gen, "pose_dim", 0)):
+        return None
+    return torch.cat([gen.sample_pose(1, "cpu", generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+
 def cycle_classes(c_dim: int, n: int) -> Tensor | None:
     """One-hot labels ``[n, c_dim]`` cycling through the classes (None when unconditional)."""
     return torch.eye(c_dim)[torch.arange(n) % c_dim] if c_dim else None

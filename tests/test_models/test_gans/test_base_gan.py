@@ -102,3 +102,28 @@ def test_dynamic_d_is_a_key_of_any_spine_gan():
     log = model.train_step(_batch(), _optim(model))
     log = model.train_step(_batch(), _optim(model))
     assert log["ratio"].item() == pytest.approx(0.625)  # set before the 2nd iteration: 1 of 4 batches seen
+
+
+def test_a_3d_aware_generator_gets_seeded_poses_everywhere(tmp_path):
+    """Validation, sampling and export draw poses from the generator's sample_pose, reproducibly."""
+    from gen3d.deploy.gan_wrapper import GeneratorEnd2End, example_feeds
+    from gen3d.models.gans.sampling import generate, seed_latents, seed_poses
+
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type="ToyThreeOptimGAN", generator=dict(type="ToyDepthGenerator", z_dim=8, pose_dim=2),
+                              refiner=dict(type="ToyRefiner"), discriminator=dict(type="ToyDiscriminator")))
+    assert model.pose_dim == 2 and model.sample_pose(3).shape == (3, 2)
+    assert "loss_g" in model.train_step(_batch(), _optim(model))  # the phases draw poses with sample_pose
+    data = {"inputs": torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8),
+            "data_samples": [{"sample_idx": i} for i in range(2)]}
+    model.eval()
+    a, b = model.val_step(data), model.val_step(data)
+    assert all(torch.equal(x["fake_img"], y["fake_img"]) for x, y in zip(a, b))
+    poses = model.sample_val_poses([0, 1, 0])
+    assert torch.equal(poses[0], poses[2]) and not torch.equal(poses[0], poses[1])
+    gen = model.generator_ema
+    assert torch.equal(seed_poses(gen, [3, 4]), seed_poses(gen, [3, 4])) and seed_poses(gen, [3]).shape == (1, 2)
+    images = generate(gen, seed_latents([3, 4], 8), pose=seed_poses(gen, [3, 4]))
+    assert images.shape == (2, 3, 16, 16)
+    wrapper = GeneratorEnd2End(gen)
+    assert wrapper.input_names == ("z", "pose", "truncation_psi") and example_feeds(gen, 2, 1.0)["pose"].shape == (2, 2)
