@@ -72,3 +72,30 @@ def test_generate_tool(ckpt, cond_ckpt, tmp_path):
     assert (tmp_path / "seed_0007.png").is_file() and (tmp_path / "interp_w.gif").is_file()
     bad = run_tool("gan/generate.py", str(cond_ckpt), "--out-dir", str(tmp_path / "c"))
     assert bad.returncode != 0 and "class index" in bad.stderr
+
+
+def test_sampling_helpers_sit_below_apis_and_engine():
+    """apis re-exports the sampling of gen3d.models.gans.sampling; the engine's GAN hook never imports gen3d.apis."""
+    import ast
+    import inspect
+
+    import gen3d.apis.gan_inference as api
+    import gen3d.engine.hooks.gan_sample_hook as hook
+    from gen3d.models.gans import sampling
+
+    assert all(getattr(api, n) is getattr(sampling, n) for n in ("seed_latents", "class_onehot", "generate"))
+    tree = ast.parse(inspect.getsource(hook))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert "gen3d.models.gans.sampling" in imported and not [m for m in imported if m and m.startswith("gen3d.apis")]
+
+
+def test_a_module_without_the_interface_is_refused(tmp_path):
+    """load_generator checks the generator interface (z_dim, c_dim, pose_dim, img_resolution, img_channels)."""
+    from gen3d.models.gans.generator_output import check_generator
+
+    gen = load_generator(str(make_tiny_gan_checkpoint(tmp_path / "t.pth")))
+    assert check_generator(gen) is gen
+    del gen.img_channels  # an attribute of the interface missing
+    with pytest.raises(TypeError, match="img_channels"):
+        check_generator(gen)
