@@ -60,16 +60,23 @@ class StyleGAN2(BaseGAN):
         pl_decay: EMA decay of the path length target ``pl_mean``.
         pl_batch_shrink: The path length step uses ``batch // pl_batch_shrink`` samples.
         style_mixing_prob: Probability that a batch mixes two latents at a random layer.
-        **kwargs: :class:`BaseGAN` arguments (``adversarial_loss``, ``ema_kimg``, ``ema_rampup``,
-            ``num_val_fakes``, ``val_seed``, ``init_cfg``).
+        adversarial_loss: ``'logistic'`` (non-saturating, StyleGAN2's) or ``'hinge'``.
+        ema_kimg: Half-life of the generator EMA in thousands of images.
+        ema_rampup: Cap the EMA half-life at ``seen_img * ema_rampup`` (None: no ramp-up).
+        num_val_fakes: Validate on the samples with index ``< num_val_fakes`` only; None: one per real image.
+        val_seed: Seed of the validation latents.
+        init_cfg: mmengine init config.
     """
 
     def __init__(self, generator: dict | nn.Module, discriminator: dict | nn.Module,
                  data_preprocessor: dict | nn.Module | None = None, dynamic_d: dict | None = None,
                  r1_gamma: float = R1_GAMMA, r1_interval: int = R1_INTERVAL, pl_weight: float = PL_WEIGHT,
                  pl_interval: int = PL_INTERVAL, pl_decay: float = PL_DECAY, pl_batch_shrink: int = PL_BATCH_SHRINK,
-                 style_mixing_prob: float = STYLE_MIXING_PROB, ema_kimg: float = EMA_KIMG, **kwargs) -> None:
-        super().__init__(generator, discriminator, data_preprocessor, dynamic_d, ema_kimg=ema_kimg, **kwargs)
+                 style_mixing_prob: float = STYLE_MIXING_PROB, adversarial_loss: str = "logistic",
+                 ema_kimg: float = EMA_KIMG, ema_rampup: float | None = None, num_val_fakes: int | None = None,
+                 val_seed: int = 0, init_cfg: dict | None = None) -> None:
+        super().__init__(generator, discriminator, data_preprocessor, dynamic_d, adversarial_loss, ema_kimg,
+                         ema_rampup, num_val_fakes, val_seed, init_cfg)
         if r1_interval < 1 or pl_interval < 1 or pl_batch_shrink < 1:
             raise ValueError("r1_interval, pl_interval and pl_batch_shrink must be >= 1")
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
