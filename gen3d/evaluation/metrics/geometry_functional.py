@@ -208,9 +208,9 @@ def multiview_consistency(img_a: Tensor, depth_a: Tensor, img_b: Tensor, depth_b
     """Reprojection error of view A against view B of one scene (one latent at two poses).
 
     A's pixels are warped into B with A's depth; B's image and depth are sampled bilinearly there. Valid pixels are
-    in A's mask, in front of B, inside B, and (``occlusion='zbuffer'``) not hidden in B behind another of A's points
-    (z-buffer of A's reprojected points, relative tolerance ``occlusion_tol``). The occlusion test uses A's geometry
-    only, so the depth error is not biased by discarding the pixels where B's depth disagrees.
+    in A's mask, have depth ``> 0``, are in front of B, inside B, and (``occlusion='zbuffer'``) not hidden in B behind
+    another of A's points (z-buffer of A's reprojected points, relative tolerance ``occlusion_tol``). The occlusion
+    test uses A's geometry only, so the depth error is not biased by discarding the pixels where B's depth disagrees.
 
     Args:
         img_a: ``(B, C, H, W)``, any range (the error is in the same units).
@@ -238,7 +238,7 @@ def multiview_consistency(img_a: Tensor, depth_a: Tensor, img_b: Tensor, depth_b
     if occlusion not in ("zbuffer", "none"):
         raise ValueError(f"occlusion must be 'zbuffer' or 'none', got {occlusion!r}")
     rep = reproject(depth_a, cam2world_a, cam2world_b, intrinsics, depth_kind, camera)
-    valid = rep.valid & _mask(mask_a, depth_a)
+    valid = rep.valid & _mask(mask_a, depth_a) & (depth_a > EPS)  # depth 0: no surface (an empty render)
     if occlusion == "zbuffer":
         valid = _zbuffer_visible(rep, valid, occlusion_tol)
     grid = rep.grid.to(img_b.dtype)

@@ -5,8 +5,9 @@ What "rendered geometry against ground truth" can mean for a GAN (GeoD, arXiv 22
 
 * ``reference='gt'``: a geometry *prediction on real images* against the dataset's ground truth: GeoD's geometry
   head of D or its inverse renderer, DepthGAN's depth head (RealDepthEval), a frozen estimator. The model's
-  ``val_step`` / ``test_step`` emits ``pred_normal`` / ``pred_depth`` per real image and the dataset supplies
-  ``gt_normal`` / ``gt_depth`` / ``gt_mask``; either pair may be absent. Where a generator is evaluated against
+  ``val_step`` / ``test_step`` emits ``pred_normal`` / ``pred_depth`` per real image beside the ground truth that
+  ``PackPoseInputs`` puts in ``data_samples`` (``normal`` ``[3, H, W]`` unit OpenGL camera space, ``depth``
+  ``[1, H, W]`` ray distance, ``mask`` ``[1, H, W]``); either pair may be absent. Where a generator is evaluated against
   pseudo ground truth (DepthGAN's GeneratedDepthEval: depth of an estimator run on the generated RGB, or GeoD's
   normals of D on the fakes), the model emits that pair under the same keys.
 * ``reference='depth'``: *self-consistency of generated geometry*: the generator's normal output against the
@@ -47,17 +48,21 @@ NORMAL_KEYS = ("normal_mean_deg", "normal_median_deg") + tuple(
     f"normal_within_{t:g}".replace(".", "_") for t in NORMAL_THRESHOLDS)
 DEPTH_KEYS = ("depth_absrel", "depth_rmse", "depth_delta1")
 _REFERENCE_KEYS = {  # (pred normal, reference normal, pred depth, reference depth, mask)
-    "gt": ("pred_normal", "gt_normal", "pred_depth", "gt_depth", "gt_mask"),
+    "gt": ("pred_normal", "normal", "pred_depth", "depth", "mask"),  # PackPoseInputs names the ground truth
     "depth": ("fake_normal", None, None, "fake_depth", "fake_mask"),
 }
 
 
-def stack_field(samples: Sequence[Any], key: str) -> Tensor | None:
-    """``(N, ...)`` stack of ``key`` over per-sample dicts (or objects with ``get``); None if any sample lacks it."""
+def stack_field(samples: Sequence[Any], key: str, as_map: bool = False) -> Tensor | None:
+    """``(N, ...)`` stack of ``key`` over per-sample dicts (or objects with ``get``); None if any sample lacks it.
+
+    With ``as_map``, ``(H, W)`` maps (a mask or depth without its channel) become ``(N, 1, H, W)``.
+    """
     values = [s.get(key) if hasattr(s, "get") else getattr(s, key, None) for s in samples]
     if not values or any(v is None for v in values):
         return None
-    return torch.stack([torch.as_tensor(v) for v in values])
+    stacked = torch.stack([torch.as_tensor(v) for v in values])
+    return stacked[:, None] if as_map and stacked.dim() == 3 else stacked
 
 
 def generator_camera(generator: nn.Module, fov: float | None = None, depth_kind: str | None = None
@@ -82,17 +87,22 @@ def generator_camera(generator: nn.Module, fov: float | None = None, depth_kind:
 
 
 def samples_intrinsics(samples: Sequence[Any], fov: float | None, h: int, w: int) -> Tensor:
-    """The samples' ``intrinsics`` ``(N, 3, 3)``, else ``(3, 3)`` pixel intrinsics of ``fov`` at ``H x W``.
+    """Pixel intrinsics at ``H x W``: the samples' ``intrinsics`` ``(N, 3, 3)``, else those of a field of view.
+
+    The field of view is the metric's ``fov``, else the samples' ``fov`` in degrees (as ``PackPoseInputs`` stores it).
 
     Raises:
-        ValueError: Neither is available.
+        ValueError: None is available.
     """
     k = stack_field(samples, "intrinsics")
     if k is not None:
         return k.float()
-    if fov is None:
-        raise ValueError("the samples carry no 'intrinsics' and the metric has no fov")
-    return pinhole_intrinsics(fov, h, w)
+    if fov is not None:
+        return pinhole_intrinsics(fov, h, w)
+    fovs = [s.get("fov") if hasattr(s, "get") else None for s in samples]
+    if fovs and all(f is not None for f in fovs):
+        return torch.stack([pinhole_intrinsics(float(f), h, w) for f in fovs])
+    raise ValueError("the samples carry no 'intrinsics' nor 'fov' and the metric has no fov")
 
 
 @METRICS.register_module()
@@ -147,12 +157,12 @@ class GeometryMetric(BaseMetric):
             data_samples: Per-sample dicts with the keys of the chosen reference.
         """
         n = self.names
-        mask = stack_field(data_samples, n["mask"]) if n["mask"] else None
+        mask = stack_field(data_samples, n["mask"], as_map=True) if n["mask"] else None
         entry: dict[str, Any] = {}
         pred_n = stack_field(data_samples, n["pred_normal"]) if n["pred_normal"] else None
         ref_n = stack_field(data_samples, n["ref_normal"]) if n["ref_normal"] else None
         if self.reference == "depth" and pred_n is not None:
-            depth = stack_field(data_samples, n["ref_depth"])
+            depth = stack_field(data_samples, n["ref_depth"], as_map=True)
             if depth is None:
                 raise KeyError(f"reference='depth' needs {n['ref_depth']!r} beside {n['pred_normal']!r}")
             k = samples_intrinsics(data_samples, self.fov, *depth.shape[-2:])
@@ -160,7 +170,8 @@ class GeometryMetric(BaseMetric):
         if pred_n is not None and ref_n is not None:
             entry["normal"] = self._normal_entry(pred_n.float(), ref_n.float(), mask)
         if self.reference == "gt" and n["pred_depth"] and n["ref_depth"]:
-            pred_d, gt_d = stack_field(data_samples, n["pred_depth"]), stack_field(data_samples, n["ref_depth"])
+            pred_d = stack_field(data_samples, n["pred_depth"], as_map=True)
+            gt_d = stack_field(data_samples, n["ref_depth"], as_map=True)
             if pred_d is not None and gt_d is not None:
                 err = depth_errors(pred_d.float(), gt_d.float(), mask, self.align_depth)
                 keep = err["count"] > 0

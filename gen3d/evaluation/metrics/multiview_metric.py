@@ -87,13 +87,13 @@ class MultiViewConsistency(BaseMetric):
         Raises:
             KeyError: A sample lacks a view key.
         """
-        views = {k: stack_field(data_samples, k) for k in _VIEW_KEYS}
+        views = {k: stack_field(data_samples, k, as_map=k.startswith("fake_depth")) for k in _VIEW_KEYS}
         missing = [k for k, v in views.items() if v is None]
         if missing:
             raise KeyError(f"{type(self).__name__} needs {list(_VIEW_KEYS)} per sample; missing {missing}")
         depth_a = views["fake_depth"].float()
         k = samples_intrinsics(data_samples, self.fov, *depth_a.shape[-2:])
-        mask = stack_field(data_samples, "fake_mask") if self.use_mask else None
+        mask = stack_field(data_samples, "fake_mask", as_map=True) if self.use_mask else None
         res = multiview_consistency(
             _unit_range(views["fake_img"]), depth_a, _unit_range(views["fake_img_b"]), views["fake_depth_b"].float(),
             views["cam2world"].float(), views["cam2world_b"].float(), k, mask_a=mask,

@@ -239,3 +239,12 @@ def test_depthgan_style_rotation_about_the_point_cloud_centre():
     assert torch.allclose(rep.uv[0, h // 2, :, 0], k[0, 0] * q[:, 0] / q[:, 2] + k[0, 2], atol=1e-4)
     assert torch.allclose(rep.uv[0, h // 2, w // 2], torch.tensor([w / 2, h / 2]), atol=1e-5)  # the centre stays
     assert torch.allclose(rep.depth[0, 0, h // 2], q[:, 2], atol=1e-5)
+
+
+def test_zero_depth_is_no_surface():
+    img, depth, k = _scene()
+    depth = depth.clone()
+    depth[..., :6] = 0.0
+    eye = torch.eye(4)[None]
+    res = multiview_consistency(img, depth, img, depth, eye, eye, k)
+    assert res["valid_fraction"].item() == 0.5

@@ -25,8 +25,8 @@ def _samples(num=4, seed=0, **fields):
     for _ in range(num):
         n = _unit(torch.randn(3, H, W, generator=g))
         d = torch.rand(1, H, W, generator=g) + 0.5
-        out.append({"pred_normal": n, "gt_normal": n.clone(), "pred_depth": (d - 1) / 2, "gt_depth": d,
-                    "gt_mask": torch.ones(1, H, W, dtype=torch.bool), **fields})
+        out.append({"pred_normal": n, "normal": n.clone(), "pred_depth": (d - 1) / 2, "depth": d,
+                    "mask": torch.ones(H, W, dtype=torch.uint8), **fields})  # PackPoseInputs' keys; (H, W) mask
     return out
 
 
@@ -62,13 +62,13 @@ def test_identical_normals_and_aligned_depth_score_perfectly():
 def test_quarter_turn_is_ninety_degrees_and_mask_respected():
     samples = _samples()
     for s in samples:
-        n = s["gt_normal"]
-        s["gt_normal"] = _unit(torch.stack([n[0], n[1], torch.zeros_like(n[2])]))
-        s["pred_normal"] = torch.stack([-s["gt_normal"][1], s["gt_normal"][0], torch.zeros_like(n[2])])
+        n = s["normal"]
+        s["normal"] = _unit(torch.stack([n[0], n[1], torch.zeros_like(n[2])]))
+        s["pred_normal"] = torch.stack([-s["normal"][1], s["normal"][0], torch.zeros_like(n[2])])
         s["pred_depth"] = s["pred_depth"].clone()
         s["pred_depth"][:, :3] = 1e3  # garbage outside the mask
-        s["gt_mask"] = torch.ones(1, H, W, dtype=torch.bool)
-        s["gt_mask"][:, :3] = False
+        s["mask"] = torch.ones(1, H, W, dtype=torch.bool)
+        s["mask"][:, :3] = False
     res = _evaluate(dict(type="GeometryMetric"), samples)
     assert res["geometry/normal_mean_deg"] == pytest.approx(90.0, abs=1e-3)
     assert res["geometry/normal_median_deg"] == pytest.approx(90.0, abs=0.05)
@@ -78,11 +78,11 @@ def test_quarter_turn_is_ninety_degrees_and_mask_respected():
 
 def test_pooled_median_matches_the_exact_one():
     g = torch.Generator().manual_seed(5)
-    samples = [{"pred_normal": _unit(torch.randn(3, H, W, generator=g)), "gt_normal": _unit(torch.randn(3, H, W,
+    samples = [{"pred_normal": _unit(torch.randn(3, H, W, generator=g)), "normal": _unit(torch.randn(3, H, W,
                 generator=g))} for _ in range(6)]
     res = _evaluate(dict(type="GeometryMetric"), samples, batch=4)
     exact = normal_angular_error(torch.stack([s["pred_normal"] for s in samples]),
-                                 torch.stack([s["gt_normal"] for s in samples]))
+                                 torch.stack([s["normal"] for s in samples]))
     assert res["geometry/normal_mean_deg"] == pytest.approx(exact["mean"], abs=1e-4)
     assert res["geometry/normal_median_deg"] == pytest.approx(exact["median"], abs=0.05)
     assert res["geometry/normal_within_22_5"] == pytest.approx(exact["within_22_5"])
@@ -110,6 +110,10 @@ def test_self_consistency_of_normals_with_rendered_depth():
     assert res["geometry_self/normal_mean_deg"] == pytest.approx(180.0, abs=1e-3)
     with_k = [{**s, "intrinsics": k} for s in good]
     assert _evaluate(dict(type="GeometryMetric", reference="depth"), with_k)["geometry_self/normal_mean_deg"] < 1e-3
+    with_fov = [{**s, "fov": 30.0} for s in good]  # as PackPoseInputs stores it
+    assert _evaluate(dict(type="GeometryMetric", reference="depth"), with_fov)["geometry_self/normal_mean_deg"] < 1e-3
+    with pytest.raises(ValueError, match="nor 'fov'"):
+        _evaluate(dict(type="GeometryMetric", reference="depth"), good)
 
 
 class _TiltedPlaneGenerator(nn.Module):
