@@ -120,3 +120,19 @@ def test_pigan_generator_through_the_interface():
     res = MultiViewConsistency(use_mask=False).evaluate_generator(gen, num_samples=2)  # untrained opacity may be < 0.5
     assert set(res) == set(RESULT_KEYS) and 0 <= res["mv_valid_fraction"] <= 1
     assert res["mv_valid_fraction"] == 0 or all(math.isfinite(res[k]) for k in RESULT_KEYS)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_photometric_error_is_in_unit_range(dtype):
+    """Black against white over identical geometry is an error of exactly 1, for uint8 and for [-1, 1] floats."""
+    samples = _view_samples()
+    if dtype == torch.uint8:
+        black, white = torch.zeros(3, R, R, dtype=dtype), torch.full((3, R, R), 255, dtype=dtype)
+    else:
+        black, white = torch.full((3, R, R), -1.0), torch.ones(3, R, R)
+    for s in samples:
+        s.update(fake_img=black, fake_img_b=white, fake_depth_b=s["fake_depth"], cam2world_b=s["cam2world"])
+    m = MultiViewConsistency()
+    m.process(None, samples)
+    res = m.compute_metrics(m.results)
+    assert res["mv_photometric_l1"] == pytest.approx(1.0) and res["mv_valid_fraction"] == 1.0
