@@ -218,8 +218,8 @@ class GeometryMetric(BaseMetric):
         """Render ``num_samples`` seeded latents at poses the generator draws and score them (``reference='depth'``).
 
         The generator follows gen3d's interface (``z_dim``; ``forward(z, c, pose, noise_mode='const')`` returning an
-        object with ``.normal``, ``.depth`` and optionally ``.mask``); ``sample_pose(n, device)`` is used when it
-        has one, and the camera comes from :func:`generator_camera`.
+        object with ``.normal``, ``.depth`` and optionally ``.mask``; ``sample_pose(num, device, generator=)`` draws
+        seeded poses when it has one); the camera comes from :func:`generator_camera`.
 
         Returns:
             The result keys, without prefix.
@@ -235,9 +235,7 @@ class GeometryMetric(BaseMetric):
             for start in range(0, num_samples, batch_size):
                 n = min(batch_size, num_samples - start)
                 z = torch.randn(n, generator.z_dim, generator=gen).to(device)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed + start)
-                    pose = generator.sample_pose(n, device=device) if hasattr(generator, "sample_pose") else None
+                pose = generator.sample_pose(n, device, generator=gen) if hasattr(generator, "sample_pose") else None
                 out = generator(z, None, pose, noise_mode="const")
                 if getattr(out, "normal", None) is None or getattr(out, "depth", None) is None:
                     raise TypeError(f"{type(generator).__name__} output has no normal/depth: not a 3D-aware generator")

@@ -126,8 +126,8 @@ class _TiltedPlaneGenerator(nn.Module):
         self.weight = nn.Parameter(torch.zeros(()))
         self.lie = lie
 
-    def sample_pose(self, n, device=None):
-        return torch.rand(n, 2, device=device)
+    def sample_pose(self, n, device=None, generator=None):
+        return torch.rand(n, 2, generator=generator).to(device)
 
     def forward(self, z, c=None, pose=None, noise_mode="random"):
         n, tilt = len(z), 0.3
