@@ -79,7 +79,6 @@ SMOKE = {
                             avg_samples=64), lambda: (torch.randn(B, 16),)),
     "GANDataPreprocessor": (dict(), lambda: (dict(inputs=torch.randint(0, 256, (B, 3, 16, 16), dtype=torch.uint8)),)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
-    "FIDInceptionV3": (dict(resize_input=False), lambda: (torch.randint(0, 256, (B, 3, 75, 75), dtype=torch.uint8),)),
     "FCNAuxHead": (dict(in_channels=C, num_classes=3, channels=4, in_index=0), lambda: ([torch.rand(B, C, 5, 7)],)),
 }
 

@@ -12,6 +12,6 @@ model = dict(
     r1_gamma=10.0, r1_interval=16, pl_weight=2.0, pl_interval=4, pl_decay=0.01, pl_batch_shrink=2,
     style_mixing_prob=0.9, ema_kimg=10.0, ema_rampup=None, val_seed=0,
 )
-# G and D are wrapped in separate DDPs (the model averages its own gradients, see gen3d/models/gans/stylegan2.py).
+# G and D are wrapped in separate DDPs (the model averages its own gradients, see gen3d/models/gans/base_gan.py).
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)

@@ -48,7 +48,9 @@ class GeneratorOutput(dict):
 
     Args:
         image: ``[N, C, R, R]`` float, about ``[-1, 1]``.
-        depth: ``[N, 1, R, R]`` depth along the camera axis (3D-aware generators).
+        depth: ``[N, 1, R, R]`` depth of 3D-aware generators: the distance along each pixel's ray (a volume
+            renderer's ``sum w_i t_i``, the convention of :mod:`gen3d.models.rendering` and of the pose datasets);
+            a generator that renders camera-axis depth says so in its ``depth_kind`` attribute (``'ray'``/``'z'``).
         normal: ``[N, 3, R, R]`` unit surface normals in camera space.
         mask: ``[N, 1, R, R]`` foreground opacity in ``[0, 1]``.
         features: Per-layer features ``{name: [N, C_l, H_l, W_l]}`` (what editing tools read).

@@ -13,7 +13,6 @@ model sets from :func:`gen3d.models.rendering.noise_std_schedule`.
 """
 
 import math
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 from gen3d.models.rendering import VolumeRenderer, camera_ray_directions, pose_to_cam2world, sample_camera_angles
 from gen3d.registry import MODELS
 
+from ..generator_output import GeneratorOutput
 from .siren import FiLMSiren, PiGANMappingNetwork
 
 # curriculums.py CelebA and siren.py SPATIALSIRENBASELINE
@@ -38,22 +38,6 @@ YAW_MEAN, PITCH_MEAN = math.pi * 0.5, math.pi * 0.5  # 'h_mean', 'v_mean'
 YAW_STD, PITCH_STD = 0.3, 0.155  # 'h_stddev', 'v_stddev'
 AVG_FREQ_SAMPLES = 10000  # generate_avg_frequencies
 W_AVG_BETA = 0.995  # EMA of the house interface's update_w_avg (not in pi-GAN, which recomputes the mean)
-
-
-class PiGANOutput(NamedTuple):
-    """Generator maps, named like the GAN spine's ``GeneratorOutput`` fields.
-
-    Attributes:
-        image: ``(B, 3, H, W)`` in ``[-1, 1]``.
-        depth: ``(B, 1, H, W)``: ``sum w_i t_i`` (``depth_kind='ray'``) or camera-axis depth (``'z'``).
-        normal: Camera-space unit normals ``(B, 3, H, W)``.
-        mask: Opacity ``sum w_i`` ``(B, 1, H, W)``.
-    """
-
-    image: Tensor
-    depth: Tensor
-    normal: Tensor
-    mask: Tensor
 
 
 @MODELS.register_module()
@@ -164,7 +148,7 @@ class PiGANGenerator(nn.Module):
     def forward(self, z: Tensor, c: Tensor | None = None, pose: Tensor | None = None, *,
                 truncation_psi: float | Tensor = 1.0, truncation_cutoff: int | None = None, noise_mode: str = "random",
                 update_w_avg: bool = False, noise_std: float = 0.0,
-                generator: torch.Generator | None = None) -> PiGANOutput:
+                generator: torch.Generator | None = None) -> GeneratorOutput:
         """Render images of latents.
 
         Args:
@@ -179,7 +163,10 @@ class PiGANGenerator(nn.Module):
             generator: Optional random generator for poses and sampling.
 
         Returns:
-            :class:`PiGANOutput`.
+            :class:`~gen3d.models.gans.generator_output.GeneratorOutput` with ``image`` ``(B, 3, H, W)`` in
+            ``[-1, 1]``, ``depth`` ``(B, 1, H, W)`` (``sum w_i t_i``, the distance along the ray, for
+            ``depth_kind='ray'``; camera-axis depth for ``'z'``), ``normal`` (camera-space unit normals
+            ``(B, 3, H, W)``) and ``mask`` (opacity ``sum w_i``, ``(B, 1, H, W)``).
         """
         frequencies, phase_shifts = self.mapping(z)
         if update_w_avg:
@@ -204,4 +191,4 @@ class PiGANGenerator(nn.Module):
             h, w = self.renderer.resolution
             dirs = camera_ray_directions((h, w), self.renderer.fov, device=depth.device, dtype=depth.dtype)
             depth = depth * -dirs[:, 2].reshape(1, 1, h, w)  # t * cos(angle to the axis)
-        return PiGANOutput(out.image * 2 - 1, depth, out.normal, out.opacity)
+        return GeneratorOutput(out.image * 2 - 1, depth=depth, normal=out.normal, mask=out.opacity)
