@@ -145,6 +145,62 @@ class PiGANGenerator(nn.Module):
             return pose
         return pose_to_cam2world(pose[:, 1], pose[:, 0], self.camera_radius)
 
+    @property
+    def fov(self) -> float:
+        """Full field of view of the rendered images, degrees."""
+        return self.renderer.fov
+
+    def pose_distribution(self) -> dict:
+        """The camera model a 3D tool or an exported bundle needs: pose mode, means, stds, radius, fov, ray range.
+
+        Returns:
+            ``{'mode', 'order', 'yaw_mean', 'pitch_mean', 'yaw_std', 'pitch_std', 'radius', 'fov', 'ray_start',
+            'ray_end', 'depth_kind'}`` (angles in radians, ``order`` is the pose layout ``('pitch', 'yaw')``).
+        """
+        return {"mode": self.pose_dist, "order": ["pitch", "yaw"], "yaw_mean": float(self.yaw_mean),
+                "pitch_mean": float(self.pitch_mean), "yaw_std": float(self.yaw_std),
+                "pitch_std": float(self.pitch_std), "radius": float(self.camera_radius), "fov": float(self.fov),
+                "ray_start": self.renderer.ray_start, "ray_end": self.renderer.ray_end, "depth_kind": self.depth_kind}
+
+    def codes(self, z: Tensor, truncation_psi: float | Tensor = 1.0) -> tuple[Tensor, Tensor]:
+        """FiLM frequencies and phase shifts of latents, truncated towards the average codes.
+
+        Args:
+            z: ``(B, z_dim)``.
+            truncation_psi: ``avg + psi * (code - avg)``.
+
+        Returns:
+            ``(frequencies, phase_shifts)``, each ``(B, film_dim)``.
+        """
+        frequencies, phase_shifts = self.mapping(z)
+        if isinstance(truncation_psi, Tensor) or truncation_psi != 1:
+            frequencies = self.avg_frequencies + truncation_psi * (frequencies - self.avg_frequencies)
+            phase_shifts = self.avg_phase_shifts + truncation_psi * (phase_shifts - self.avg_phase_shifts)
+        return frequencies, phase_shifts
+
+    def query(self, z: Tensor, points: Tensor, directions: Tensor | None = None,
+              truncation_psi: float | Tensor = 1.0) -> tuple[Tensor, Tensor]:
+        """The field at world points, without rendering (meshing, vertex colours).
+
+        Args:
+            z: Latents ``(B, z_dim)``.
+            points: World points ``(B, P, 3)``.
+            directions: Unit view directions ``(B, P, 3)``; None looks along ``-z`` (the mean camera's axis).
+            truncation_psi: Truncation of the codes.
+
+        Returns:
+            ``(rgb (B, P, 3) in [0, 1], sigma (B, P, 1))`` (raw sigma; rendering applies relu).
+        """
+        frequencies, phase_shifts = self.codes(z, truncation_psi)
+        if directions is None:
+            directions = torch.zeros_like(points)
+            directions[..., 2] = -1
+        return self.siren(points, directions, frequencies, phase_shifts)
+
+    def density(self, z: Tensor, points: Tensor, truncation_psi: float | Tensor = 1.0) -> Tensor:
+        """Volume density ``relu(sigma)`` at world points ``(B, P, 3)`` -> ``(B, P, 1)`` (marching cubes input)."""
+        return torch.relu(self.query(z, points, truncation_psi=truncation_psi)[1])
+
     def forward(self, z: Tensor, c: Tensor | None = None, pose: Tensor | None = None, *,
                 truncation_psi: float | Tensor = 1.0, truncation_cutoff: int | None = None, noise_mode: str = "random",
                 update_w_avg: bool = False, noise_std: float = 0.0,
