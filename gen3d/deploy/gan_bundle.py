@@ -43,6 +43,19 @@ logger = logging.getLogger("gen3d.deploy")
 PARITY_IMAGES = 16  # latents per psi in the gate
 
 
+def camera_of(generator: torch.nn.Module) -> dict:
+    """The manifest's pose description of a 3D-aware generator that has ``pose_distribution()``, else ``{}``.
+
+    ``layout`` (e.g. ``['pitch', 'yaw']``) and ``distribution`` (mode, means, stds, radius, fov): what the runtime
+    draws seeded poses from.
+    """
+    dist = getattr(generator, "pose_distribution", None)
+    if not callable(dist):
+        return {}
+    d = dict(dist())
+    return {"layout": list(d.get("order", [])), "units": "radians", "distribution": d}
+
+
 def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work_dir: str,
                      max_images: int = PARITY_IMAGES) -> dict:
     """Export the (EMA) generator, gate it against PyTorch and write the manifest.
@@ -108,7 +121,7 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
                        "meaning": "one-hot class labels", "classes": classes})
     if generator.pose_dim:
         inputs.append({"name": "pose", "dtype": "float32", "shape": [bdim, int(generator.pose_dim)],
-                       "meaning": "camera poses"})
+                       "meaning": "camera poses", **camera_of(generator)})
     inputs.append({"name": "truncation_psi", "dtype": "float32", "shape": [1], "default": [psi_default],
                    "meaning": "w = w_avg + psi * (w - w_avg); 1 = no truncation"})
     shape = [bdim, res, res, ch] if output == "uint8" else [bdim, ch, res, res]

@@ -47,7 +47,8 @@ IMAGE_MEANING = {
 }
 #: Channels and meaning of the other maps a generator may output (``GeneratorOutput`` fields).
 MAP_CHANNELS = {"depth": 1, "normal": 3, "mask": 1}
-MAP_MEANING = {"depth": "depth along the camera axis, NCHW", "normal": "unit camera-space surface normals, NCHW",
+MAP_MEANING = {"depth": "depth (distance along the ray, or along the camera axis where the generator's depth_kind is "
+                        "'z'), NCHW", "normal": "unit camera-space surface normals, NCHW",
                "mask": "foreground opacity in [0, 1], NCHW"}
 
 
@@ -130,17 +131,28 @@ def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> di
 
 
 @torch.no_grad()
-def reference_images(generator: nn.Module, feeds: Mapping[str, np.ndarray], output: str,
-                     truncation_cutoff: int | None = None, batch_size: int = 8) -> np.ndarray:
-    """What the graph's ``image`` must be, from the generator's own ``forward`` (constant noise)."""
+def reference_maps(generator: nn.Module, feeds: Mapping[str, np.ndarray], output: str,
+                   truncation_cutoff: int | None = None, batch_size: int = 8) -> dict[str, np.ndarray]:
+    """What every graph output must be, from the generator's own ``forward`` (constant noise, the fed poses).
+
+    Returns:
+        ``{'image': ..., 'depth': ..., ...}``: the image as :func:`output_maps` makes it, then the other maps.
+    """
     psi = float(feeds["truncation_psi"][0])
-    out = []
+    out: dict[str, list[torch.Tensor]] = {}
     for i in range(0, len(feeds["z"]), batch_size):
         part = {k: v[i:i + batch_size] for k, v in feeds.items() if k != "truncation_psi"}
         z, c, pose = (torch.from_numpy(part[k]) if k in part else None for k in ("z", "c", "pose"))
         res = generator(z, c, pose, truncation_psi=psi, truncation_cutoff=truncation_cutoff, noise_mode="const")
-        out.append(output_maps(res, output)[0])
-    return torch.cat(out).numpy()
+        for name, value in zip(res.maps(), output_maps(res, output)):
+            out.setdefault(name, []).append(value)
+    return {name: torch.cat(values).numpy() for name, values in out.items()}
+
+
+def reference_images(generator: nn.Module, feeds: Mapping[str, np.ndarray], output: str,
+                     truncation_cutoff: int | None = None, batch_size: int = 8) -> np.ndarray:
+    """What the graph's ``image`` must be, from the generator's own ``forward`` (constant noise)."""
+    return reference_maps(generator, feeds, output, truncation_cutoff, batch_size)["image"]
 
 
 def check_gan_parity(ref: np.ndarray, out: np.ndarray, what: str = "onnxruntime fp32",
@@ -180,18 +192,28 @@ def gate_backend(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]
                  truncation_cutoff: int | None = None, what: str = "onnxruntime fp32") -> dict[str, Any]:
     """Run the gate at each truncation psi (fed as the graph input); returns the worst case and every psi's result.
 
+    The image is gated as :func:`check_gan_parity` says; the other maps a generator outputs (depth, normal, mask of
+    a 3D-aware generator, at the fed seeded poses) with the float gate, reported under ``per_psi[...]['maps']``.
+
     Raises:
-        ParityError: At the first psi that fails.
+        ParityError: At the first psi (or map) that fails.
     """
     per_psi = {}
     for k, psi in enumerate(psis):
         feeds = example_feeds(generator, n, psi, seed=k)
-        ref = reference_images(generator, feeds, output, truncation_cutoff, batch_size)
-        chunks = []
+        ref = reference_maps(generator, feeds, output, truncation_cutoff, batch_size)
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name in ref}
         for i in range(0, n, batch_size):
             part = {name: v[i:i + batch_size] if name != "truncation_psi" else v for name, v in feeds.items()}
-            chunks.append(run(part)["image"])
-        per_psi[f"psi={psi:g}"] = check_gan_parity(ref, np.concatenate(chunks), f"{what} (psi {psi:g})")
+            res = run(part)
+            for name in ref:
+                chunks[name].append(res[name])
+        got = {name: np.concatenate(parts) for name, parts in chunks.items()}
+        per_psi[f"psi={psi:g}"] = check_gan_parity(ref["image"], got["image"], f"{what} (psi {psi:g})")
+        maps = {name: check_gan_parity(ref[name], got[name], f"{what} {name} (psi {psi:g})") for name in ref
+                if name != "image"}
+        if maps:
+            per_psi[f"psi={psi:g}"]["maps"] = maps
     worst = max(per_psi.values(), key=lambda r: r["max_abs_diff"] / r["gate"] if r["gate"] else r["max_abs_diff"])
     return {"backend": what, "images": n * len(psis), "max_abs_diff": worst["max_abs_diff"], "gate": worst["gate"],
             "per_psi": per_psi}
