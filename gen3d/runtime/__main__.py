@@ -2,7 +2,9 @@
 
 It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed. A generator bundle
 (``task='generation'``) takes no input: ``python -m gen3d.runtime BUNDLE --seeds 0-15 [--truncation-psi 0.7]
-[--class-index K] --out-dir DIR`` writes ``DIR/grid.png`` (:mod:`gen3d.runtime.generation`).
+[--class-index K] --out-dir DIR`` writes ``DIR/grid.png`` (:mod:`gen3d.runtime.generation`); a 3D-aware one
+(pi-GAN: seeded poses from the manifest's pose distribution) also writes ``DIR/geometry.png``, RGB beside depth and
+normals.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def _run_generation_cli(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{len(seeds)} images {out['shape'][1:]} ({out['backend']}); grid in {out['grid']}")
+    if out.get("geometry"):  # a 3D-aware bundle: RGB | depth | normal per seed
+        print(f"maps {out['maps']}: RGB, depth (near bright) and normals side by side in {out['geometry']}")
     return 0
 
 

@@ -98,6 +98,92 @@ def write_grid(path: str, images: np.ndarray, nrow: int | None = None, pad: int 
     return path
 
 
+#: Pose distribution modes a manifest may name (``gen3d.models.rendering.cameras.POSE_MODES``).
+POSE_MODES = ("normal", "uniform", "sphere", "mean")
+PITCH_EPS = 1e-5
+
+
+def sample_poses(dist: dict, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Camera poses ``(pitch, yaw)`` from a manifest's pose distribution, drawn with numpy.
+
+    The modes are those of ``gen3d.models.rendering.sample_camera_angles``: the same distribution, not the same numbers.
+
+    Args:
+        dist: ``{'mode', 'yaw_mean', 'pitch_mean', 'yaw_std', 'pitch_std', ...}`` (radians).
+        n: Poses.
+        rng: numpy generator; None draws the means (``mode='mean'``).
+
+    Returns:
+        float32 ``[n, 2]`` (pitch, yaw).
+    """
+    mode = dist.get("mode", "normal") if rng is not None else "mean"
+    ym, pm, ys, ps = (float(dist[k]) for k in ("yaw_mean", "pitch_mean", "yaw_std", "pitch_std"))
+    if mode == "normal":
+        yaw, pitch = rng.standard_normal(n) * ys + ym, rng.standard_normal(n) * ps + pm
+    elif mode in ("uniform", "sphere"):
+        yaw, u = (rng.random(n) - 0.5) * 2 * ys + ym, rng.random(n)
+        if mode == "uniform":
+            pitch = (u - 0.5) * 2 * ps + pm
+        else:
+            v = (u - 0.5) * 2 * (ps / math.pi) + pm / math.pi
+            pitch = np.arccos(1 - 2 * np.clip(v, PITCH_EPS, 1 - PITCH_EPS))
+    elif mode == "mean":
+        yaw, pitch = np.full(n, ym), np.full(n, pm)
+    else:
+        raise ValueError(f"pose mode {mode!r} is not one of {POSE_MODES}")
+    return np.stack([np.clip(pitch, PITCH_EPS, math.pi - PITCH_EPS), yaw], 1).astype(np.float32)
+
+
+def seed_poses(seeds: Iterable[int], dist: dict) -> np.ndarray:
+    """One pose per seed, ``numpy.random.default_rng((seed, 1))`` (a stream apart from the latent's): ``[N, 2]``."""
+    rows = [sample_poses(dist, 1, np.random.default_rng((int(s), 1))) for s in seeds]
+    return np.concatenate(rows) if rows else np.zeros((0, 2), np.float32)
+
+
+def depth_to_rgb(depth: np.ndarray, mask: np.ndarray | None = None, threshold: float = 0.5) -> np.ndarray:
+    """Colour-map depths, near bright (inferno), each image on its own range; background black.
+
+    Args:
+        depth: float ``[N, H, W, 1]`` (or ``[N, H, W]``).
+        mask: Optional opacity, same shape.
+        threshold: Foreground opacity (below it: background).
+
+    Returns:
+        uint8 ``[N, H, W, 3]`` RGB.
+    """
+    d = np.asarray(depth, np.float32).reshape(len(depth), *np.shape(depth)[1:3])
+    fg = np.ones_like(d, bool) if mask is None else np.asarray(mask).reshape(d.shape) >= threshold
+    out = np.zeros((*d.shape, 3), np.uint8)
+    for k in range(len(d)):
+        sel = fg[k] if fg[k].any() else np.ones_like(fg[k])
+        lo, hi = float(d[k][sel].min()), float(d[k][sel].max())
+        near = np.clip((hi - d[k]) / max(hi - lo, 1e-8), 0, 1)  # 1 at the nearest surface
+        rgb = cv2.cvtColor(cv2.applyColorMap((near * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+        out[k] = np.where(sel[..., None], rgb, 0)
+    return out
+
+
+def normal_to_rgb(normal: np.ndarray) -> np.ndarray:
+    """Unit normals ``[N, H, W, 3]`` -> uint8 RGB ``(n + 1) / 2`` (zero normals, no surface, grey)."""
+    return np.clip((np.asarray(normal, np.float32) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def geometry_panels(maps: dict[str, np.ndarray]) -> np.ndarray:
+    """RGB, depth and normal side by side per sample: uint8 ``[N, H, K * W, 3]`` (the maps present, grey to RGB).
+
+    Args:
+        maps: ``image`` uint8 ``[N, H, W, C]`` and optionally ``depth``, ``normal``, ``mask`` float NHWC
+            (:meth:`GeneratorRuntime.generate_maps`).
+    """
+    image = maps["image"] if maps["image"].shape[-1] == 3 else maps["image"].repeat(3, -1)
+    panels = [image]
+    if "depth" in maps:
+        panels.append(depth_to_rgb(maps["depth"], maps.get("mask")))
+    if "normal" in maps:
+        panels.append(normal_to_rgb(maps["normal"]))
+    return np.concatenate(panels, 2)
+
+
 class GeneratorRuntime:
     """A generator bundle: latents (and a class) in, uint8 NHWC images out.
 
@@ -137,6 +223,8 @@ class GeneratorRuntime:
         self.output_name = out["name"]
         self.output_names = [n for n in GENERATOR_OUTPUTS if n in outs]
         self.pose_dim = int(model.get("pose_dim") or (inputs["pose"]["shape"][-1] if "pose" in inputs else 0))
+        #: The camera model of a 3D-aware bundle (mode, means, stds, radius, fov), or None (poses must be given).
+        self.pose_distribution: dict | None = (inputs.get("pose") or {}).get("distribution")
         self.raw = out.get("dtype") != "uint8" or self.manifest.get("output") == "float"
         self.layout = out.get("layout", "NCHW" if self.raw else "NHWC")
         self.backend = make_backend(backend, bundle_dir, self.manifest, threads)
@@ -185,11 +273,23 @@ class GeneratorRuntime:
             truncation_psi: None is the bundle's stored default.
             class_index: Class of every image (conditional generators); or pass ``c``.
             c: One-hot labels ``[N, c_dim]`` (overrides ``class_index``).
-            pose: Camera poses ``[N, pose_dim]``, required by a 3D-aware generator.
+            pose: Camera poses ``[N, pose_dim]`` ((pitch, yaw) radians for pi-GAN) of a 3D-aware generator; None
+                is the mean pose of the manifest's ``pose_distribution`` (required without one).
 
         Returns:
             uint8 ``[N, H, W, C]`` RGB (grey: C = 1). Raw (float) bundles are converted as the PyTorch side does,
-            ``clip(x * 127.5 + 128, 0, 255)`` truncated to uint8.
+            ``clip(x * 127.5 + 128, 0, 255)`` truncated to uint8. :meth:`generate_maps` returns every map.
+        """
+        return self.generate_maps(z, truncation_psi, class_index, c, pose)["image"]
+
+    def generate_maps(self, z: np.ndarray, truncation_psi: float | None = None,
+                      class_index: int | str | None = None, c: np.ndarray | None = None,
+                      pose: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every map the bundle outputs, by name (arguments as :meth:`generate`).
+
+        Returns:
+            ``{'image': uint8 [N, H, W, C], 'depth': float32 [N, H, W, 1], 'normal': [N, H, W, 3],
+            'mask': [N, H, W, 1]}``, the maps present in :attr:`output_names` (all NHWC).
         """
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -202,10 +302,14 @@ class GeneratorRuntime:
             self.resolve_class(class_index)
         elif not self.c_dim:
             raise ValueError("the generator is unconditional (c_dim 0): drop c")
+        if pose is None and self.pose_dim and self.pose_distribution:
+            pose = sample_poses(self.pose_distribution, n)
         if (pose is None) != (self.pose_dim == 0):
             raise ValueError(f"pose must be [N, {self.pose_dim}]" if self.pose_dim else "a 2D generator: drop pose")
+        if pose is not None and np.shape(pose) != (n, self.pose_dim):
+            raise ValueError(f"pose must be [{n}, {self.pose_dim}], got {list(np.shape(pose))}")
         psi = np.array([self.default_psi if truncation_psi is None else truncation_psi], np.float32)
-        out = []
+        out: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
         for i in range(0, n, self.batch_size):
             feeds: dict[str, np.ndarray] = {"z": z[i:i + self.batch_size], "truncation_psi": psi}
             if c is not None:
@@ -218,13 +322,30 @@ class GeneratorRuntime:
                     if name in feeds:
                         feeds[name] = np.concatenate([feeds[name], np.repeat(feeds[name][-1:], self.static_batch - k,
                                                                              0)])
-            out.append(self._to_uint8(self.backend.run(feeds)[self.output_name][:k]))
-        return np.concatenate(out) if out else np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+            res = self.backend.run(feeds)
+            out[self.output_name].append(self._to_uint8(res[self.output_name][:k]))
+            for name in self.output_names[1:]:
+                out[name].append(np.asarray(res[name][:k], np.float32).transpose(0, 2, 3, 1))
+        if not n:
+            return {"image": np.zeros((0, self.resolution, self.resolution, 3), np.uint8)}
+        return {name: np.concatenate(parts) for name, parts in out.items()}
 
     def sample(self, seeds: Iterable[int], truncation_psi: float | None = None,
-               class_index: int | str | None = None) -> np.ndarray:
-        """Images for seeds: uint8 ``[N, H, W, C]`` (latents from :func:`seed_latents`, not torch's)."""
-        return self.generate(seed_latents(list(seeds), self.z_dim), truncation_psi, class_index)
+               class_index: int | str | None = None, pose: np.ndarray | None = None) -> np.ndarray:
+        """Images for seeds: uint8 ``[N, H, W, C]``.
+
+        Latents come from :func:`seed_latents` (not torch's); poses are given, or drawn per seed from the manifest's
+        ``pose_distribution`` with :func:`seed_poses`.
+        """
+        return self.sample_maps(seeds, truncation_psi, class_index, pose)["image"]
+
+    def sample_maps(self, seeds: Iterable[int], truncation_psi: float | None = None,
+                    class_index: int | str | None = None, pose: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every map for seeds (see :meth:`sample` and :meth:`generate_maps`)."""
+        seeds = list(seeds)
+        if pose is None and self.pose_dim and self.pose_distribution:
+            pose = seed_poses(seeds, self.pose_distribution)
+        return self.generate_maps(seed_latents(seeds, self.z_dim), truncation_psi, class_index, pose=pose)
 
     def _to_uint8(self, img: np.ndarray) -> np.ndarray:
         if not self.raw:
@@ -239,18 +360,26 @@ def run_generation(bundle_dir: str, out_dir: str, seeds: Sequence[int], truncati
                    verify_hashes: bool = True) -> dict[str, Any]:
     """Sample ``seeds`` and write ``out_dir/grid.png`` (and ``seed0000.png``... with ``save_images``).
 
+    A 3D-aware bundle also writes ``geometry.png``, one row per seed: RGB, depth (near bright) and normals.
+
     ``verify_hashes=False`` (``--allow-modified-bundle``) runs a bundle that fails verification, with a warning.
 
     Returns:
-        ``{'grid': path, 'images': [paths], 'backend': name, 'shape': [N, H, W, C]}``.
+        ``{'grid': path, 'geometry': path or None, 'images': [paths], 'backend': name, 'shape': [N, H, W, C],
+        'maps': [names]}``.
     """
     runtime = GeneratorRuntime(bundle_dir, backend=backend, threads=threads, batch_size=batch_size,
                                verify_hashes=verify_hashes)
-    images = runtime.sample(seeds, truncation_psi, class_index)
+    maps = runtime.sample_maps(seeds, truncation_psi, class_index)
+    images = maps["image"]
     os.makedirs(out_dir, exist_ok=True)
     grid = write_grid(osp.join(out_dir, "grid.png"), images, nrow)
+    geometry = None
+    if "depth" in maps or "normal" in maps:  # 3D-aware bundle: RGB | depth | normal per seed
+        geometry = write_grid(osp.join(out_dir, "geometry.png"), geometry_panels(maps), 1 if nrow is None else nrow)
     paths = []
     if save_images:
         for s, img in zip(seeds, images):
             paths.append(write_grid(osp.join(out_dir, f"seed{int(s):04d}.png"), img[None], 1))
-    return {"grid": grid, "images": paths, "backend": runtime.backend_name, "shape": list(images.shape)}
+    return {"grid": grid, "geometry": geometry, "images": paths, "backend": runtime.backend_name,
+            "shape": list(images.shape), "maps": sorted(maps)}
