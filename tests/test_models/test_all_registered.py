@@ -69,6 +69,17 @@ SMOKE = {
                                                      channel_max=16), start_ratio=0.5, end_ratio=1.0, total_img=1000,
                                   random_select=True, keep_layers=2),
                              lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
+    # GeoD (models/gans/geod/): geometry head over StyleGAN2's block outputs, real-image geometry sources
+    "GeometryAwareDiscriminator": (dict(discriminator=dict(type="StyleGAN2Discriminator", resolution=16,
+                                                           channel_base=128, channel_max=16),
+                                        outputs=("normal", "depth"), head_channels=8, feature_layers=("b16", "b8")),
+                                   lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
+    "DatasetGeometry": (dict(), lambda: (torch.rand(B, 3, 8, 8), dict(real_normal=torch.rand(B, 3, 8, 8)))),
+    "PrecomputedGeometry": (dict(), lambda: (torch.rand(B, 3, 8, 8), dict(real_normal=torch.rand(B, 3, 8, 8)))),
+    "Unsup3dInverseRenderer": (dict(resolution=8, nf=4, zdim=8, light_nf=4, conf_nf=4, conf_zdim=8),
+                               lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
+    "InverseRendererGeometry": (dict(renderer=dict(resolution=8, nf=4, zdim=8, light_nf=4, conf_nf=4, conf_zdim=8)),
+                                lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
     # GAN model and data preprocessor (helper B)
     "StyleGAN2": (dict(generator=dict(type="StyleGAN2Generator", resolution=16, z_dim=16, w_dim=16, mapping_layers=2,
                                       channel_base=128, channel_max=16),

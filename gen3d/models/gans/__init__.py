@@ -2,5 +2,6 @@
 
 from .data_preprocessor import GANDataPreprocessor  # noqa: F401
 from .dynamic_discriminator import DynamicDiscriminator  # noqa: F401
+from .geod import GeometryAwareDiscriminator  # noqa: F401
 from .pigan import PiGANGenerator  # noqa: F401
 from .stylegan2 import StyleGAN2, StyleGAN2Discriminator, StyleGAN2Generator  # noqa: F401
