@@ -140,6 +140,9 @@ class GeometryAwareDiscriminator(nn.Module):
         if not outputs or any(o not in GEOD_OUTPUTS for o in outputs) or len(set(outputs)) != len(outputs):
             raise ValueError(f"outputs must be distinct names from {GEOD_OUTPUTS}, got {outputs}")
         self.module, self.outputs, self.img_channels = module, outputs, int(img_channels)
+        params = inspect.signature(module.features).parameters.values() if not self.feature_layers else ()
+        self._features_takes_all = any(p.kind is p.VAR_KEYWORD for p in params)
+        self._features_kwargs = {p.name for p in params}
         if in_channels is None:
             in_channels = self._probe_channels(probe_resolution)
         self.in_channels = tuple(int(c) for c in in_channels)
@@ -148,9 +151,6 @@ class GeometryAwareDiscriminator(nn.Module):
         self.nvs_pose_dim = int(nvs_pose_dim)
         self.nvs_head = (FeatureDecoder(self.in_channels, self.img_channels, head_channels, cond_dim=nvs_pose_dim)
                          if nvs_pose_dim > 0 else None)
-        params = inspect.signature(module.features).parameters.values() if not self.feature_layers else ()
-        self._features_takes_all = any(p.kind is p.VAR_KEYWORD for p in params)
-        self._features_kwargs = {p.name for p in params}
 
     def _hooked_forward(self, img: Tensor, c: Tensor | None, **kwargs: Any) -> tuple[Any, list[Tensor]]:  # noqa: ANN401
         layers = [self.module.get_submodule(n) for n in self.feature_layers]
