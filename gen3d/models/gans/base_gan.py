@@ -268,10 +268,23 @@ class BaseGAN(BaseModel):
             return []
         c = self.sample_labels(data["data_samples"], num)
         chosen = [indices[k] for k in keep]
+        fakes = self.val_fakes(self.sample_latents(chosen), None if c is None else c[keep],
+                               self.sample_val_poses(chosen))
+        return [{**f, "real_img": real[k].cpu()} for f, k in zip(fakes, keep)]
+
+    def val_fakes(self, z: Tensor, c: Tensor | None, pose: Tensor | None) -> list[dict[str, Any]]:
+        """Per-sample validation outputs of ``generator_ema`` (const noise): ``{'fake_img': uint8 [C, R, R]}``.
+
+        A 3D-aware method adds its geometry and cameras (what the geometry metrics read).
+
+        Args:
+            z: Latents ``[N, z_dim]``.
+            c: Conditions ``[N, c_dim]`` or None.
+            pose: Poses ``[N, pose_dim]`` or None.
+        """
         with torch.no_grad():
-            fake = self.generator_ema(self.sample_latents(chosen), None if c is None else c[keep],
-                                      self.sample_val_poses(chosen), noise_mode="const").image
-        return [{"fake_img": self.to_uint8(f).cpu(), "real_img": real[k].cpu()} for f, k in zip(fake, keep)]
+            fake = self.generator_ema(z, c, pose, noise_mode="const").image
+        return [{"fake_img": self.to_uint8(f).cpu()} for f in fake]
 
     def test_step(self, data: dict) -> list[dict[str, Tensor]]:
         """Same as :meth:`val_step`."""
