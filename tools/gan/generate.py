@@ -4,7 +4,10 @@ Writes ``grid.png`` (one image per seed, tiled), ``seed_<s>.png`` per seed with 
 ``--interpolate`` an animation through the seeds' latents (``interp_<z|w>.gif`` / ``.mp4``): slerp in z, or lerp in
 w after the mapping network (StyleGAN's smoother path). ``--truncation`` < 1 trades variety for fidelity
 (``w = w_avg + psi * (w - w_avg)``); conditional generators need ``--class-idx``. Noise is constant, so a seed
-always gives the same image.
+always gives the same image. 3D-aware generators (pi-GAN; :mod:`gen3d.apis.gan_3d`) render each seed at its seeded
+pose, and add ``--geometry`` (``geometry.png``: RGB | depth | normals per seed), ``--sweep yaw|pitch|both`` (a camera
+loop of the first seed, ``--frames``, ``--yaw-range LO HI`` radians) and ``--mesh R`` (marching cubes of the first
+seed's density on an R^3 grid at ``--mesh-threshold`` -> ``mesh_<seed>.ply``); 2D generators refuse those flags.
 """
 
 import argparse
@@ -42,6 +45,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--video-format", choices=("gif", "mp4"), default="gif")
     parser.add_argument("--scale", type=int, default=1, help="nearest up-scaling of the written images")
     parser.add_argument("--raw", action="store_true", help="sample the raw generator instead of the EMA one")
+    g3 = parser.add_argument_group("3D-aware generators")
+    g3.add_argument("--geometry", action="store_true", help="write depth and normal maps beside RGB")
+    g3.add_argument("--sweep", choices=("yaw", "pitch", "both"), help="camera sweep of the first seed")
+    g3.add_argument("--frames", type=int, default=36, help="frames of the sweep")
+    g3.add_argument("--yaw-range", type=float, nargs=2, metavar=("LO", "HI"), help="radians (default: mean +- 2 std)")
+    g3.add_argument("--pitch-range", type=float, nargs=2, metavar=("LO", "HI"), help="radians")
+    g3.add_argument("--mesh", type=int, metavar="R", help="marching cubes of the first seed on an R^3 density grid")
+    g3.add_argument("--mesh-threshold", type=float, default=10.0, help="density level of the mesh surface")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 
@@ -66,6 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         gen = load_generator(args.checkpoint, args.config, args.device, ema=not args.raw)
         c = class_onehot(gen.c_dim, args.class_idx, len(args.seeds))
+        if args.geometry or args.sweep or args.mesh:
+            from gen3d.apis.gan_3d import require_3d
+
+            require_3d(gen, "--geometry / --sweep / --mesh")
     except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     os.makedirs(args.out_dir, exist_ok=True)
@@ -82,6 +97,16 @@ def main(argv: list[str] | None = None) -> None:
         for seed, img in zip(args.seeds, images):
             save_image(up(img.numpy().transpose(1, 2, 0)), osp.join(args.out_dir, f"seed_{seed:04d}.png"))
         print(f"per-seed images -> {args.out_dir}/seed_*.png")
+    if args.geometry or args.sweep or args.mesh:
+        from gen3d.apis.gan_3d import write_3d_outputs
+
+        try:
+            print("\n".join(write_3d_outputs(
+                gen, z, pose, args.out_dir, args.seeds, args.truncation, args.sweep, args.frames, args.yaw_range,
+                args.pitch_range, args.geometry, args.mesh, args.mesh_threshold, args.fps, args.video_format,
+                args.scale)))
+        except ValueError as err:
+            sys.exit(f"error: {err}")
     if args.interpolate:
         frames = interpolation_frames(gen, z, args.steps, args.interpolate, None if c is None else c[:1],
                                       args.truncation, loop=len(z) > 1, progress=True, pose=pose)
