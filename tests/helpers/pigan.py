@@ -1,6 +1,5 @@
-"""A tiny pi-GAN generator checkpoint (8 px, 6 + 6 samples, FiLM width 16) for the 3D generate / deploy / runtime
-tests. Until the pi-GAN training model lands, the generator rides in the StyleGAN2 spine model (what ``tools/train.py``
-would save: ``state_dict`` with ``generator`` / ``generator_ema`` + ``meta.cfg``)."""
+"""A tiny pi-GAN checkpoint (8 px, 6 + 6 samples, FiLM width 16, random weights) for the 3D generate / deploy /
+runtime tests, saved as ``tools/train.py`` saves a ``PiGAN`` (``state_dict`` + ``meta.cfg``)."""
 
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from gen3d.registry import MODELS
 TINY_PIGAN_CFG = """
 default_scope = "gen3d"
 model = dict(
-    type="StyleGAN2",
+    type="PiGAN",
     generator=dict(type="PiGANGenerator", z_dim=16, hidden_dim=16, n_layers=2, img_resolution=8, num_steps=6,
                    mapping_hidden=16, avg_samples=64),
-    discriminator=dict(type="StyleGAN2Discriminator", resolution=8, img_channels=3, channel_base=64, channel_max=16),
+    discriminator=dict(type="PiGANDiscriminator", img_resolution=8, width=0.05, latent_dim=0),
 )
 """
 
@@ -28,5 +27,5 @@ def make_tiny_pigan_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model.to_dict())
     model.generator_ema.load_state_dict(model.generator.state_dict())
-    torch.save({"state_dict": model.state_dict(), "meta": {"cfg": cfg.pretty_text, "model_type": "StyleGAN2"}}, path)
+    torch.save({"state_dict": model.state_dict(), "meta": {"cfg": cfg.pretty_text, "model_type": "PiGAN"}}, path)
     return path
