@@ -88,6 +88,11 @@ SMOKE = {
                   lambda: (torch.randn(B, 16),)),
     "PiGANGenerator": (dict(z_dim=16, hidden_dim=16, n_layers=2, img_resolution=8, num_steps=6, mapping_hidden=16,
                             avg_samples=64), lambda: (torch.randn(B, 16),)),
+    "PiGANDiscriminator": (dict(img_resolution=16, width=0.05), lambda: (torch.rand(B, 3, 8, 8) * 2 - 1,)),
+    "PiGAN": (dict(generator=dict(type="PiGANGenerator", z_dim=16, hidden_dim=16, n_layers=2, img_resolution=8,
+                                  num_steps=4, mapping_hidden=16, avg_samples=64),
+                   discriminator=dict(type="PiGANDiscriminator", img_resolution=8, width=0.05, latent_dim=0)),
+              lambda: (torch.randn(B, 16),)),
     "GANDataPreprocessor": (dict(), lambda: (dict(inputs=torch.randint(0, 256, (B, 3, 16, 16), dtype=torch.uint8)),)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FCNAuxHead": (dict(in_channels=C, num_classes=3, channels=4, in_index=0), lambda: ([torch.rand(B, C, 5, 7)],)),
