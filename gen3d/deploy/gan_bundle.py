@@ -11,8 +11,11 @@ Deploy config keys read here::
     backend_config = dict(type='onnxruntime', precision='fp32', runtime=dict(...))
 
 The exported module is the EMA generator (``generator_ema``) of a GAN model; the graph is described in
-:mod:`gen3d.deploy.gan_wrapper`. The gate runs before ``manifest.json`` is written; a failure raises
-:class:`~gen3d.deploy.parity.ParityError` with the numbers.
+:mod:`gen3d.deploy.gan_wrapper`. A 3D-aware generator (pi-GAN) adds a ``pose`` input whose manifest entry carries
+``layout`` (``['pitch', 'yaw']``) and ``distribution`` (its ``pose_distribution()``: mode, means, stds, radius, fov,
+ray range), from which :class:`gen3d.runtime.generation.GeneratorRuntime` draws seeded poses; its depth, normal and
+mask outputs are gated like the image (float gate, at seeded poses). The gate runs before ``manifest.json`` is
+written; a failure raises :class:`~gen3d.deploy.parity.ParityError` with the numbers.
 """
 
 from __future__ import annotations

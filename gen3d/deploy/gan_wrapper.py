@@ -20,7 +20,8 @@ at export.
 
 Parity gate (:func:`check_gan_parity`): float output ``max |diff| <= 1e-4 * max(1, max |ref|)``; uint8 output
 ``max |diff| <= 1`` grey level (a value at a rounding boundary may round either way) -- against the generator's own
-``forward(z, c, truncation_psi, noise_mode='const')``, so the wrapper's truncation is checked too.
+``forward(z, c, pose, truncation_psi, noise_mode='const')``, so the wrapper's truncation is checked too; depth, normal
+and mask (3D-aware generators, at seeded poses) with the float gate.
 """
 
 from __future__ import annotations

@@ -141,21 +141,26 @@ def seed_poses(seeds: Iterable[int], dist: dict) -> np.ndarray:
 
 
 def depth_to_rgb(depth: np.ndarray, mask: np.ndarray | None = None, threshold: float = 0.5) -> np.ndarray:
-    """Colour-map depths, near bright (inferno), each image on its own range; background black.
+    """Colour-map depths, near bright (inferno), each image on its own foreground range; background black.
 
     Args:
         depth: float ``[N, H, W, 1]`` (or ``[N, H, W]``).
-        mask: Optional opacity, same shape.
+        mask: Optional opacity, same shape; the depth is divided by it (``sum w t / sum w``).
         threshold: Foreground opacity (below it: background).
 
     Returns:
         uint8 ``[N, H, W, 3]`` RGB.
     """
     d = np.asarray(depth, np.float32).reshape(len(depth), *np.shape(depth)[1:3])
-    fg = np.ones_like(d, bool) if mask is None else np.asarray(mask).reshape(d.shape) >= threshold
+    fg = np.ones_like(d, bool)
+    if mask is not None:  # sum w t / sum w: the surface depth, not pulled towards 0 by a partial opacity
+        m = np.asarray(mask, np.float32).reshape(d.shape)
+        d, fg = d / np.maximum(m, 1e-6), m >= threshold
     out = np.zeros((*d.shape, 3), np.uint8)
     for k in range(len(d)):
-        sel = fg[k] if fg[k].any() else np.ones_like(fg[k])
+        sel = fg[k]
+        if not sel.any():  # nothing rendered: all background
+            continue
         lo, hi = float(d[k][sel].min()), float(d[k][sel].max())
         near = np.clip((hi - d[k]) / max(hi - lo, 1e-8), 0, 1)  # 1 at the nearest surface
         rgb = cv2.cvtColor(cv2.applyColorMap((near * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)

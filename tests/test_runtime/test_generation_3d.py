@@ -93,6 +93,9 @@ def test_geometry_colours():
     rgb = depth_to_rgb(depth, mask)
     bright = rgb.astype(int).sum(-1)[0, 0]
     assert bright[0] > bright[1] > bright[2] and bright[3] == 0  # near bright, background black
+    half = depth_to_rgb(depth * 0.5, mask * 0.5, threshold=0.4)  # sum w t / sum w: same surface, same colours
+    assert np.array_equal(half[..., :3, :], rgb[..., :3, :])
+    assert depth_to_rgb(depth, mask * 0).max() == 0  # nothing rendered: all black
     n = normal_to_rgb(np.array([[[[0, 0, 1], [-1, 1, 0]]]], np.float32))
     assert n[0, 0].tolist() == [[128, 128, 255], [0, 255, 128]]
     panels = geometry_panels({"image": np.zeros((2, 4, 4, 3), np.uint8), "depth": np.ones((2, 4, 4, 1)),
