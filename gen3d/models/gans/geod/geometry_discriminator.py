@@ -175,8 +175,9 @@ class GeometryAwareDiscriminator(nn.Module):
 
     def features(self, img: Tensor, **kwargs: Any) -> list[Tensor]:  # noqa: ANN401
         """The wrapped discriminator's features, fine to coarse (keyword arguments it does not take are dropped)."""
-        if self.feature_layers:
-            return self._hooked_forward(img, None, **kwargs)[1]
+        if self.feature_layers:  # one full forward; labels, when the discriminator needs them, as ``c=``
+            c = kwargs.pop("c", None)
+            return self._hooked_forward(img, c, **kwargs)[1]
         return self.module.features(img, **self._feature_kwargs(kwargs))
 
     def geometry(self, img: Tensor, **kwargs: Any) -> dict[str, Tensor]:  # noqa: ANN401
