@@ -45,7 +45,7 @@ from gen3d.models.rendering import noise_std_schedule
 from gen3d.models.rendering.integrator import NOISE_FADE_STEPS
 from gen3d.registry import MODELS
 
-from ..base_gan import BaseGAN, unwrap
+from ..base_gan import EMA_KIMG, BaseGAN, unwrap
 
 # marcoamonteiro/pi-GAN curriculums.py (CelebA) and train.py
 R1_GAMMA = 0.2  # 'r1_lambda'
@@ -126,7 +126,7 @@ class PiGAN(BaseGAN):
                  r1_gamma: float = R1_GAMMA, r1_interval: int = R1_INTERVAL, pose_weight: float = POSE_WEIGHT,
                  latent_weight: float = LATENT_WEIGHT, topk_interval: int = TOPK_INTERVAL,
                  topk_min: float = TOPK_MIN, noise_fade_steps: int = NOISE_FADE_STEPS,
-                 ema_decay: float | None = EMA_DECAY, ema_kimg: float = 10.0,
+                 ema_decay: float | None = EMA_DECAY, ema_kimg: float = EMA_KIMG,
                  val_yaw_delta: float | None = VAL_YAW_DELTA, num_val_fakes: int | None = None, val_seed: int = 0,
                  init_cfg: dict | None = None) -> None:
         super().__init__(generator, discriminator, data_preprocessor, None, "logistic", ema_kimg, None,
