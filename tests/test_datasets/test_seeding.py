@@ -17,7 +17,7 @@ from gen3d.datasets.seeding import (
     seeded_dataloader,
     seeded_sample,
 )
-from gen3d.datasets.transforms import Albu, GANRandomFlip, SegWeakAug
+from gen3d.datasets.transforms import Albu, GANRandomFlip, PoseRandomFlip, SegWeakAug
 
 ALBU = [dict(type="HorizontalFlip", p=0.5), dict(type="RandomBrightnessContrast", p=1.0)]
 
@@ -83,6 +83,7 @@ def test_private_seeds_are_new_for_each_call_within_a_sample():
 @pytest.mark.parametrize("make", [
     lambda: SegWeakAug(crop_size=(8, 8), scale_range=(0.5, 2.0), flip_prob=0.5),
     lambda: GANRandomFlip(prob=0.5),
+    lambda: PoseRandomFlip(prob=0.5),
 ])
 def test_segmentation_and_gan_augmentations_follow_the_sample_key(make):
     aug, img = make(), np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)

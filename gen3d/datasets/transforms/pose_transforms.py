@@ -31,6 +31,7 @@ import torch
 
 from gen3d.registry import TRANSFORMS
 
+from ..seeding import private_seed
 from .gan_transforms import PackGANInputs
 
 GEOMETRY_KINDS = ("depth", "normal", "mask")
@@ -158,18 +159,23 @@ class PoseRandomFlip:
 
     Args:
         prob: Flip probability.
-        seed: Seed of the random state (None: fresh entropy).
+        seed: Seed of the random state (None: fresh entropy). Inside a loader built by the Runner each sample's draw
+            comes from its key instead (:func:`gen3d.datasets.seeding.private_seed`), so a resumed run flips
+            exactly as an uninterrupted one.
     """
 
     def __init__(self, prob: float = 0.5, seed: int | None = None) -> None:
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"prob must be in [0, 1], got {prob}")
         self.prob = float(prob)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, results: dict) -> dict:
         """Flip (maybe) in place and return ``results``."""
-        flip = bool(self.rng.random() < self.prob)
+        sample_seed = private_seed(self.seed)
+        rng = self.rng if sample_seed is None else np.random.default_rng(sample_seed)
+        flip = bool(rng.random() < self.prob)
         if flip:
             for key in ("img", "depth", "normal", "mask"):
                 if key in results:
