@@ -26,13 +26,22 @@ first discriminator level faded in over 10k steps; CARLA grows 32 -> 64 -> 128.
 EMA mapping: the spine's EMA is a half-life ``ema_kimg``; a per-update decay ``d`` at a global batch ``B`` is the
 half-life ``B * ln 0.5 / ln d`` images, which :meth:`PiGAN.ema_update` sets before each update (``ema_decay=None``
 keeps the spine's half-life).
+
+GeoD (``geod=dict(...)``, Shi et al. 2022, arXiv 2209.15637; :mod:`gen3d.models.gans.geod`): D is wrapped in a
+:class:`GeometryAwareDiscriminator` (a geometry head over its level features) and the phases gain::
+
+    D      + d_weight * L1(D_geo(x), source(x))        (the source steps on the reals first; targets without grad)
+    G      + w(kimg) * masked L1(n_G(z, p), D_geo(G(z, p)))   (w: geod_weight; every `interval` iterations; D frozen)
+
+R1 takes D's realness alone (``geometry=False``); D's fakes are not given a geometry term (GeoD's D loss has one on
+reals only). The novel-view task is not wired (``nvs_weight`` must be 0).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -46,6 +55,11 @@ from gen3d.models.rendering.integrator import NOISE_FADE_STEPS
 from gen3d.registry import MODELS
 
 from ..base_gan import EMA_KIMG, BaseGAN, unwrap
+from ..generator_output import GeneratorOutput
+from ..geod import build_geod_discriminator, check_geod_generator
+from ..geod import losses as geod_losses
+from ..geod.geometry_source import BATCH_KEYS
+from ..geod.losses import geod_due, geod_weight, geometry_loss, masked_normal_l1
 
 # marcoamonteiro/pi-GAN curriculums.py (CelebA) and train.py
 R1_GAMMA = 0.2  # 'r1_lambda'
@@ -61,6 +75,13 @@ REAL_RESIZE_MODE = "nearest"  # datasets.py: transforms.Resize((img_size, img_si
 VAL_YAW_DELTA = 0.3  # second validation view: + one CelebA yaw std ('h_stddev'), for MultiViewConsistency
 CELEBA_CURRICULUM = (dict(start_iter=0, resolution=64, batch_size=56, num_steps=12, lr_g=6e-5, lr_d=2e-4,
                           fade_steps=FADE_STEPS, batch_split=2),)
+GEOD_D_WEIGHT = 1.0  # D's geometry-loss weight: not public (gans.md section 10, U); unit weight assumed
+GEOD_DEFAULTS = dict(source=dict(type="DatasetGeometry"), weight_start=geod_losses.WEIGHT_START,
+                     weight_end=geod_losses.WEIGHT_END, ramp_kimg=geod_losses.RAMP_KIMG,
+                     stop_kimg=geod_losses.STOP_KIMG, interval=geod_losses.INTERVAL,
+                     interval_start_kimg=geod_losses.INTERVAL_START_KIMG, d_weight=GEOD_D_WEIGHT, nvs_weight=0.0,
+                     detach_target=False)  # pof3d loss_pose.py defaults (geod.losses); detach: pof3d does not
+GEOD_PROBE = dict(resolution=8, num_steps=4)  # check_geod_generator renders at this size (normals or not)
 STAGE_KEYS = ("start_iter", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "fade_steps", "batch_split")
 
 
@@ -118,7 +139,13 @@ class PiGAN(BaseGAN):
             ``cam2world_b``, for :class:`MultiViewConsistency`); None: one view.
         num_val_fakes: Validate on the samples with index ``< num_val_fakes`` only; None: one per real image.
         val_seed: Seed of the validation latents and poses.
+        geod: GeoD (module docstring): :data:`GEOD_DEFAULTS` keys (``source`` is the geometry source's config, the
+            others set the losses and schedule, as :func:`geod_weight` / :func:`geod_due`) plus
+            :class:`GeometryAwareDiscriminator` arguments (``outputs``, ``head_channels``); None: plain pi-GAN.
         init_cfg: mmengine init config.
+
+    Raises:
+        TypeError: ``geod`` with a 2D generator or one that renders no normals.
     """
 
     def __init__(self, generator: dict | nn.Module, discriminator: dict | nn.Module,
@@ -128,7 +155,7 @@ class PiGAN(BaseGAN):
                  topk_min: float = TOPK_MIN, noise_fade_steps: int = NOISE_FADE_STEPS,
                  ema_decay: float | None = EMA_DECAY, ema_kimg: float = EMA_KIMG,
                  val_yaw_delta: float | None = VAL_YAW_DELTA, num_val_fakes: int | None = None, val_seed: int = 0,
-                 init_cfg: dict | None = None) -> None:
+                 geod: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(generator, discriminator, data_preprocessor, None, "logistic", ema_kimg, None,
                          num_val_fakes, val_seed, init_cfg)
         if r1_interval < 1:
@@ -141,6 +168,15 @@ class PiGAN(BaseGAN):
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.val_yaw_delta = val_yaw_delta
         self._avg_fresh = False
+        self.geod = None if geod is None else {**GEOD_DEFAULTS, **dict(geod)}
+        if self.geod is not None:  # no new submodule or key without GeoD: plain checkpoints keep their keys
+            if float(self.geod["nvs_weight"]) > 0:
+                raise NotImplementedError("GeoD's novel-view task is not wired into PiGAN: set geod.nvs_weight=0")
+            probe = self._render_at(self.generator, GEOD_PROBE) if hasattr(self.generator, "renderer") else None
+            with probe or nullcontext():
+                check_geod_generator(self.generator)
+            self.discriminator = build_geod_discriminator(self.discriminator, self.geod)
+            self.geometry_source = MODELS.build(self.geod["source"])
 
     @staticmethod
     def _check_curriculum(stages: list[dict]) -> list[dict]:
@@ -184,8 +220,29 @@ class PiGAN(BaseGAN):
             for group in optim_wrapper[name].optimizer.param_groups:
                 group["lr"] = float(lr)
 
-    def _render(self, gen: nn.Module, z: Tensor, pose: Tensor, noise_std: float) -> Tensor:
-        return gen(z, None, pose, noise_mode="random", noise_std=noise_std).image
+    def _render(self, gen: nn.Module, z: Tensor, pose: Tensor, noise_std: float) -> GeneratorOutput:
+        return gen(z, None, pose, noise_mode="random", noise_std=noise_std)
+
+    def _disc(self, disc: nn.Module, img: Tensor, alpha: float, geometry: bool = False) -> dict[str, Tensor]:
+        """D's ``{'logit', 'pose', 'latent'}``, with GeoD and ``geometry`` also its ``'normal'`` (/ ``'depth'``)."""
+        if self.geod is None:
+            return disc(img, alpha=alpha)
+        out = disc(img, geometry=geometry, alpha=alpha)
+        return {**out.pop("logits"), **out}
+
+    def _geod_target(self, real: Tensor, data: dict, log: dict) -> dict[str, Tensor | None]:
+        """Step the geometry source on the reals, then its targets ``(N, C, H, W)`` at their size (no grad)."""
+        losses = self.geometry_source.step(real)
+        if losses:
+            log["loss_geo_source"] = losses["loss"]
+        n, size = real.shape[0], real.shape[-2:]
+        batch = {}
+        for key in getattr(self.geometry_source, "keys", BATCH_KEYS).values():
+            if isinstance(data.get(key), Tensor):  # the dataset's maps, cut and resized (nearest) as the reals
+                v = data[key][:n]
+                batch[key] = F.interpolate(v, size=size, mode=REAL_RESIZE_MODE) if v.shape[-2:] != size else v
+        with torch.no_grad():
+            return self.geometry_source(real, batch)
 
     def _aux_loss(self, out: dict, z: Tensor, pose: Tensor, log: dict, tag: str) -> Tensor:
         """Pose (and latent) prediction loss on fakes; logs ``loss_pose_<tag>``."""
@@ -209,7 +266,8 @@ class PiGAN(BaseGAN):
         Returns:
             Scalars to log: ``loss_d``, ``d_real``, ``d_fake``, ``r1`` / ``loss_r1`` (R1 iterations), ``loss_pose_d``
             / ``loss_pose_g`` (with the pose loss), ``loss_g``, ``topk``, ``alpha``, ``noise_std``, ``resolution``,
-            ``seen_kimg``.
+            ``seen_kimg``; with GeoD ``loss_geo_d``, ``loss_geo_g`` (weighted, 0 when the weight is), ``geod_weight``
+            and ``loss_geo_source`` (a source that learns, while it does).
         """
         data = self.data_preprocessor(data, True)
         stage = self.stage()
@@ -232,24 +290,31 @@ class PiGAN(BaseGAN):
                                   "resolution": torch.tensor(float(res))}
 
         with self._render_at(gen, stage):
-            # D: logistic loss on reals and fakes, R1 on the reals, pose loss on the fakes; one step.
+            # D: logistic loss on reals and fakes, R1 on the reals, pose loss on the fakes (GeoD: + geometry of the
+            # reals against the source's targets); one step.
             self.toggle(optim_wrapper, "discriminator")
             self.zero_grad_optimizer(optim_wrapper, "discriminator")
+            target = self._geod_target(real, data, log) if self.geod is not None else None
             with self.optim_context(optim_wrapper, "discriminator"):
                 with torch.no_grad():
                     z = self.sample_z(batch)
                     pose = self.sample_pose(batch)
-                    fake = torch.cat([self._render(gen, zs, ps, noise_std)
+                    fake = torch.cat([self._render(gen, zs, ps, noise_std).image
                                       for zs, ps in zip(z.chunk(split), pose.chunk(split))])
-                out_fake = disc(fake, alpha=alpha)
+                out_fake = self._disc(disc, fake, alpha)
                 loss_aux_d = self._aux_loss(out_fake, z, pose, log, "d")
+                if self.geod is not None:  # GeoD: D's geometry of the reals against the source's
+                    pred = disc.geometry(real, alpha=alpha)
+                    loss_geo_d = geometry_loss(pred, target, disc.outputs) * float(self.geod["d_weight"])
+                    log["loss_geo_d"] = loss_geo_d.detach()
+                    loss_aux_d = loss_aux_d + loss_geo_d
             do_r1 = self.r1_gamma > 0 and self.lazy(self.r1_interval)
             # The real pass runs in fp32 (R1 is a double backward), its logits serve the adversarial loss too.
             with torch.autocast(real.device.type, enabled=False):
                 real_out: dict[str, Tensor] = {}
 
                 def real_logits(x: Tensor) -> Tensor:
-                    real_out.update(disc(x, alpha=alpha))
+                    real_out.update(self._disc(disc, x, alpha))
                     return real_out["logit"]
 
                 if do_r1:
@@ -271,21 +336,39 @@ class PiGAN(BaseGAN):
             frac = topk_fraction(int(self.train_iter), self.topk_interval, self.topk_min)
             z, pose = self.sample_z(batch), self.sample_pose(batch)
             parts = list(zip(z.chunk(split), pose.chunk(split)))
-            loss_g_sum = z.new_zeros(())
+            loss_g_sum, loss_geo_g = z.new_zeros(()), z.new_zeros(())
+            w_geo = self._geod_weight()
             for i, (zs, ps) in enumerate(parts):
                 with self.optim_context(optim_wrapper, "generator"):
-                    out = disc(self._render(gen, zs, ps, noise_std), alpha=alpha)
+                    fake = self._render(gen, zs, ps, noise_std)
+                    out = self._disc(disc, fake.image, alpha, geometry=w_geo > 0)
                     loss_g = self.g_adv_loss(topk_logits(out["logit"].float(), frac))
                     loss_g = loss_g + self._aux_loss(out, zs, ps, log, "g")
+                    if w_geo > 0:  # GeoD: the rendered normals against D's normals of the same fake
+                        loss_geo = w_geo * masked_normal_l1(fake.normal.float(), out["normal"].float(), fake.mask,
+                                                            bool(self.geod["detach_target"]))
+                        loss_g, loss_geo_g = loss_g + loss_geo, loss_geo_g + loss_geo.detach()
                 if i < len(parts) - 1:
                     optim_wrapper["generator"].backward(loss_g)  # accumulate, as the official per-split backward
                 else:
                     self.step_optimizer(optim_wrapper, "generator", loss_g)
                 loss_g_sum = loss_g_sum + loss_g.detach()
             log.update(loss_g=loss_g_sum, topk=torch.tensor(frac))
+            if self.geod is not None:
+                log.update(loss_geo_g=loss_geo_g, geod_weight=torch.tensor(w_geo))
         self.toggle(optim_wrapper, "generator", "discriminator")
         self._avg_fresh = False
         return self.finish_iteration(batch, log)
+
+    def _geod_weight(self) -> float:
+        """G's GeoD weight at ``seen_img`` (0 without GeoD, outside its window, or when the lazy term is not due)."""
+        if self.geod is None:
+            return 0.0
+        g, kimg = self.geod, float(self.seen_img) / 1e3
+        if not geod_due(int(self.train_iter), kimg, int(g["interval"]), float(g["interval_start_kimg"])):
+            return 0.0
+        return geod_weight(kimg, float(g["weight_start"]), float(g["weight_end"]), g["ramp_kimg"],
+                           float(g["stop_kimg"]))
 
     @torch.no_grad()
     def ema_update(self, gen: nn.Module, global_batch: int) -> float:
