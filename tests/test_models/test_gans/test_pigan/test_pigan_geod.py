@@ -150,3 +150,17 @@ def test_geod_config_refuses_a_2d_generator_and_novel_views():
         MODELS.build(cfg.model)
     with pytest.raises(NotImplementedError, match="nvs_weight"):
         _model(geod={**GEOD, "nvs_weight": 1.0})
+
+
+def test_tools_train_runs_geod_and_logs_its_losses(tmp_path):
+    from tests.conftest import run_tool
+    from tests.helpers.pose_data import write_pose_dataset
+
+    root = write_pose_dataset(tmp_path / "shape3d", num=6, size=16)
+    config = REPO_ROOT / "tests" / "data" / "configs" / "geod_pigan_tiny.py"
+    out = run_tool("train.py", str(config), "--work-dir", str(tmp_path / "work"), "--data-root", str(root))
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if "Iter(train)" in line]
+    assert len(lines) == 2 and all("loss_geo_d: " in line for line in lines)
+    assert "geod_weight: 0.0000" in lines[0] and "loss_geo_g: 0.0000" in lines[0]  # 0 images seen: before the ramp
+    assert "geod_weight: 0.0500" in lines[1] and "loss_geo_g: 0.0000" not in lines[1]  # 2 of the 4-image ramp
