@@ -60,15 +60,13 @@ from ..geod import build_geod_discriminator, check_geod_generator
 from ..geod import losses as geod_losses
 from ..geod.geometry_source import BATCH_KEYS
 from ..geod.losses import geod_due, geod_weight, geometry_loss, masked_normal_l1
+from .topk import TOPK_INTERVAL, TOPK_MIN, topk_fraction, topk_logits
 
 # marcoamonteiro/pi-GAN curriculums.py (CelebA) and train.py
 R1_GAMMA = 0.2  # 'r1_lambda'
 R1_INTERVAL = 1  # R1 in every discriminator step
 POSE_WEIGHT = 15.0  # 'pos_lambda'
 LATENT_WEIGHT = 0.0  # 'z_lambda'
-TOPK_INTERVAL = 2000  # 'topk_interval'
-TOPK_MIN = 0.6  # 'topk_v'
-TOPK_BASE = 0.99  # topk_percentage = max(0.99 ** (step / topk_interval), topk_v)
 EMA_DECAY = 0.999  # ExponentialMovingAverage(generator.parameters(), decay=0.999) (ema2, 0.9999, is not used)
 FADE_STEPS = 10000  # 'fade_steps'
 REAL_RESIZE_MODE = "nearest"  # datasets.py: transforms.Resize((img_size, img_size), interpolation=0)
@@ -83,35 +81,6 @@ GEOD_DEFAULTS = dict(source=dict(type="DatasetGeometry"), weight_start=geod_loss
                      detach_target=False)  # pof3d loss_pose.py defaults (geod.losses); detach: pof3d does not
 GEOD_PROBE = dict(resolution=8, num_steps=4)  # check_geod_generator renders at this size (normals or not)
 STAGE_KEYS = ("start_iter", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "fade_steps", "batch_split")
-
-
-def topk_fraction(step: int, interval: int = TOPK_INTERVAL, floor: float = TOPK_MIN, base: float = TOPK_BASE) -> float:
-    """Fraction of a batch whose logits train G: ``max(base ** (step / interval), floor)`` (pi-GAN's top-k).
-
-    Args:
-        step: Training iteration.
-        interval: Steps per factor ``base``.
-        floor: Final fraction (1 disables top-k).
-        base: Decay per interval.
-
-    Returns:
-        The fraction in ``[floor, 1]``.
-    """
-    return max(base ** (step / interval), floor)
-
-
-def topk_logits(logits: Tensor, fraction: float) -> Tensor:
-    """The ``ceil(fraction * N)`` largest logits (the fakes D finds most real).
-
-    Args:
-        logits: ``(N, 1)``.
-        fraction: In ``(0, 1]``.
-
-    Returns:
-        ``(k, 1)``.
-    """
-    k = max(1, math.ceil(fraction * logits.shape[0]))
-    return torch.topk(logits, k, dim=0).values
 
 
 @MODELS.register_module()

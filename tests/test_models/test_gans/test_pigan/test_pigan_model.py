@@ -12,7 +12,7 @@ from torch import nn
 from gen3d.evaluation.metrics.multiview_metric import MultiViewConsistency
 from gen3d.models.gans import GANDataPreprocessor
 from gen3d.models.gans.pigan import PiGAN
-from gen3d.models.gans.pigan.pigan import topk_fraction, topk_logits
+from gen3d.models.gans.pigan.topk import topk_fraction, topk_logits
 
 torch.set_num_threads(1)
 N, R, Z = 4, 8, 8
