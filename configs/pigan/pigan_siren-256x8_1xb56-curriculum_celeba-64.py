@@ -2,7 +2,7 @@
 # iterations of batch 56 (11.2M images), FID every 5000 (train.py eval_freq) on 8000 images (fid_evaluation.py).
 # Data: the aligned CelebA images as a folder (img_align_celeba/*.jpg); pass --data-root DIR. The official crop is
 # Resize(320) + CenterCrop(256) (the central 80% of the width) then nearest to 64; GANResizeCrop keeps the full width.
-_base_ = ['../_base_/models/pigan_siren-256x8-64.py', '../_base_/default_runtime.py']
+_base_ = ['../_base_/models/pigan_siren-256x8-64.py', '../_base_/schedules/pigan_adam.py', '../_base_/default_runtime.py']
 data_root = 'data/celeba/img_align_celeba'
 pipeline = [dict(type='LoadGANImage', color_type='color'),
             dict(type='GANResizeCrop', resolution=64, down_interpolation='nearest'), dict(type='PackGANInputs')]

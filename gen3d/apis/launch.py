@@ -51,11 +51,10 @@ def set_bad_files(cfg: Config, policy: str) -> list[str]:
     Raises:
         ValueError: No dataset of the config takes ``bad_files``.
     """
-    from gen3d.datasets.file_check import BAD_FILE_POLICIES, supports_bad_files
+    from gen3d.datasets.file_check import check_bad_files_policy, supports_bad_files
     from gen3d.registry import DATASETS
 
-    if policy not in BAD_FILE_POLICIES:
-        raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {policy!r}")
+    check_bad_files_policy(policy)
     keys, types = [], []
     for key, dataset_cfg in iter_dataset_cfgs(cfg):
         type_ = dataset_cfg.get("type")

@@ -218,6 +218,17 @@ def _full_list_file(lines: Sequence[str], name: str) -> str:
     return path
 
 
+def check_bad_files_policy(policy: str) -> str:
+    """Return ``policy`` if it is one of :data:`BAD_FILE_POLICIES` (what every dataset's ``bad_files`` takes).
+
+    Raises:
+        ValueError: Another value, naming the choices.
+    """
+    if policy not in BAD_FILE_POLICIES:
+        raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {policy!r}")
+    return policy
+
+
 def check_records(
     records: Sequence[Mapping[str, Any]],
     policy: str,
@@ -243,9 +254,7 @@ def check_records(
     Raises:
         BadFilesError: ``policy='error'`` and some file is bad; lists up to :data:`MAX_LISTED` with reasons.
     """
-    if policy not in BAD_FILE_POLICIES:
-        raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {policy!r}")
-    if policy == "off":
+    if check_bad_files_policy(policy) == "off":
         return set()
     kind_of = {}
     for rec in records:

@@ -17,11 +17,3 @@ model = dict(
 )
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)
-# The stage lr overrides these each iteration (as train.py sets the param groups from the curriculum).
-optim_wrapper = dict(
-    constructor='MultiOptimWrapperConstructor',
-    generator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=6e-5, betas=(0.0, 0.9)),
-                   clip_grad=dict(max_norm=10.0)),
-    discriminator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4, betas=(0.0, 0.9)),
-                       clip_grad=dict(max_norm=10.0)),
-)

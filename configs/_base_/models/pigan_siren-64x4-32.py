@@ -17,10 +17,3 @@ model = dict(
 )
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)
-optim_wrapper = dict(
-    constructor='MultiOptimWrapperConstructor',
-    generator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=6e-5, betas=(0.0, 0.9)),
-                   clip_grad=dict(max_norm=10.0)),
-    discriminator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4, betas=(0.0, 0.9)),
-                       clip_grad=dict(max_norm=10.0)),
-)

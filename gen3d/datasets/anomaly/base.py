@@ -22,7 +22,7 @@ from mmengine.dataset import BaseDataset
 
 from gen3d.registry import TRANSFORMS
 
-from ..file_check import BAD_FILE_POLICIES, MissingDataError, check_records, drop_bad_records
+from ..file_check import MissingDataError, check_bad_files_policy, check_records, drop_bad_records
 from ._utils import list_subdirs, seeded_rng, split_holdout
 
 SPLITS = ("train", "val", "test")
@@ -94,8 +94,7 @@ class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
             raise ValueError(f"val_ratio must be in [0, 1), got {val_ratio}")
         if missing_mask not in MISSING_MASK_POLICIES:
             raise ValueError(f"missing_mask must be one of {MISSING_MASK_POLICIES}, got {missing_mask!r}")
-        if bad_files not in BAD_FILE_POLICIES:
-            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        check_bad_files_policy(bad_files)
         if not data_root or not osp.isdir(data_root):
             raise MissingDataError(f"data_root {data_root!r} does not exist or is not a directory")
         self.bad_files = bad_files

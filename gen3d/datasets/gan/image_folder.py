@@ -21,7 +21,7 @@ from mmengine.dataset import BaseDataset
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
 
-from ..file_check import BAD_FILE_POLICIES, DatasetError, check_records, drop_bad_records
+from ..file_check import DatasetError, check_bad_files_policy, check_records, drop_bad_records
 
 UNCONDITIONAL_LABEL = -1
 """``gt_label`` of every image of an unconditional dataset."""
@@ -86,8 +86,7 @@ class ImageFolderDataset(BaseDataset):
         self.conditional = bool(conditional)
         if classes is not None and not self.conditional:
             raise ValueError("classes is only meaningful with conditional=True")
-        if bad_files not in BAD_FILE_POLICIES:
-            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        check_bad_files_policy(bad_files)
         self.bad_files = bad_files
         self.requested_classes = None if classes is None else tuple(str(c) for c in classes)
         built = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline]

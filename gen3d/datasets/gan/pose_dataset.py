@@ -39,7 +39,7 @@ from PIL import Image
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
 
-from ..file_check import BAD_FILE_POLICIES, DatasetError, MissingDataError, check_records, drop_bad_records
+from ..file_check import DatasetError, MissingDataError, check_bad_files_policy, check_records, drop_bad_records
 from .image_folder import UNCONDITIONAL_LABEL
 
 IMAGES_DIR = "images"
@@ -164,8 +164,7 @@ class PoseImageDataset(BaseDataset):
         unknown = [k for k in require if k not in REQUIRABLE]
         if unknown:
             raise ValueError(f"require holds {unknown}; choose from {REQUIRABLE}")
-        if bad_files not in BAD_FILE_POLICIES:
-            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        check_bad_files_policy(bad_files)
         self.require = tuple(dict.fromkeys(require))
         self.depth_scale = None if depth_scale is None else float(depth_scale)
         self.bad_files = bad_files

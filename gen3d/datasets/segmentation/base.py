@@ -26,7 +26,7 @@ from PIL import Image
 
 from gen3d.registry import DATASETS, TRANSFORMS
 
-from ..file_check import BAD_FILE_POLICIES, DatasetError, MissingDataError, check_records, drop_bad_records
+from ..file_check import DatasetError, MissingDataError, check_bad_files_policy, check_records, drop_bad_records
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 """Image extensions accepted when an image is looked up by stem (case-insensitive)."""
@@ -131,8 +131,7 @@ class SegDataset(BaseDataset):
     ) -> None:
         if not data_root or not osp.isdir(data_root):
             raise MissingDataError(f"data_root {data_root!r} does not exist or is not a directory")
-        if bad_files not in BAD_FILE_POLICIES:
-            raise ValueError(f"bad_files must be one of {BAD_FILE_POLICIES}, got {bad_files!r}")
+        check_bad_files_policy(bad_files)
         self.bad_files = bad_files
         self.split = split
         self.img_dir = img_dir

@@ -24,6 +24,8 @@ from gen3d.models.layers.dynamic_width import WidthMask
 from gen3d.models.layers.equalized import EqualConv2d, EqualLinear
 from gen3d.registry import MODELS
 
+from .discriminator_wrapper import DiscriminatorWrapper
+
 KEEP_LAYERS_LIMITED_DATA = 9  # official README: `--keepd 9` for the limited-data (decreasing-width) setting
 
 
@@ -50,7 +52,7 @@ def dynamic_layers(discriminator: nn.Module) -> list[EqualConv2d | EqualLinear]:
 
 
 @MODELS.register_module()
-class DynamicDiscriminator(nn.Module):
+class DynamicDiscriminator(DiscriminatorWrapper):
     """Wrap any discriminator built from gen3d's equalized layers; adds no parameters nor buffers.
 
     Args:
@@ -147,14 +149,6 @@ class DynamicDiscriminator(nn.Module):
             ``(N, 1)`` logits.
         """
         return self.module(img, c)
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - attribute passthrough (c_dim, resolution, ...)
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "module" or "_modules" not in self.__dict__:
-                raise
-            return getattr(self._modules["module"], name)
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"ratio={self._ratio:.4f}, schedule={self.start_ratio}->{self.end_ratio} over {self.total_img} img, "

@@ -29,6 +29,8 @@ from torch import Tensor, nn
 
 from gen3d.registry import MODELS
 
+from ..discriminator_wrapper import DiscriminatorWrapper
+
 GEOD_OUTPUTS = ("normal", "depth")
 HEAD_CHANNELS = 32  # width of the decoder; the official head width is not public (CPU-sized default)
 DEPTH_EPS = 1e-3  # depth = softplus(x) + eps keeps the predicted depth positive
@@ -97,7 +99,7 @@ class FeatureDecoder(nn.Module):
 
 
 @MODELS.register_module()
-class GeometryAwareDiscriminator(nn.Module):
+class GeometryAwareDiscriminator(DiscriminatorWrapper):
     """Any feature-exposing discriminator plus a geometry head (and optionally an NVS head).
 
     Args:
@@ -243,14 +245,6 @@ class GeometryAwareDiscriminator(nn.Module):
         if geometry:
             out.update(self.geometry(img, **kwargs))
         return out
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - attribute passthrough (c_dim, resolution, set_progress, ...)
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "module" or "_modules" not in self.__dict__:
-                raise
-            return getattr(self._modules["module"], name)
 
     def extra_repr(self) -> str:  # noqa: D102
         return (f"outputs={self.outputs}, in_channels={self.in_channels}, nvs_pose_dim={self.nvs_pose_dim}, "
