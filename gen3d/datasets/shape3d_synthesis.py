@@ -43,6 +43,8 @@ AMBIENT = 0.3
 TRACE_STEPS, TRACE_EPS = 64, 1e-5
 CLASSES = ("snowman", "crate", "ring", "pill", "blob")
 TEXTURES = ("solid", "stripes", "checker")
+BACKGROUNDS = ("random", "grey", "white", "black")  # random: a constant colour or a vertical gradient per view
+_FIXED_BACKGROUNDS = {"grey": 0.5, "white": 1.0, "black": 0.0}
 
 
 class Primitive(NamedTuple):
@@ -299,31 +301,42 @@ def random_object(rng: np.random.Generator, label: int) -> list[Primitive]:
 
 def sample_view(seed: int, index: int, size: int = 64, pose_mode: str = "normal", yaw_mean: float = YAW_MEAN,
                 pitch_mean: float = PITCH_MEAN, yaw_std: float = YAW_STD, pitch_std: float = PITCH_STD,
-                radius: float = CAMERA_RADIUS, fov: float = FOV) -> tuple[View, dict]:
-    """View ``index`` of the set of ``seed``: a random object of class ``CLASSES[index % len(CLASSES)]``.
+                radius: float = CAMERA_RADIUS, fov: float = FOV, background: str = "random",
+                classes: tuple[int, ...] | None = None) -> tuple[View, dict]:
+    """View ``index`` of the set of ``seed``: a random object of class ``CLASSES[labels[index % len(labels)]]``.
 
-    Arguments as :func:`build_shape3d_dataset`.
+    Arguments as :func:`build_shape3d_dataset`. The random draws do not depend on ``background``: a fixed background
+    gives the same objects, poses and lights as ``'random'``.
 
     Returns:
         The :class:`View` and its ``poses.json`` entry ``dict(yaw, pitch, radius, fov, label)``.
     """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
+    labels = tuple(range(len(CLASSES))) if classes is None else tuple(classes)
+    if not labels or any(not 0 <= c < len(CLASSES) for c in labels):
+        raise ValueError(f"classes must be indices into {CLASSES}, got {classes!r}")
     rng = np.random.default_rng([seed, index])
-    label = index % len(CLASSES)
+    label = labels[index % len(labels)]
     yaw, pitch = (float(a[0]) for a in sample_angles(rng, 1, pose_mode, yaw_mean, pitch_mean, yaw_std, pitch_std))
     light = np.array([rng.uniform(-1, 1), rng.uniform(0, 1), rng.uniform(0.3, 1)])
     top = rng.uniform(0, 1, 3)
-    background = (top, top if rng.random() < 0.5 else rng.uniform(0, 1, 3))
-    view = render_view(random_object(rng, label), yaw, pitch, radius, fov, size, light=light, background=background)
+    colours = (top, top if rng.random() < 0.5 else rng.uniform(0, 1, 3))
+    if background != "random":
+        colours = (np.full(3, _FIXED_BACKGROUNDS[background]),) * 2
+    view = render_view(random_object(rng, label), yaw, pitch, radius, fov, size, light=light, background=colours)
     return view, dict(yaw=yaw, pitch=pitch, radius=float(radius), fov=float(fov), label=label)
 
 
 def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed: int = 0,
                           pose_mode: str = "normal", yaw_mean: float = YAW_MEAN, pitch_mean: float = PITCH_MEAN,
                           yaw_std: float = YAW_STD, pitch_std: float = PITCH_STD, radius: float = CAMERA_RADIUS,
-                          fov: float = FOV, depth_format: str = "png") -> Path:
+                          fov: float = FOV, depth_format: str = "png", background: str = "random",
+                          classes: tuple[int, ...] | None = None) -> Path:
     """Write ``num`` views of random objects in the posed-image layout (module docstring).
 
-    View ``i`` depends on ``(seed, i)`` only (:func:`sample_view`); its class is ``CLASSES[i % len(CLASSES)]``.
+    View ``i`` depends on ``(seed, i)`` only (:func:`sample_view`); its class is ``CLASSES[labels[i % len(labels)]]``
+    with ``labels = classes`` (default all, in order).
 
     Args:
         root: Output folder (created; files of the same names overwritten).
@@ -338,6 +351,8 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
         radius: Camera distance (metres).
         fov: Full field of view (degrees).
         depth_format: ``'png'`` (16-bit, ``depth_scale`` in ``poses.json``) or ``'npy'`` (float32).
+        background: One of :data:`BACKGROUNDS`: ``'random'`` (a colour or gradient per view) or a fixed colour.
+        classes: Indices into :data:`CLASSES` to draw from (None: all).
 
     Returns:
         ``root`` as a Path.
@@ -352,7 +367,7 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
     for i in range(int(num)):
         stem = f"shape_{i:05d}"
         view, poses[stem] = sample_view(seed, i, size, pose_mode, yaw_mean, pitch_mean, yaw_std, pitch_std, radius,
-                                        fov)
+                                        fov, background, classes)
         cv2.imwrite(str(root / "images" / f"{stem}.png"), cv2.cvtColor(view.image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "normal" / f"{stem}.png"), cv2.cvtColor(encode_normal(view.normal), cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "mask" / f"{stem}.png"), view.mask.astype(np.uint8) * 255)
@@ -361,7 +376,8 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
         else:
             np.save(root / "depth" / f"{stem}.npy", view.depth)
     meta = dict(version=1, classes=list(CLASSES), poses=poses,
-                source=f"gen3d.datasets.shape3d_synthesis seed={seed} size={size} pose_mode={pose_mode}")
+                source=f"gen3d.datasets.shape3d_synthesis seed={seed} size={size} pose_mode={pose_mode} "
+                       f"background={background} classes={list(classes) if classes is not None else 'all'}")
     if depth_format == "png":
         meta["depth_scale"] = depth_scale
     (root / "poses.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -369,7 +385,7 @@ def build_shape3d_dataset(root: str | Path, num: int = 200, size: int = 64, seed
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: ``python -m gen3d.datasets.shape3d_synthesis OUT [--num N] [--size S] [--seed K] [--depth-format F]``."""
+    """CLI: ``python -m gen3d.datasets.shape3d_synthesis OUT [--num N] [--size S] [--seed K] [--background B]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--num", type=int, default=200)
@@ -378,10 +394,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fov", type=float, default=FOV)
     parser.add_argument("--pose-mode", choices=POSE_MODES, default="normal")
     parser.add_argument("--depth-format", choices=("png", "npy"), default="png")
+    parser.add_argument("--background", choices=BACKGROUNDS, default="random")
+    parser.add_argument("--classes", nargs="+", choices=CLASSES, help="draw from these classes only (default all)")
     args = parser.parse_args(argv)
+    classes = tuple(CLASSES.index(c) for c in args.classes) if args.classes else None
     start = time.perf_counter()
     build_shape3d_dataset(args.out, args.num, args.size, args.seed, args.pose_mode, fov=args.fov,
-                          depth_format=args.depth_format)
+                          depth_format=args.depth_format, background=args.background, classes=classes)
     elapsed = time.perf_counter() - start
     print(f"wrote {args.num} views of {args.size} px to {args.out} ({args.num / elapsed:.1f} images/s)")
 

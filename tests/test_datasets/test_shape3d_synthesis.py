@@ -1,5 +1,6 @@
 """The offline 3D set: cameras equal to the renderer's, analytic checks of the ray caster, files, determinism."""
 
+import json
 import math
 
 import numpy as np
@@ -124,3 +125,21 @@ def test_cli(tmp_path, capsys):
     s3d.main([str(tmp_path / "out"), "--num", "2", "--size", "16", "--depth-format", "npy"])
     assert "images/s" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out/depth").iterdir()) == ["shape_00000.npy", "shape_00001.npy"]
+
+
+def test_fixed_background_keeps_the_objects_and_classes_subset():
+    rand, _ = s3d.sample_view(2, 3, 16)
+    white, _ = s3d.sample_view(2, 3, 16, background="white")
+    assert (white.mask == rand.mask).all() and (white.depth == rand.depth).all()
+    assert (white.image[~white.mask] == 255).all() and (white.image[white.mask] == rand.image[white.mask]).all()
+    assert {s3d.sample_view(0, i, 8, classes=(1, 3))[1]["label"] for i in range(4)} == {1, 3}
+    with pytest.raises(ValueError, match="background"):
+        s3d.sample_view(0, 0, 8, background="pink")
+    with pytest.raises(ValueError, match="classes"):
+        s3d.sample_view(0, 0, 8, classes=(9,))
+
+
+def test_cli_background_and_classes(tmp_path):
+    s3d.main([str(tmp_path / "o"), "--num", "2", "--size", "8", "--background", "grey", "--classes", "ring", "pill"])
+    meta = json.loads((tmp_path / "o/poses.json").read_text())
+    assert [p["label"] for p in meta["poses"].values()] == [2, 3] and "background=grey" in meta["source"]
