@@ -111,7 +111,8 @@ class GeometryAwareDiscriminator(DiscriminatorWrapper):
             ``probe_resolution`` (default: the discriminator's ``resolution`` or ``img_resolution``).
         probe_resolution: Side of the probe image.
         img_channels: Image channels (probe input and NVS output).
-        nvs_pose_dim: Pose size of the novel-view-synthesis head; 0 builds none (GeoD's optional third task).
+        nvs_pose_dim: Pose size of the novel-view-synthesis head; 0 builds none (GeoD's optional third task; a
+            model sets it from its pose code, :func:`.nvs.nvs_discriminator_args`).
         feature_layers: For a discriminator without ``features``: names of its submodules (fine to coarse) whose
             outputs ``(N, C_l, H_l, W_l)`` are the features, captured by forward hooks during its forward pass
             (StyleGAN2Discriminator: ``('b16', 'b8')``); then scoring and features take one pass.
@@ -272,7 +273,7 @@ def build_geod_discriminator(d_cfg: dict | nn.Module, geod_cfg: dict | None) -> 
 
 #: Keys a model's ``geod`` config may also carry for its losses (read by the model, not by the discriminator).
 GEOD_LOSS_KEYS = ("source", "weight_start", "weight_end", "ramp_kimg", "stop_kimg", "interval", "interval_start_kimg",
-                  "d_weight", "nvs_weight", "detach_target")
+                  "d_weight", "nvs_weight", "nvs_detach_target", "detach_target")
 
 
 def check_geod_generator(generator: nn.Module) -> nn.Module:

@@ -102,8 +102,9 @@ def geometry_loss(pred: dict[str, Tensor], target: dict[str, Tensor | None],
 def nvs_loss(pred: Tensor, target: Tensor) -> Tensor:
     """L1 of GeoD's novel-view synthesis: D's prediction at pose 2 vs the render at pose 2.
 
-    D phase: ``nvs_loss(D.novel_view(x1.detach(), pose2), x2.detach())``; G phase: ``nvs_loss(D.novel_view(x1,
-    pose2), x2)`` (G's consistency term). The paper's NVS loss form is not verified; L1 is an assumption.
+    D phase: ``nvs_loss(D.novel_view(x1.detach(), e(pose2)), x2.detach())``; G phase: ``nvs_loss(x2,
+    D.novel_view(x1, e(pose2)))`` with D frozen, the prediction detached by default (G's consistency term; see
+    :mod:`.nvs`). The paper's NVS loss form is not verified; L1 is an assumption.
 
     Args:
         pred: ``(N, C, H, W)``.

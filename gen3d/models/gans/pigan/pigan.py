@@ -34,7 +34,11 @@ GeoD (``geod=dict(...)``, Shi et al. 2022, arXiv 2209.15637; :mod:`gen3d.models.
     G      + w(kimg) * masked L1(n_G(z, p), D_geo(G(z, p)))   (w: geod_weight; every `interval` iterations; D frozen)
 
 R1 takes D's realness alone (``geometry=False``); D's fakes are not given a geometry term (GeoD's D loss has one on
-reals only). The novel-view task is not wired (``nvs_weight`` must be 0).
+reals only). GeoD's optional novel-view task (``nvs_weight > 0``; :mod:`gen3d.models.gans.geod.nvs`, e = sin/cos of
+the angles, p2 drawn as p) adds an NVS head to D and::
+
+    D      + nvs_weight * L1(D_nvs(G(z, p), e(p2)), G(z, p2))            (the pair rendered without grad)
+    G      + nvs_weight * r(kimg) * L1(G(z, p2), sg(D_nvs(G(z, p), e(p2))))  (r: the geometry ramp to 1; D frozen)
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from ..geod import build_geod_discriminator, check_geod_generator
 from ..geod import losses as geod_losses
 from ..geod.geometry_source import BATCH_KEYS
 from ..geod.losses import geod_due, geod_weight, geometry_loss, masked_normal_l1
+from ..geod.nvs import NVS_DETACH_TARGET, NovelViewTask, nvs_discriminator_args
 from .topk import TOPK_INTERVAL, TOPK_MIN, topk_fraction, topk_logits
 
 # marcoamonteiro/pi-GAN curriculums.py (CelebA) and train.py
@@ -78,6 +83,7 @@ GEOD_DEFAULTS = dict(source=dict(type="DatasetGeometry"), weight_start=geod_loss
                      weight_end=geod_losses.WEIGHT_END, ramp_kimg=geod_losses.RAMP_KIMG,
                      stop_kimg=geod_losses.STOP_KIMG, interval=geod_losses.INTERVAL,
                      interval_start_kimg=geod_losses.INTERVAL_START_KIMG, d_weight=GEOD_D_WEIGHT, nvs_weight=0.0,
+                     nvs_detach_target=NVS_DETACH_TARGET,  # NVS: gen3d's choices (geod.nvs)
                      detach_target=False)  # pof3d loss_pose.py defaults (geod.losses); detach: pof3d does not
 GEOD_PROBE = dict(resolution=8, num_steps=4)  # check_geod_generator renders at this size (normals or not)
 STAGE_KEYS = ("start_iter", "resolution", "batch_size", "num_steps", "lr_g", "lr_d", "fade_steps", "batch_split")
@@ -109,12 +115,14 @@ class PiGAN(BaseGAN):
         num_val_fakes: Validate on the samples with index ``< num_val_fakes`` only; None: one per real image.
         val_seed: Seed of the validation latents and poses.
         geod: GeoD (module docstring): :data:`GEOD_DEFAULTS` keys (``source`` is the geometry source's config, the
-            others set the losses and schedule, as :func:`geod_weight` / :func:`geod_due`) plus
-            :class:`GeometryAwareDiscriminator` arguments (``outputs``, ``head_channels``); None: plain pi-GAN.
+            others set the losses and schedule, as :func:`geod_weight` / :func:`geod_due`; ``nvs_weight > 0`` adds
+            the NVS task) plus :class:`GeometryAwareDiscriminator` arguments (``outputs``, ``head_channels``; its
+            ``nvs_pose_dim`` is set from the pose encoding); None: plain pi-GAN.
         init_cfg: mmengine init config.
 
     Raises:
         TypeError: ``geod`` with a 2D generator or one that renders no normals.
+        ValueError: An inconsistent NVS config (:func:`nvs_discriminator_args`).
     """
 
     def __init__(self, generator: dict | nn.Module, discriminator: dict | nn.Module,
@@ -138,14 +146,17 @@ class PiGAN(BaseGAN):
         self.val_yaw_delta = val_yaw_delta
         self._avg_fresh = False
         self.geod = None if geod is None else {**GEOD_DEFAULTS, **dict(geod)}
+        self.nvs: NovelViewTask | None = None  # GeoD's NVS task (a plain object: no state_dict keys)
         if self.geod is not None:  # no new submodule or key without GeoD: plain checkpoints keep their keys
-            if float(self.geod["nvs_weight"]) > 0:
-                raise NotImplementedError("GeoD's novel-view task is not wired into PiGAN: set geod.nvs_weight=0")
             probe = self._render_at(self.generator, GEOD_PROBE) if hasattr(self.generator, "renderer") else None
             with probe or nullcontext():
                 check_geod_generator(self.generator)
+            self.geod = g = nvs_discriminator_args(self.geod, int(self.generator.pose_dim))
             self.discriminator = build_geod_discriminator(self.discriminator, self.geod)
             self.geometry_source = MODELS.build(self.geod["source"])
+            if float(g["nvs_weight"]) > 0:
+                self.nvs = NovelViewTask(float(g["nvs_weight"]), g["ramp_kimg"], float(g["stop_kimg"]),
+                                         bool(g["nvs_detach_target"]))
 
     @staticmethod
     def _check_curriculum(stages: list[dict]) -> list[dict]:
@@ -192,6 +203,11 @@ class PiGAN(BaseGAN):
     def _render(self, gen: nn.Module, z: Tensor, pose: Tensor, noise_std: float) -> GeneratorOutput:
         return gen(z, None, pose, noise_mode="random", noise_std=noise_std)
 
+    def _fakes(self, gen: nn.Module, z: Tensor, pose: Tensor, noise_std: float, split: int) -> Tensor:
+        """Images ``(N, 3, R, R)`` rendered in ``split`` parts."""
+        return torch.cat([self._render(gen, zs, ps, noise_std).image
+                          for zs, ps in zip(z.chunk(split), pose.chunk(split))])
+
     def _disc(self, disc: nn.Module, img: Tensor, alpha: float, geometry: bool = False) -> dict[str, Tensor]:
         """D's ``{'logit', 'pose', 'latent'}``, with GeoD and ``geometry`` also its ``'normal'`` (/ ``'depth'``)."""
         if self.geod is None:
@@ -236,7 +252,8 @@ class PiGAN(BaseGAN):
             Scalars to log: ``loss_d``, ``d_real``, ``d_fake``, ``r1`` / ``loss_r1`` (R1 iterations), ``loss_pose_d``
             / ``loss_pose_g`` (with the pose loss), ``loss_g``, ``topk``, ``alpha``, ``noise_std``, ``resolution``,
             ``seen_kimg``; with GeoD ``loss_geo_d``, ``loss_geo_g`` (weighted, 0 when the weight is), ``geod_weight``
-            and ``loss_geo_source`` (a source that learns, while it does).
+            and ``loss_geo_source`` (a source that learns, while it does); with GeoD's NVS ``loss_nvs_d`` and
+            ``loss_nvs_g`` (weighted, 0 when the weight is).
         """
         data = self.data_preprocessor(data, True)
         stage = self.stage()
@@ -268,8 +285,7 @@ class PiGAN(BaseGAN):
                 with torch.no_grad():
                     z = self.sample_z(batch)
                     pose = self.sample_pose(batch)
-                    fake = torch.cat([self._render(gen, zs, ps, noise_std).image
-                                      for zs, ps in zip(z.chunk(split), pose.chunk(split))])
+                    fake = self._fakes(gen, z, pose, noise_std, split)
                 out_fake = self._disc(disc, fake, alpha)
                 loss_aux_d = self._aux_loss(out_fake, z, pose, log, "d")
                 if self.geod is not None:  # GeoD: D's geometry of the reals against the source's
@@ -277,6 +293,9 @@ class PiGAN(BaseGAN):
                     loss_geo_d = geometry_loss(pred, target, disc.outputs) * float(self.geod["d_weight"])
                     log["loss_geo_d"] = loss_geo_d.detach()
                     loss_aux_d = loss_aux_d + loss_geo_d
+                if self.nvs is not None:  # GeoD's NVS: from each fake, D predicts its latent's render at a 2nd pose
+                    loss_aux_d = loss_aux_d + self.nvs.d_phase(disc, fake, z, self.sample_pose, lambda z_, p_: (
+                        self._fakes(gen, z_, p_, noise_std, split)), log, alpha=alpha)
             do_r1 = self.r1_gamma > 0 and self.lazy(self.r1_interval)
             # The real pass runs in fp32 (R1 is a double backward), its logits serve the adversarial loss too.
             with torch.autocast(real.device.type, enabled=False):
@@ -305,8 +324,8 @@ class PiGAN(BaseGAN):
             frac = topk_fraction(int(self.train_iter), self.topk_interval, self.topk_min)
             z, pose = self.sample_z(batch), self.sample_pose(batch)
             parts = list(zip(z.chunk(split), pose.chunk(split)))
-            loss_g_sum, loss_geo_g = z.new_zeros(()), z.new_zeros(())
-            w_geo = self._geod_weight()
+            loss_g_sum, loss_geo_g, loss_nvs_g = z.new_zeros(()), z.new_zeros(()), z.new_zeros(())
+            w_geo, w_nvs = self._geod_weight(), self._geod_weight(nvs=True)
             for i, (zs, ps) in enumerate(parts):
                 with self.optim_context(optim_wrapper, "generator"):
                     fake = self._render(gen, zs, ps, noise_std)
@@ -317,6 +336,10 @@ class PiGAN(BaseGAN):
                         loss_geo = w_geo * masked_normal_l1(fake.normal.float(), out["normal"].float(), fake.mask,
                                                             bool(self.geod["detach_target"]))
                         loss_g, loss_geo_g = loss_g + loss_geo, loss_geo_g + loss_geo.detach()
+                    if w_nvs > 0:  # GeoD's NVS: G's render at a second pose against D's prediction (D frozen)
+                        loss_nvs = self.nvs.g_phase(disc, fake.image, zs, self.sample_pose, lambda z_, p_: (
+                            self._render(gen, z_, p_, noise_std).image), w_nvs, alpha=alpha)
+                        loss_g, loss_nvs_g = loss_g + loss_nvs, loss_nvs_g + loss_nvs.detach()
                 if i < len(parts) - 1:
                     optim_wrapper["generator"].backward(loss_g)  # accumulate, as the official per-split backward
                 else:
@@ -325,17 +348,21 @@ class PiGAN(BaseGAN):
             log.update(loss_g=loss_g_sum, topk=torch.tensor(frac))
             if self.geod is not None:
                 log.update(loss_geo_g=loss_geo_g, geod_weight=torch.tensor(w_geo))
+            if self.nvs is not None:
+                log["loss_nvs_g"] = loss_nvs_g
         self.toggle(optim_wrapper, "generator", "discriminator")
         self._avg_fresh = False
         return self.finish_iteration(batch, log)
 
-    def _geod_weight(self) -> float:
-        """G's GeoD weight at ``seen_img`` (0 without GeoD, outside its window, or when the lazy term is not due)."""
-        if self.geod is None:
+    def _geod_weight(self, nvs: bool = False) -> float:
+        """G's GeoD weight (``nvs``: its NVS term's) at ``seen_img``: 0 without it, outside its window, or not due."""
+        if self.geod is None or (nvs and self.nvs is None):
             return 0.0
         g, kimg = self.geod, float(self.seen_img) / 1e3
         if not geod_due(int(self.train_iter), kimg, int(g["interval"]), float(g["interval_start_kimg"])):
             return 0.0
+        if nvs:
+            return self.nvs.g_weight(kimg)
         return geod_weight(kimg, float(g["weight_start"]), float(g["weight_end"]), g["ramp_kimg"],
                            float(g["stop_kimg"]))
 

@@ -141,15 +141,13 @@ def test_plain_state_dict_keys_unchanged_and_geod_checkpoints_round_trip():
         torch.testing.assert_close(copy.deepcopy(geod).discriminator(img)["normal"], ref)
 
 
-def test_geod_config_refuses_a_2d_generator_and_novel_views():
+def test_geod_config_refuses_a_2d_generator():  # the NVS config checks: test_geod/test_nvs.py
     cfg = load_config(str(REPO_ROOT / "configs/geod/geod_pigan-siren-64x4_1xb8-4kimg_shape3d-32.py"))
     assert cfg.model.geod.source.type == "DatasetGeometry"
     cfg.model.generator = dict(type="StyleGAN2Generator", resolution=16, z_dim=16, w_dim=16, mapping_layers=2,
                                channel_base=128, channel_max=16)
     with pytest.raises(TypeError, match="2D generator"):
         MODELS.build(cfg.model)
-    with pytest.raises(NotImplementedError, match="nvs_weight"):
-        _model(geod={**GEOD, "nvs_weight": 1.0})
 
 
 def test_tools_train_runs_geod_and_logs_its_losses(tmp_path):
