@@ -9,13 +9,20 @@ and FST-D (k = 3) around each, relative to a supervised DeepLabV3+ step on the s
 ``python tools/benchmark.py gan-train [--config GAN_CONFIG] [--batch-size 8] [--rounds 16]``: one StyleGAN2 training
 step with the plain discriminator and with DynamicD (increasing and decreasing schedules), images/s and ratios.
 
+``python tools/benchmark.py render [--batch-size 8] [--rounds 8]``: the pi-GAN generator's forward (no grad) of the
+CPU model at 32 and 64 px, rays/s and images/s, ratios against 32 px.
+
+``python tools/benchmark.py pigan-train [--batch-size 4] [--rounds 4]``: one pi-GAN training step (D with R1 and pose
+loss, G, EMA) with the plain D and with GeoD, at 32 and 64 px, rays/s and images/s, ``x pi-GAN`` at the same size.
+
 ``python tools/benchmark.py buffer-broadcast [--queue-scale 1.0] [--rounds 8]``: GradSyncDataParallel's per-step
 buffer broadcast with 2 CPU gloo ranks, every buffer (before) vs those that can differ (U2PL's queues left out).
 
-The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``) take ``--device cuda``: models on the GPU,
-synchronised timing, fp16 ``AmpOptimWrapper`` for the mixed-precision variants (bf16 autocast on CPU); ``--threads``
-applies on CPU only. Speed is measured here, never in tests. Variants are timed round-robin in one run and reported
-as ratios against a baseline, because these machines are noisy. The tasks are :data:`gen3d.apis.benchmarks.BENCH_TASKS`.
+The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``) and ``render`` take
+``--device cuda``: models on the GPU, synchronised timing, fp16 ``AmpOptimWrapper`` for the mixed-precision variants
+(bf16 autocast on CPU); ``--threads`` applies on CPU only. Speed is measured here, never in tests. Variants are
+timed round-robin in one run and reported as ratios against a baseline, because these machines are noisy. The tasks
+are :data:`gen3d.apis.benchmarks.BENCH_TASKS`.
 """
 
 import argparse
@@ -35,12 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", help="deploy: checkpoint for the eager PyTorch baseline")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="deploy: batch sizes")
     parser.add_argument("--config", help=f"model config (uniad-train: default {UNIAD_CONFIG}; gan-train: one config "
-                                         "instead of the three demo ones; deploy: for the eager baseline)")
+                                         "instead of the three demo ones; render, pigan-train: a pi-GAN one; deploy: "
+                                         "for the eager baseline)")
     parser.add_argument("--device", choices=DEVICES, default="cpu",
-                        help="uniad-train, seg-step, gan-train: where the steps run (default cpu)")
-    parser.add_argument("--batch-size", type=int, help="images per step (default 8; seg-step: 4 per stream)")
+                        help="uniad-train, seg-step, gan-train, render, pigan-train: where the steps run (default cpu)")
+    parser.add_argument("--batch-size", type=int,
+                        help="images per step (default 8; seg-step: 4 per stream; pigan-train: 4)")
     parser.add_argument("--crop-size", type=int, default=96, help="seg-step: crop side")
-    parser.add_argument("--rounds", type=int, help="timed calls per variant (default 8; gan-train 16)")
+    parser.add_argument("--rounds", type=int, help="timed calls per variant (default 8; gan-train 16; pigan-train 4)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true",
                         help="uniad-train: skip the mixed-precision variants (bf16 on CPU, fp16 on CUDA)")

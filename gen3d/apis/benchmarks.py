@@ -1,9 +1,9 @@
 """Benchmarks of gen3d's models, run by ``tools/benchmark.py``; each returns rows for a printed table.
 
-The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``) take a ``device``: the models go there (the
-data preprocessors move the batches), CUDA is synchronised around every timed call, and the mixed-precision variant
-is fp16 ``AmpOptimWrapper`` on CUDA and bf16 ``CPUAutocastOptimWrapper`` on CPU, as ``tools/train.py --amp`` picks.
-:data:`BENCH_TASKS` wires every subcommand of the tool (:func:`run_task`).
+The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``) and ``render`` take a
+``device``: the models go there (the data preprocessors move the batches), CUDA is synchronised around every timed
+call, and the mixed-precision variant is fp16 ``AmpOptimWrapper`` on CUDA and bf16 ``CPUAutocastOptimWrapper`` on
+CPU, as ``tools/train.py --amp`` picks. :data:`BENCH_TASKS` wires every subcommand of the tool (:func:`run_task`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
+from gen3d.apis.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
 from gen3d.deploy.benchmark import DEPLOY_COLUMNS
 from gen3d.structures import AnomalyDataSample
 from gen3d.utils.benchmark import (
@@ -328,6 +329,8 @@ BENCH_TASKS = {
     "deploy": BenchTask(_deploy_task, tuple(DEPLOY_COLUMNS), sets_threads=False),
     "seg-step": BenchTask(_seg_task, ("variant", "median s", "p90 s", "items/s", "x supervised"), on_device=True),
     "gan-train": BenchTask(gan_task, GAN_COLUMNS, rounds=16, on_device=True),
+    "render": BenchTask(render_task, RENDER_COLUMNS, on_device=True),
+    "pigan-train": BenchTask(pigan_train_task, PIGAN_COLUMNS, rounds=4, on_device=True),
     "buffer-broadcast": BenchTask(_broadcast_task, ("variant", "MiB sent", "median s", "p90 s", "ms/MiB",
                                                     "x before")),
 }
