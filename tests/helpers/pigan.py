@@ -29,3 +29,21 @@ def make_tiny_pigan_checkpoint(path: Path, seed: int = 0) -> Path:
     model.generator_ema.load_state_dict(model.generator.state_dict())
     torch.save({"state_dict": model.state_dict(), "meta": {"cfg": cfg.pretty_text, "model_type": "PiGAN"}}, path)
     return path
+
+
+GEOD_PIGAN_DIST_CFG = """
+_base_ = ['{repo}/tests/data/configs/geod_pigan_tiny.py']
+model = dict(curriculum=[dict(start_iter=0, resolution=8, batch_size=2, num_steps=4, fade_steps=2),
+                         dict(start_iter=3, resolution=16, batch_size=2, num_steps=4, lr_g=1e-4, lr_d=4e-4,
+                              fade_steps=2)])
+train_cfg = dict(max_iters=4)
+default_hooks = dict(checkpoint=dict(interval=2))
+"""
+
+
+def write_geod_pigan_dist_config(path: Path, repo: Path) -> Path:
+    """Write a tiny pi-GAN + GeoD (DatasetGeometry) config for 2-rank runs: ``geod_pigan_tiny.py`` for 4 iterations
+    of 2 images per rank, growing 8 -> 16 px at iteration 3, checkpoints every 2 (the stage change comes after the
+    mid checkpoint, so a resumed run crosses it)."""
+    path.write_text(GEOD_PIGAN_DIST_CFG.format(repo=repo))
+    return path
