@@ -12,7 +12,8 @@ which trains it where it learns (a no-op otherwise):
   (for example from a frozen inverse renderer).
 - :class:`InverseRendererGeometry`: an Unsup3d-style inverse renderer trained self-supervised on the real images with
   its own Adam and frozen after ``freeze_kimg`` thousand images (GeoD's source in ``VivianSZF/pof3d``:
-  ``training/training_loop_geod.py`` removes its ``IRboth`` phase after ``IR_stop`` = 600 kimg).
+  ``training/training_loop_geod.py`` removes its ``IRboth`` phase after ``IR_stop`` = 600 kimg). Its Adam state
+  travels in the module's state dict (``<prefix>_extra_state``), so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.dist import broadcast, get_world_size
 from torch import Tensor, nn
 
 from gen3d.registry import MODELS
+from gen3d.utils.dist import average_gradients
 
 from .inverse_renderer import Unsup3dInverseRenderer
 
 BATCH_KEYS = {"normal": "real_normal", "depth": "real_depth", "mask": "real_mask"}
 FREEZE_KIMG = 600.0  # pof3d train_geod.py --ir_stop default (kimg)
+EXTRA_STATE_SUFFIX = "_extra_state"  # nn.Module's state-dict key of get_extra_state
+ADAM_MOMENTS = ("exp_avg", "exp_avg_sq")  # torch.optim.Adam's per-parameter state besides "step" (no amsgrad)
 LR, BETAS, WEIGHT_DECAY = 1e-4, (0.9, 0.999), 5e-4  # elliottwu/unsup3d:unsup3d/model.py optimizer
 
 
@@ -131,8 +136,16 @@ class InverseRendererGeometry(nn.Module):
         betas: Adam betas (Unsup3d (0.9, 0.999)).
         weight_decay: Adam weight decay (Unsup3d 5e-4).
 
+    Resuming: the Adam state is the module's extra state (:meth:`get_extra_state`, one tensor), loaded into the
+    optimizer whether it is built already or built lazily later; a state dict without it (written before it existed)
+    still loads, strict or not, and keeps the current optimizer. ``seen_img`` (hence :attr:`frozen`) is a buffer.
+
+    Distributed: the renderer's parameters require grad only inside :meth:`step`, so the GAN's backward passes never
+    reach them and ``MMSeparateDistributedDataParallel`` does not wrap this module; :meth:`step` broadcasts rank 0's
+    weights before its first update (as a DDP wrapper would) and averages the gradients over ranks before each.
+
     Attributes:
-        seen_img: Buffer, real images ``step`` trained on.
+        seen_img: Buffer, real images ``step`` trained on (summed over ranks).
     """
 
     def __init__(self, renderer: dict | nn.Module | None = None, freeze_kimg: float = FREEZE_KIMG, lr: float = LR,
@@ -145,7 +158,12 @@ class InverseRendererGeometry(nn.Module):
             self.renderer = MODELS.build(cfg) if "type" in cfg else Unsup3dInverseRenderer(**cfg)
         self.freeze_kimg, self.lr, self.betas, self.weight_decay = float(freeze_kimg), lr, tuple(betas), weight_decay
         self.register_buffer("seen_img", torch.zeros((), dtype=torch.int64))
+        # trained by step() only (class docstring); a frozen part (a perceptual net) stays frozen
+        self._trained = [n for n, p in self.renderer.named_parameters() if p.requires_grad]
+        self.renderer.requires_grad_(False)
         self._optimizer: torch.optim.Optimizer | None = None  # built at the first step (after .to(device))
+        self._pending_state: Tensor | None = None  # a loaded Adam state for the lazy optimizer
+        self._synced = False  # rank 0's weights broadcast (at the first step of the process)
 
     @property
     def frozen(self) -> bool:
@@ -154,11 +172,75 @@ class InverseRendererGeometry(nn.Module):
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
-        """The renderer's own Adam (not one of the GAN's optimizers; its state is not in the model checkpoint)."""
+        """The renderer's own Adam (not one of the GAN's optimizers; its state is this module's extra state)."""
         if self._optimizer is None:
-            self._optimizer = torch.optim.Adam(self.renderer.parameters(), lr=self.lr, betas=self.betas,
+            self._optimizer = torch.optim.Adam(self._params(), lr=self.lr, betas=self.betas,
                                                weight_decay=self.weight_decay)
+            if self._pending_state is not None:
+                self._load_adam(self._pending_state)
+                self._pending_state = None
         return self._optimizer
+
+    def _params(self) -> list[nn.Parameter]:
+        named = dict(self.renderer.named_parameters())
+        return [named[n] for n in self._trained]
+
+    def get_extra_state(self) -> Tensor:
+        """The Adam state as one float64 vector (saved as ``<prefix>_extra_state``).
+
+        A tensor, so that every state-dict value stays one (mmengine broadcasts each at the start of training,
+        checkpoint tools compare them); float64 holds the moments and the step count exactly.
+
+        Returns:
+            ``(sum_p (1 + 2 * numel_p),)``: per trained renderer parameter ``[step, exp_avg, exp_avg_sq]`` (zeros for
+            one without state yet); ``(0,)`` before the first step.
+        """
+        if self._pending_state is not None:
+            return self._pending_state
+        if self._optimizer is None or not self._optimizer.state:
+            return torch.zeros(0, dtype=torch.float64)
+        parts = []
+        for p in self._params():
+            st = self._optimizer.state.get(p, {})
+            step = torch.as_tensor(st.get("step", 0.0), dtype=torch.float64, device=p.device).reshape(1)
+            moments = [st.get(k, torch.zeros_like(p)).detach().flatten().double() for k in ADAM_MOMENTS]
+            parts += [step, *moments]
+        return torch.cat(parts)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        """Load :meth:`get_extra_state`'s vector: into the optimizer if built, else when it is built."""
+        state = torch.as_tensor(state).detach().flatten()
+        expected = sum(1 + 2 * p.numel() for p in self._params())
+        if state.numel() not in (0, expected):
+            raise ValueError(f"{type(self).__name__}: an Adam state of {state.numel()} values, expected {expected}")
+        if state.numel() == 0:  # saved before the first step: start afresh
+            self._optimizer, self._pending_state = None, None
+        elif self._optimizer is not None:
+            self._load_adam(state)
+        else:
+            self._pending_state = state.clone()
+
+    def _load_adam(self, state: Tensor) -> None:
+        """Unpack a :meth:`get_extra_state` vector into the built optimizer (a zero step: no state, as fresh)."""
+        opt, offset = self._optimizer, 0
+        opt.state.clear()
+        for p in self._params():
+            step, offset = float(state[offset]), offset + 1
+            moments = []
+            for _ in ADAM_MOMENTS:
+                moments.append(state[offset:offset + p.numel()].view_as(p).to(p.device, p.dtype).clone())
+                offset += p.numel()
+            if step > 0:
+                opt.state[p] = dict(step=torch.tensor(step, dtype=torch.float32), **dict(zip(ADAM_MOMENTS, moments)))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        """nn.Module's loading, tolerating a state dict without the extra state (checkpoints older than it)."""
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = prefix + EXTRA_STATE_SUFFIX
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)
 
     def step(self, images: Tensor) -> dict[str, Tensor] | None:
         """One self-supervised step on real images, unless frozen.
@@ -171,15 +253,27 @@ class InverseRendererGeometry(nn.Module):
         """
         if self.frozen:
             return None
+        params = self._params()
+        if not self._synced:  # every rank starts from rank 0's weights (a no-op on one process)
+            for p in params:
+                broadcast(p.data, 0)
+            self._synced = True
         was_training = self.renderer.training
         self.renderer.train()
-        with torch.enable_grad():
-            losses = self.renderer.loss(images.detach())
-            self.optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            self.optimizer.step()
-        self.renderer.train(was_training)
-        self.seen_img += images.shape[0]
+        for p in params:
+            p.requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                losses = self.renderer.loss(images.detach())
+                self.optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                average_gradients(params)
+                self.optimizer.step()
+        finally:
+            self.renderer.train(was_training)
+            for p in params:
+                p.requires_grad_(False)
+        self.seen_img += images.shape[0] * get_world_size()
         return {k: v.detach() for k, v in losses.items()}
 
     def forward(self, images: Tensor, batch: dict[str, Any] | None = None) -> dict[str, Tensor]:
