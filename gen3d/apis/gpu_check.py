@@ -24,7 +24,7 @@ from pathlib import Path
 GRACE_S = 20.0
 MIN_PART_S = 5.0
 RATIO_KEYS = ("speed-up", "x supervised", "x plain D")
-BENCHMARKS = {"uniad-train": 90.0, "seg-step": 120.0, "gan-train": 90.0}
+BENCHMARKS = {"uniad-train": 75.0, "seg-step": 90.0, "gan-train": 60.0, "render": 25.0, "pigan-train": 50.0}
 """Training benchmarks of ``tools/benchmark.py`` and their default budgets in seconds."""
 
 
