@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gen3d-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo demo-seg demo-gan lint clean
+.PHONY: install test demo demo-seg demo-gan demo-3d lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ demo-seg: $(STAMP)
 
 demo-gan: $(STAMP)
 	$(PY) tools/demo_gan.py --work-dir work_dirs/demo_gan
+
+demo-3d: $(STAMP)
+	$(PY) tools/demo_3d.py --work-dir work_dirs/demo_3d
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gen3d tools tests configs

@@ -24,8 +24,8 @@ from typing import Any
 
 _REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO3D_RUNS = {
-    "pi-GAN": osp.join(_REPO, "configs/pigan/pigan_siren-64x4_1xb8-4kimg_shape3d-32.py"),
-    "pi-GAN + GeoD": osp.join(_REPO, "configs/geod/geod_pigan-siren-64x4_1xb8-4kimg_shape3d-32.py"),
+    "pi-GAN": osp.join(_REPO, "configs/pigan/pigan_siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
+    "pi-GAN + GeoD": osp.join(_REPO, "configs/geod/geod_pigan-siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
 }
 DEMO3D_IMAGES, DEMO3D_SIZE, DEMO3D_BACKGROUND = 1000, 32, "white"
 _ITER_RE = re.compile(r"Iter\(train\) \[\s*(\d+)/(\d+)\]")
@@ -63,7 +63,8 @@ def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: 
     from gen3d.apis.gan_demo import train_gan
 
     torch.set_num_threads(1)
-    result = train_gan(config, work_dir, data_root, iters, evals, log_interval=max(1, min(50, iters // 20)), kid=True)
+    result = train_gan(config, work_dir, data_root, iters, evals, log_interval=max(1, min(25, iters // 20)),
+                       eval_at_start=False)
     Path(work_dir, "train_result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 

@@ -27,7 +27,8 @@ METRIC_KEYS = ("fid", "fd_lite0", "kid", "kd_lite0")  # first found is plotted /
 
 
 def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int, log_interval: int = 50,
-              schedule_img: int | None = None, stats_dir: str | None = None, kid: bool = False) -> dict[str, Any]:
+              schedule_img: int | None = None, stats_dir: str | None = None, kid: bool = False,
+              eval_at_start: bool = True) -> dict[str, Any]:
     """Train ``config`` for ``iters`` iterations, validating ``evals`` times (and once before training).
 
     Args:
@@ -41,6 +42,7 @@ def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int
             whole schedule runs within the demo.
         stats_dir: Cache of the real-image feature statistics (shared by runs on the same data); None: no cache.
         kid: Also compute KID (a second feature pass over the fakes per validation); FID / FD only otherwise.
+        eval_at_start: Validate once before training too (the untrained row of ``metrics.csv``).
 
     Returns:
         ``{'rows': [metrics.csv rows as dicts], 'train_s': seconds, 'iters': iters, 'checkpoint': path}``.
@@ -54,7 +56,7 @@ def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int
         "train_cfg.max_iters": iters, "train_cfg.val_interval": interval,
         "default_hooks.checkpoint.interval": iters, "default_hooks.checkpoint.max_keep_ckpts": 1,
         "default_hooks.logger.interval": log_interval, "log_processor.window_size": log_interval,
-        "+custom_hooks": [dict(type="GANSampleHook", num_samples=64, eval_at_start=True)],
+        "+custom_hooks": [dict(type="GANSampleHook", num_samples=64, eval_at_start=eval_at_start)],
     }
     if stats_dir is not None:  # real statistics computed once, then only the 100 fakes are encoded per validation
         metric = dict(fallback="lite0", real_stats_name=f"{osp.basename(osp.dirname(data_root))}-train",

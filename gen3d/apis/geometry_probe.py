@@ -14,10 +14,10 @@ geometry head's reading of the fake image, which is this protocol's question: th
 and a reader should know it is close to what GeoD optimises (section 4 of the paper uses the same kind of reference).
 
 Outputs per fake (``score_generator``): normal angular error of the rendered normals (``normals='depth'``: from the
-rendered depth) against the probe's, and MiDaS-aligned depth error of the rendered depth against the probe's, both
-inside the probe's foreground mask. Depth is compared as metric ray distance without alignment (the set's cameras
-all sit at one radius and the object at the origin, so where a surface is is part of the shape; MiDaS's closed-form
-scale can also come out negative and would turn a hollow shape convex).
+rendered depth) against the probe's, and the error of the rendered depth over the opacity (where a ray stops) against
+the probe's depth, both inside the probe's foreground mask. Depth is compared as metric ray distance without alignment
+(the set's cameras all sit at one radius and the object at the origin, so where a surface is is part of the shape;
+MiDaS's closed-form scale can also come out negative and would turn a hollow shape convex).
 """
 
 from __future__ import annotations
@@ -151,6 +151,15 @@ def train_probe(root: str | Path, iters: int = PROBE_ITERS, batch_size: int = PR
     return probe, scores
 
 
+def interior(mask: Tensor) -> Tensor:
+    """``(N, 1, H, W)`` bool: the pixels of ``mask`` whose 3 x 3 neighbourhood is all in it (one pixel eroded).
+
+    Normals from depth are undefined at a silhouette: the finite differences straddle the object and the background
+    (measured on the offline set's true depth at 32 px: 52 degrees mean error over the whole mask, 5.7 inside it).
+    """
+    return mask & ~F.max_pool2d((~mask).float(), 3, 1, 1).bool()
+
+
 def _mirror(batch: dict[str, Tensor], flip: Tensor) -> dict[str, Tensor]:
     """Mirror the images of ``flip`` ``(B,)`` left-right with their geometry (normals: camera ``x`` changes sign)."""
     f = flip[:, None, None, None]
@@ -189,8 +198,11 @@ def score_generator(gen: nn.Module, probe: GeometryProbe, num: int = 200, seed: 
     if img.shape[-1] != probe.resolution:
         raise ValueError(f"the probe reads {probe.resolution} px images, the generator renders {img.shape[-1]} px")
     pred = probe(img)
-    mask = pred["mask_logit"] > 0
-    scores = _compare(out.normal.float(), pred["normal"], out.depth.float(), pred["depth"], mask)
+    mask = interior(pred["mask_logit"] > 0)
+    depth = out.depth.float()
+    if out.mask is not None:  # sum w_i t_i / opacity: the depth where a ray stops (EG3D's ray marcher normalises so;
+        depth = depth / out.mask.float().clamp_min(1e-3)  # pi-GAN's white_back leaves it scaled by the opacity)
+    scores = _compare(out.normal.float(), pred["normal"], depth, pred["depth"], mask)
     scores.update(foreground=float(mask.float().mean()), num=num)
     return scores
 

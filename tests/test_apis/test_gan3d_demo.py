@@ -68,11 +68,11 @@ def test_score_generator_compares_rendered_and_probe_geometry():
     gen = _tiny_pigan()
     seeds = list(range(6))
     out = generate_outputs(gen, seed_latents(seeds, gen.z_dim), None, seed_poses(gen, seeds), 1.0, "const", 3)
-    fg = torch.ones_like(out.depth)
-    same = score_generator(gen, _EchoProbe({"normal": out.normal, "depth": out.depth, "mask_logit": fg}, 8), num=6,
+    fg, stop = torch.ones_like(out.depth), out.depth / out.mask.clamp_min(1e-3)  # where the rays stop
+    same = score_generator(gen, _EchoProbe({"normal": out.normal, "depth": stop, "mask_logit": fg}, 8), num=6,
                            batch_size=3)
     assert same["normal_mean_deg"] < 0.5 and same["depth_absrel"] < 1e-5 and same["foreground"] == 1.0
-    flipped = score_generator(gen, _EchoProbe({"normal": -out.normal, "depth": out.depth * 1.1, "mask_logit": fg},
+    flipped = score_generator(gen, _EchoProbe({"normal": -out.normal, "depth": stop * 1.1, "mask_logit": fg},
                                               8), num=6, batch_size=3)
     assert flipped["normal_mean_deg"] > 179 and flipped["depth_absrel"] == pytest.approx(0.1 / 1.1, rel=1e-3)
     with pytest.raises(ValueError, match="16 px"):

@@ -22,6 +22,7 @@ from .rays import _hw, rays_to_image, world_rays
 
 Representer = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 NORMAL_SOURCES = ("depth", "density", "none")
+OPACITY_EPS = 1e-4  # depth normals: opacity below this counts as this (empty rays stay inside the ray range)
 
 
 class RenderOutput(NamedTuple):
@@ -140,8 +141,14 @@ class VolumeRenderer(nn.Module):
                         white_back=self.white_back, last_back=self.last_back, generator=generator)
         depth = rays_to_image(out.depth, self.resolution)
         normal = None
-        if self.normals == "depth":
-            normal = normals_from_depth(depth, self.fov, "ray")
+        if self.normals == "depth":  # of the depth where rays stop: sum w_i t_i / opacity, clamped to the ray range
+            # (EG3D's ray marcher, which GeoD's pof3d renders with). ``depth`` itself stays pi-GAN's sum w_i t_i; both
+            # agree where opacity is 1, while a partly transparent pixel (white_back, fading density) would pull
+            # sum w_i t_i towards the camera and tilt the normals of the whole region (measured: section "CPU
+            # numbers" of configs/geod/README.md).
+            opacity = rays_to_image(out.opacity, self.resolution)
+            stop = (depth / opacity.clamp_min(OPACITY_EPS)).clamp(self.ray_start, self.ray_end)
+            normal = normals_from_depth(stop, self.fov, "ray")
         elif self.normals == "density":
             n_world = composite_normals(grad, out.weights)
             normal = rays_to_image(world_to_camera_normals(n_world, cam2world), self.resolution)

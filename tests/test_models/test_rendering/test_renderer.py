@@ -66,6 +66,27 @@ def test_depth_normals_of_a_rendered_tilted_plane():
     assert (torch.nn.functional.normalize(inner.mean((1, 2)), dim=0) * n).sum() > 0.99
 
 
+def test_depth_normals_of_a_half_transparent_tilted_plane_follow_where_rays_stop():
+    """A plane whose opacity fades across the image: sum w_i t_i alone would tilt it towards the camera where it
+    fades; the normals come from sum w_i t_i / opacity (EG3D's depth), so they stay the plane's."""
+    c2w = pose_to_cam2world(*DEFAULT_POSE)
+    n = torch.nn.functional.normalize(torch.tensor([0.4, 0.3, 1.0]), dim=0)
+
+    def faded_plane(points, dirs):  # a slab 0.08 thick, its density falling off with x (opacity ~1 -> ~0 across)
+        h = (points * n).sum(-1, keepdim=True)
+        inside = ((h <= 0) & (h > -0.08)).float()
+        return torch.sigmoid(points), inside * 50.0 * torch.exp(-30 * (points[..., :1] + 0.1))
+
+    out = VolumeRenderer(17, 12.0, 0.8, 1.2, 12, normals="depth", white_back=True).eval()(faded_plane, c2w)
+    assert out.opacity.max() > 0.9 and out.opacity.min() < 0.4  # partly transparent: the case this is about
+    inner = out.normal[0, :, 1:-1, 1:-1]
+    assert (torch.nn.functional.normalize(inner.mean((1, 2)), dim=0) * n).sum() > 0.99
+    from gen3d.models.rendering import normals_from_depth
+
+    raw = normals_from_depth(out.depth, 12.0, "ray")[0, :, 1:-1, 1:-1]  # what sum w_i t_i alone would give
+    assert (torch.nn.functional.normalize(raw.mean((1, 2)), dim=0) * n).sum() < 0.95
+
+
 def test_eval_is_deterministic_and_training_jitters():
     r = VolumeRenderer(6, 12.0, 0.88, 1.12, 6)
     c2w = pose_to_cam2world(*DEFAULT_POSE)
