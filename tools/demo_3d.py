@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-iters", type=int, default=600, help="training steps of the geometry probe")
     parser.add_argument("--score-fakes", type=int, default=200, help="fakes per run scored against the probe")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the scoring step")
+    parser.add_argument("--seed", type=int, help="randomness.seed of both runs (default: the configs', 0)")
     return parser.parse_args(argv)
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     data = build_demo3d_dataset(osp.join(args.work_dir, "data", "shape3d-white-32"), num=args.images)
     print(f"[demo-3d] data {data}; training {len(DEMO3D_RUNS)} runs side by side, {args.iters} iterations each")
-    trained = train_parallel(DEMO3D_RUNS, args.work_dir, str(data), args.iters, args.evals)
+    trained = train_parallel(DEMO3D_RUNS, args.work_dir, str(data), args.iters, args.evals, seed=args.seed)
     torch.set_num_threads(args.threads)
     probe, probe_scores = train_probe(data, iters=args.probe_iters)
     scores = {name: score_run(res, probe, num=args.score_fakes) for name, res in trained.items()}
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{probe_scores['mask_iou']:.2f} (what the scores above can resolve)")
     out = osp.join(args.work_dir, "results.json")
     atomic_write_bytes(json.dumps({"runs": scores, "probe": probe_scores, "pictures": pictures,
-                                   "iters": args.iters, "images": args.images}, indent=2).encode(), out)
+                                   "iters": args.iters, "images": args.images,
+                                   "seed": args.seed}, indent=2).encode(), out)
     print(f"[demo-3d] pictures {', '.join(pictures)}")
     print(f"[demo-3d] {time.time() - start:.0f} s in all; results {out}")
 

@@ -53,7 +53,8 @@ def build_demo3d_dataset(root: str, num: int = DEMO3D_IMAGES, size: int = DEMO3D
     return build_shape3d_dataset(root_p, num=num, size=size, seed=seed, background=background)
 
 
-def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: int, log_path: str) -> None:
+def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: int, log_path: str,
+                 seed: int | None = None) -> None:
     """One run in a spawned process: stdout / stderr to ``log_path``, one torch thread, then ``train_gan``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
@@ -64,17 +65,18 @@ def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: 
 
     torch.set_num_threads(1)
     result = train_gan(config, work_dir, data_root, iters, evals, log_interval=max(1, min(25, iters // 20)),
-                       eval_at_start=False)
+                       eval_at_start=False, seed=seed)
     Path(work_dir, "train_result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
 
 
 def train_parallel(runs: dict[str, str], work_dir: str, data_root: str, iters: int, evals: int,
-                   poll_s: float = 5.0, target: Callable[..., None] | None = None) -> dict[str, dict[str, Any]]:
+                   poll_s: float = 5.0, target: Callable[..., None] | None = None,
+                   seed: int | None = None) -> dict[str, dict[str, Any]]:
     """Train every ``{name: config}`` at once, each in its own process with one thread; wait for all.
 
     A progress bar per run follows ``Iter(train) [k/N]`` in its ``train.log``. ``target`` (an importable function
     of ``(config, work_dir, data_root, iters, evals, log_path)`` that writes ``<work_dir>/train_result.json``)
-    replaces the training child, for tests.
+    replaces the training child, for tests. ``seed`` sets every run's ``randomness.seed`` (None: the configs').
 
     Returns:
         ``{name: train_gan() result + {'work_dir', 'log'}}``.
@@ -91,7 +93,7 @@ def train_parallel(runs: dict[str, str], work_dir: str, data_root: str, iters: i
         os.makedirs(sub, exist_ok=True)
         dirs[name] = sub
         log = osp.join(sub, "train.log")
-        procs[name] = ctx.Process(target=target or _train_child, args=(config, sub, data_root, iters, evals, log))
+        procs[name] = ctx.Process(target=target or _train_child, args=(config, sub, data_root, iters, evals, log, seed))
         procs[name].start()
         bars[name] = tqdm(total=iters, desc=name, position=pos, dynamic_ncols=True)
     try:

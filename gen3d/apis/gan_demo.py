@@ -28,7 +28,7 @@ METRIC_KEYS = ("fid", "fd_lite0", "kid", "kd_lite0")  # first found is plotted /
 
 def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int, log_interval: int = 50,
               schedule_img: int | None = None, stats_dir: str | None = None, kid: bool = False,
-              eval_at_start: bool = True) -> dict[str, Any]:
+              eval_at_start: bool = True, seed: int | None = None) -> dict[str, Any]:
     """Train ``config`` for ``iters`` iterations, validating ``evals`` times (and once before training).
 
     Args:
@@ -43,6 +43,7 @@ def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int
         stats_dir: Cache of the real-image feature statistics (shared by runs on the same data); None: no cache.
         kid: Also compute KID (a second feature pass over the fakes per validation); FID / FD only otherwise.
         eval_at_start: Validate once before training too (the untrained row of ``metrics.csv``).
+        seed: ``randomness.seed`` of the run (None: the config's).
 
     Returns:
         ``{'rows': [metrics.csv rows as dicts], 'train_s': seconds, 'iters': iters, 'checkpoint': path}``.
@@ -65,6 +66,8 @@ def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int
         if kid:
             evaluator.append(dict(type="KernelInceptionDistance", num_subsets=10, max_subset_size=100, **metric))
         options["val_evaluator"] = evaluator
+    if seed is not None:
+        options["randomness.seed"] = int(seed)
     if load_config(config).model.get("dynamic_d"):
         batch = int(load_config(config).train_dataloader.batch_size)
         options["model.dynamic_d.total_img"] = int(schedule_img or iters * batch)

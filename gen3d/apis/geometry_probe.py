@@ -138,7 +138,7 @@ def train_probe(root: str | Path, iters: int = PROBE_ITERS, batch_size: int = PR
         opt.step()
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     if bar is not None:
         bar.close()
     probe.eval()

@@ -92,9 +92,10 @@ def test_train_parallel_runs_every_config_and_names_a_failed_one(tmp_path):
     from tests.helpers.demo3d_child import failing_train, fake_train
 
     runs = {"pi-GAN": "a.py", "pi-GAN + GeoD": "b.py"}
-    res = gan3d_demo.train_parallel(runs, str(tmp_path), "DATA", 5, 1, poll_s=0.05, target=fake_train)
+    res = gan3d_demo.train_parallel(runs, str(tmp_path), "DATA", 5, 1, poll_s=0.05, target=fake_train, seed=7)
     assert sorted(res) == sorted(runs)
-    assert res["pi-GAN + GeoD"]["config"] == "b.py" and res["pi-GAN + GeoD"]["work_dir"].endswith("pi_gan_geod")
+    assert res["pi-GAN"]["seed"] == 7 and res["pi-GAN + GeoD"]["config"] == "b.py"
+    assert res["pi-GAN + GeoD"]["work_dir"].endswith("pi_gan_geod")
     assert gan3d_demo._last_iter(res["pi-GAN"]["log"]) == 5
     with pytest.raises(RuntimeError, match="pi-GAN.*exit 3(.|\n)*bad config key"):
         gan3d_demo.train_parallel({"pi-GAN": "a.py"}, str(tmp_path / "f"), "DATA", 2, 1, poll_s=0.05,
