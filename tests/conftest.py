@@ -43,6 +43,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def one_thread():  # noqa: ANN201 - a generator fixture
+    """One torch intra-op thread for the test: tiny convs on a shared 2-core machine run ~50x slower with two."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def device() -> str:
     """``'cuda'`` where CUDA is available, else ``'cpu'`` (reached only with ``GEN3D_GPU_TESTS_ON_CPU=1``)."""
     import torch

@@ -25,12 +25,7 @@ GEOD = dict(source=dict(type="DatasetGeometry", outputs=("normal",)), outputs=("
             weight_end=0.1, ramp_kimg=(0.8, 2.4))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _figures(rows, columns):

@@ -1,9 +1,5 @@
 """tools/train.py on a tiny StyleGAN2: a killed run resumes to the same weights; 2-process CPU DDP trains in sync."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -11,6 +7,7 @@ from gen3d.registry import MODELS
 from gen3d.utils import load_local_checkpoint
 from gen3d.utils.config import load_config
 from tests.conftest import REPO_ROOT, run_tool
+from tests.helpers.dist_launch import dist_train
 from tests.helpers.gan_data import write_image_folder
 
 GAN_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "stylegan2_tiny.py"
@@ -49,29 +46,14 @@ def test_killed_gan_training_resumes_to_identical_weights(tmp_path, gan_data_roo
 @pytest.mark.slow
 def test_two_process_cpu_distributed_gan_train_checkpoint_resume(tmp_path, gan_data_root):
     work = tmp_path / "dist"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
-           "PORT": str(29500 + os.getpid() % 1000 + 7)}
-
-    def launch(*extra):
-        return subprocess.run(["bash", str(REPO_ROOT / "tools" / "dist_train.sh"), str(GAN_CONFIG), "2",
-                               "--work-dir", str(work), "--data-root", str(gan_data_root), *extra],
-                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-
-    out = launch("--cfg-options", "train_cfg.max_iters=4")
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    assert "Distributed training: True" in log
-    assert "ranks in sync" in log  # AssertRanksInSyncHook: G, D, G_ema and buffers identical on both ranks
+    dist_train(GAN_CONFIG, work, gan_data_root, 7, "--cfg-options", "train_cfg.max_iters=4")
     ckpt = _state(work / "iter_4.pth")
     assert int(ckpt["seen_img"]) == 4 * 2 * 2  # iterations x per-rank batch x ranks
     # The per-submodule DDPs leave no trace in the keys: the checkpoint loads strictly into a bare model.
     model = MODELS.build(load_config(str(GAN_CONFIG)).model)
     model.load_state_dict(ckpt, strict=True)
-    out = launch("--resume", "--cfg-options", "train_cfg.max_iters=6")
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
+    log = dist_train(GAN_CONFIG, work, gan_data_root, 7, "--resume", "--cfg-options", "train_cfg.max_iters=6")
     assert "resumed" in log.lower() and "do not match exactly" not in log
-    assert "ranks in sync" in log
     ckpt = _state(work / "iter_6.pth")
     assert int(ckpt["seen_img"]) == 6 * 2 * 2 and int(ckpt["train_iter"]) == 6
 
@@ -93,17 +75,9 @@ def test_two_process_three_optimizer_gan_on_the_spine_resumes_bit_identically(tm
     from tests.helpers.gan import write_toy_three_optim_config
 
     config = write_toy_three_optim_config(tmp_path / "toy_three_optim.py", REPO_ROOT)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
-           "PORT": str(29500 + os.getpid() % 1000 + 11)}
 
     def launch(work, *extra):
-        out = subprocess.run(["bash", str(REPO_ROOT / "tools" / "dist_train.sh"), str(config), "2",
-                              "--work-dir", str(work), "--data-root", str(gan_data_root), *extra],
-                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-        log = out.stdout + out.stderr
-        assert out.returncode == 0, log[-4000:]
-        assert "Distributed training: True" in log and "ranks in sync" in log
-        return log
+        return dist_train(config, work, gan_data_root, 11, *extra)
 
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     launch(straight)

@@ -1,15 +1,12 @@
 """tools/train.py on a tiny pi-GAN over a tiny offline 3D set: a killed run resumes to the straight run's weights;
 with GeoD under 2 gloo ranks the ranks stay in sync and a resumed run ends bit-identical."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from gen3d.utils import load_local_checkpoint
 from tests.conftest import REPO_ROOT, run_tool
+from tests.helpers.dist_launch import dist_train
 from tests.helpers.pose_data import write_pose_dataset
 
 PIGAN_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "pigan_tiny.py"
@@ -54,17 +51,9 @@ def test_two_process_geod_pigan_stays_in_sync_and_resumes_bit_identically(tmp_pa
     from tests.helpers.pigan import write_geod_pigan_dist_config
 
     config = write_geod_pigan_dist_config(tmp_path / "geod_pigan_dist.py", REPO_ROOT)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
-           "PORT": str(29500 + os.getpid() % 1000 + 13)}
 
     def launch(work, *extra):
-        out = subprocess.run(["bash", str(REPO_ROOT / "tools" / "dist_train.sh"), str(config), "2",
-                              "--work-dir", str(work), "--data-root", str(pose_data_root), *extra],
-                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-        log = out.stdout + out.stderr
-        assert out.returncode == 0, log[-4000:]
-        assert "Distributed training: True" in log and "ranks in sync" in log
-        return log
+        return dist_train(config, work, pose_data_root, 13, *extra)
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     log = launch(straight)

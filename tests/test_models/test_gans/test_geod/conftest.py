@@ -1,12 +1,8 @@
-"""One intra-op thread for the GeoD tests: tiny convs on a shared 2-core machine run ~50x slower with two threads."""
+"""One intra-op thread for the GeoD tests (the ``one_thread`` fixture of ``tests/conftest.py``)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_thread: None) -> None:
+    """Every test here runs with ``one_thread``."""

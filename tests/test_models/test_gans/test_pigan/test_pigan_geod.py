@@ -24,12 +24,7 @@ RAMP = (0.004, 0.012)  # kimg: images 4 -> 12
 GEOD = dict(source=dict(type="DatasetGeometry"), head_channels=4, weight_end=0.1, ramp_kimg=RAMP)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(**kw):

@@ -23,12 +23,7 @@ GEOD = dict(source=SOURCE, head_channels=4, weight_end=0.1, ramp_kimg=(0.0, 0.00
 EXTRA = "geometry_source._extra_state"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model() -> PiGAN:
