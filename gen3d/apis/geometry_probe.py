@@ -174,7 +174,8 @@ def _compare(normal: Tensor, ref_normal: Tensor, depth: Tensor, ref_depth: Tenso
     d = depth_errors(depth, ref_depth, mask, align=False)["absrel"]
     d = d[~d.isnan()]  # images without a foreground
     return {"normal_mean_deg": float(errs["mean"]), "normal_median_deg": float(errs["median"]),
-            "normal_within_30": float(errs["within_30"]), "depth_absrel": float(d.mean()) if len(d) else math.nan}
+            "normal_within_30": float(errs["within_30"]), "depth_absrel": float(d.mean()) if len(d) else math.nan,
+            "pixels": int(errs["count"])}
 
 
 @torch.no_grad()
@@ -183,7 +184,8 @@ def score_generator(gen: nn.Module, probe: GeometryProbe, num: int = 200, seed: 
     """Render ``num`` seeded fakes (seeded poses) and score their rendered geometry against the probe's reading.
 
     Returns:
-        ``normal_mean_deg``, ``normal_median_deg``, ``normal_within_30``, ``depth_absrel`` (rendered vs probe,
+        ``normal_mean_deg``, ``normal_median_deg``, ``normal_within_30`` (NaN when no pixel is scored),
+        ``pixels`` (scored pixels), ``depth_absrel`` (rendered vs probe,
         metric, inside the probe's mask), ``foreground`` (mean fraction of the frame the probe calls object),
         ``num``.
     """

@@ -1,6 +1,7 @@
 """``make demo-3d``'s tool end to end at a tiny budget: the set, two runs side by side, the probe, scores, pictures."""
 
 import json
+import math
 
 import pytest
 
@@ -16,7 +17,8 @@ def test_demo_3d_tool_two_iterations(tmp_path):
     assert set(results["runs"]) == {"pi-GAN", "pi-GAN + GeoD"} and results["probe"]["test_images"] == 2
     for name, run in results["runs"].items():
         geo = run["geometry"]
-        assert geo["num"] == 4 and 0 <= geo["normal_mean_deg"] <= 180, name
+        assert geo["num"] == 4, name  # a 2-step probe may see no object inside its eroded mask: NaN, 0 pixels
+        assert (geo["pixels"] == 0 and math.isnan(geo["normal_mean_deg"])) or 0 <= geo["normal_mean_deg"] <= 180
         assert run["validation"]["iter"] == 2 and any(k.endswith("fd_lite0") or k.endswith("fid")
                                                        for k in run["validation"])
     assert (tmp_path / "pi_gan_geod" / "iter_2.pth").exists()
