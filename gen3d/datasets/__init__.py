@@ -24,3 +24,4 @@ __all__ = [
 from .gan import ImageFolderDataset  # noqa: E402
 
 __all__ += ["ImageFolderDataset"]
+from .rgbd import RGBDDataset  # noqa: E402, F401
