@@ -9,9 +9,16 @@ are ``min(channel_base // r, channel_max)``.
 ``num_ws = 2 * log2(resolution) - 2``: one ``w`` per conv plus one for the last ToRGB; the ToRGB of each block shares
 its ``w`` with the next block's first conv. Style mixing is done by the GAN model on the ``ws`` it passes to
 :meth:`StyleGAN2Generator.synthesis`. Module names follow the official code, so weights convert key by key.
+
+Two optional hooks of :meth:`SynthesisNetwork.forward`, inert by default (the output is then bit-identical to the
+plain network), let a method build on the synthesis network without copying it (DepthGAN, arXiv 2202.08553):
+``conv_ws`` gives the convolutions other ``w`` than the ToRGB layers that share their index, and ``layer_hook`` sees
+(and may replace) the features after every convolution, numbered as the ``ws`` they use (conv ``l`` reads ``ws[:, l]``,
+Hammer's ``layer{l}``).
 """
 
 import math
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +46,33 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
         The channel count.
     """
     return min(channel_base // resolution, channel_max)
+
+
+#: ``(layer index, features (N, C, H, W)) -> features``, called after every synthesis conv (see the module docstring).
+LayerHook = Callable[[int, Tensor], Tensor]
+
+
+def _run_conv(conv: ModulatedConv2d, x: Tensor, w_iter: Iterator[Tensor], conv_w_iter: Iterator[Tensor] | None,
+              noise_mode: str, layer_hook: LayerHook | None, layer: int) -> Tensor:
+    """One synthesis conv with the block's ``w`` (or the ``conv_ws`` override), then the optional hook.
+
+    Args:
+        conv: The conv.
+        x: Its input ``(N, C_in, H, W)``.
+        w_iter: The block's ``ws``, advanced by one.
+        conv_w_iter: The block's ``conv_ws`` or None, advanced by one.
+        noise_mode: Noise mode of the conv.
+        layer_hook: Optional hook.
+        layer: Network-wide conv index passed to the hook.
+
+    Returns:
+        ``(N, C_out, H', W')``.
+    """
+    w = next(w_iter)
+    if conv_w_iter is not None:
+        w = next(conv_w_iter)
+    x = conv(x, w, noise_mode=noise_mode)
+    return x if layer_hook is None else layer_hook(layer, x)
 
 
 class SynthesisBlock(nn.Module):
@@ -73,8 +107,9 @@ class SynthesisBlock(nn.Module):
         if self.num_torgb:
             self.torgb = ToRGB(out_channels, img_channels, w_dim, clamp=clamp)
 
-    def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor,
-                noise_mode: str = "random") -> tuple[Tensor, Tensor | None]:
+    def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str = "random",
+                conv_ws: Tensor | None = None, layer_hook: LayerHook | None = None,
+                first_layer: int = 0) -> tuple[Tensor, Tensor | None]:
         """Run the block.
 
         Args:
@@ -82,17 +117,21 @@ class SynthesisBlock(nn.Module):
             img: Image so far ``(N, img_channels, R / 2, R / 2)`` or ``None``.
             ws: ``(N, num_conv + num_torgb, w_dim)``.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``.
+            conv_ws: Optional ``w`` of the convs, same shape as ``ws`` (its ToRGB entries are unused); None: ``ws``.
+            layer_hook: Optional ``(layer, features (N, out_channels, R, R)) -> features`` after every conv.
+            first_layer: Network-wide index of this block's first conv (the ``layer`` the hook receives).
 
         Returns:
             Features ``(N, out_channels, R, R)`` and the image ``(N, img_channels, R, R)`` (``None`` before the last
             block of an ``"orig"`` generator).
         """
         w_iter = iter(ws.unbind(dim=1))
+        conv_w_iter = None if conv_ws is None else iter(conv_ws.unbind(dim=1))
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
         else:
-            x = self.conv0(x, next(w_iter), noise_mode=noise_mode)
-        x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
+            x = _run_conv(self.conv0, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer)
+        x = _run_conv(self.conv1, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer + self.num_conv - 1)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.num_torgb:
@@ -131,24 +170,35 @@ class SynthesisNetwork(nn.Module):
             self.num_ws += block.num_conv + (block.num_torgb if res == resolution else 0)
             setattr(self, f"b{res}", block)
 
-    def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
+    def forward(self, ws: Tensor, noise_mode: str = "random", conv_ws: Tensor | None = None,
+                layer_hook: LayerHook | None = None) -> Tensor:
         """Synthesise images.
 
         Args:
             ws: ``(N, num_ws, w_dim)``.
             noise_mode: ``"random"``, ``"const"`` (stored noise maps; deterministic) or ``"none"``.
+            conv_ws: Optional ``(N, num_ws, w_dim)``: conv ``l`` reads ``conv_ws[:, l]`` instead of ``ws[:, l]``
+                (the ToRGB layers keep reading ``ws``). None: the plain network.
+            layer_hook: Optional ``(l, features (N, C_l, R_l, R_l)) -> features`` called after conv ``l``
+                (``l = 0 .. num_ws - 2``); what it returns feeds the next conv and the block's ToRGB.
 
         Returns:
             ``(N, img_channels, resolution, resolution)``, roughly in ``[-1, 1]``.
         """
         if ws.ndim != 3 or (static_int(ws.shape[1]), static_int(ws.shape[2])) != (self.num_ws, self.w_dim):
             raise ValueError(f"expected ws of shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        if conv_ws is not None and tuple(conv_ws.shape) != tuple(ws.shape):
+            raise ValueError(f"conv_ws must have the shape of ws {tuple(ws.shape)}, got {tuple(conv_ws.shape)}")
         ws = ws.float()
+        conv_ws = None if conv_ws is None else conv_ws.float()
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + block.num_torgb), noise_mode=noise_mode)
+            count = block.num_conv + block.num_torgb
+            block_conv_ws = None if conv_ws is None else conv_ws.narrow(1, w_idx, count)
+            x, img = block(x, img, ws.narrow(1, w_idx, count), noise_mode=noise_mode, conv_ws=block_conv_ws,
+                           layer_hook=layer_hook, first_layer=w_idx)
             w_idx += block.num_conv
         return img
 
