@@ -100,16 +100,18 @@ class DiscriminatorBlock(nn.Module):
         if architecture == "resnet":
             self.skip = EqualConv2d(tmp_channels, out_channels, 1, bias=False, down=2, width_mask=WidthMask())
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, skip_fromrgb: bool = False) -> Tensor:
         """Apply the block.
 
         Args:
             x: Image ``(N, img_channels, R, R)`` for the first block, else features ``(N, in_channels, R, R)``.
+            skip_fromrgb: The first block's ``x`` is already features ``(N, tmp_channels, R, R)``: the caller applied
+                ``fromrgb`` itself (DepthGAN adds a depth stem to it). Ignored by the other blocks.
 
         Returns:
             ``(N, out_channels, R // 2, R // 2)``.
         """
-        if self.in_channels == 0:
+        if self.in_channels == 0 and not skip_fromrgb:
             x = self.fromrgb(x)
         if self.architecture == "resnet":
             y = self.skip(x, gain=RESIDUAL_GAIN)
