@@ -197,7 +197,7 @@ def warp_by_yaw(depth: Tensor, angle: Tensor | float, source: Tensor, source_dep
 
 
 def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor, occlusion_aware: bool = False,
-               occlusion_tol: float = 0.0) -> Warp:
+               occlusion_tol: float = 0.0, intrinsics: Tensor | None = None) -> Warp:
     """Official ``change_a``: view 2 of a generated RGBD pair warped into view 1, depths made metric first.
 
     Args:
@@ -207,6 +207,9 @@ def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor,
         theta_2: Yaw of view 2.
         occlusion_aware: See :func:`warp_by_yaw`.
         occlusion_tol: See :func:`warp_by_yaw`.
+        intrinsics: ``K``; default :func:`depthgan_intrinsics` (focal 260 px at every resolution, as the official
+            code). Data rendered at a fixed field of view (``gen3d.datasets.rooms_synthesis``: DepthGAN's 256 px
+            one) need ``depthgan_intrinsics(H, W, focal=260 * W / 256)``.
 
     Returns:
         :class:`Warp` with ``image`` = warped RGB of view 2, ``depth`` = its warped metric depth, ``z`` = view 1's
@@ -217,4 +220,4 @@ def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor,
             raise ValueError(f"{name} must be (N, 4, H, W), got {tuple(x.shape)}")
     angle = (torch.as_tensor(theta_2) - torch.as_tensor(theta_1)).reshape(-1)
     return warp_by_yaw(depth_to_metric(rgbd_1[:, 3:]), angle, rgbd_2[:, :3], depth_to_metric(rgbd_2[:, 3:]),
-                       occlusion_aware=occlusion_aware, occlusion_tol=occlusion_tol)
+                       intrinsics=intrinsics, occlusion_aware=occlusion_aware, occlusion_tol=occlusion_tol)

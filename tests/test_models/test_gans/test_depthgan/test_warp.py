@@ -182,3 +182,5 @@ def test_warp_views_maps_normalised_depth_and_carries_gradients():
     assert rgbd_1.grad[:, 3].abs().sum() > 0 and rgbd_2.grad[:, 3].abs().sum() > 0
     same = warp_views(rgbd_1, theta_1, rgbd_1, theta_1)
     assert torch.allclose(same.image, rgbd_1[:, :3], atol=1e-4) and same.mask.all()
+    wide = warp_views(rgbd_1, theta_1, rgbd_2, theta_2, intrinsics=depthgan_intrinsics(H, W, focal=260 * W / 256))
+    assert not torch.equal(wide.grid, out.grid)
