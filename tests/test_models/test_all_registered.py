@@ -97,6 +97,8 @@ SMOKE = {
     # DepthGAN (models/gans/depthgan/): z = [z_depth, z_rgb], pose = yaw (N, 1)
     "DepthGANGenerator": (dict(resolution=16, z_dim_depth=8, z_dim_rgb=8, w_dim=16, mapping_layers=2, channel_base=128,
                                channel_max=16), lambda: (torch.randn(B, 16), None, torch.zeros(B, 1))),
+    "DepthGANDiscriminator": (dict(resolution=32, channel_base=128, channel_max=16, depth_head_resolutions=(32, 16, 8)),
+                              lambda: (torch.rand(B, 4, 32, 32) * 2 - 1,)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FCNAuxHead": (dict(in_channels=C, num_classes=3, channels=4, in_index=0), lambda: ([torch.rand(B, C, 5, 7)],)),
 }
