@@ -1,5 +1,24 @@
-"""DepthGAN family (arXiv 2202.08553): the dual-path generator and its blocks."""
+"""DepthGAN family (arXiv 2202.08553): the dual-path generator, the switchable discriminator and the view warp."""
 
+from .discriminator import NUM_DEPTH_BINS, DepthBinHead, DepthGANDiscriminator, depth_bins
 from .generator import DepthGANGenerator
+from .warp import (
+    DEPTH_SHIFT,
+    FOCAL_PX,
+    MAX_WARP_ANGLE,
+    Warp,
+    check_warp_angle,
+    check_yaw_range,
+    depth_to_metric,
+    depthgan_intrinsics,
+    rotation_centre,
+    warp_by_yaw,
+    warp_views,
+    yaw_cam2world,
+)
 
-__all__ = ["DepthGANGenerator"]
+__all__ = [
+    "DEPTH_SHIFT", "FOCAL_PX", "MAX_WARP_ANGLE", "NUM_DEPTH_BINS", "DepthBinHead", "DepthGANDiscriminator",
+    "DepthGANGenerator", "Warp", "check_warp_angle", "check_yaw_range", "depth_bins", "depth_to_metric",
+    "depthgan_intrinsics", "rotation_centre", "warp_by_yaw", "warp_views", "yaw_cam2world",
+]

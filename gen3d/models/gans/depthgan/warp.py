@@ -34,9 +34,11 @@ from torch import Tensor
 
 from gen3d.evaluation.metrics.geometry_functional import reproject, unproject
 
+from .generator import YAW_MAX
+
 FOCAL_PX = 260.0  # change_a: K = [[260, 0, W / 2], [0, 260, H / 2], [0, 0, 1]]
 DEPTH_SHIFT = -0.13  # change_a: s = -0.13; metric depth = (d + 1) / 2 - s
-YAW_RANGE = math.pi / 12  # DepthGANRunner: a_dis = Uniform(-pi / 12, pi / 12)
+YAW_RANGE = YAW_MAX  # DepthGANRunner: a_dis = Uniform(-pi / 12, pi / 12) (one constant, the generator's)
 MAX_WARP_ANGLE = math.pi / 2  # at |theta_2 - theta_1| >= pi / 2 a fronto-parallel surface is seen edge-on or behind
 CAMERA, DEPTH_KIND = "opencv", "z"
 
