@@ -11,8 +11,9 @@ What "rendered geometry against ground truth" can mean for a GAN (GeoD, arXiv 22
   pseudo ground truth (DepthGAN's GeneratedDepthEval: depth of an estimator run on the generated RGB, or GeoD's
   normals of D on the fakes), the model emits that pair under the same keys.
 * ``reference='depth'``: *self-consistency of generated geometry*: the generator's normal output against the
-  normals of its own rendered depth (finite differences at the render's intrinsics). Zero for a generator whose
-  normals *are* computed from depth (pi-GAN ``normals='depth'``); informative for density-gradient normals
+  normals of its own rendered depth (finite differences at the render's intrinsics). Zero where a generator's
+  normals are computed from that depth and the pixel is opaque (pi-GAN ``normals='depth'`` takes them of
+  ``sum w t / opacity``, so only partly transparent pixels differ); informative for density-gradient normals
   (``normals='density'``) or any generator with a separate normal branch. Reads ``fake_normal``, ``fake_depth``,
   ``fake_mask``; :meth:`GeometryMetric.evaluate_generator` renders them from a generator directly.
 

@@ -61,8 +61,8 @@ class VolumeRenderer(nn.Module):
         white_back: White background.
         last_back: Give the missing opacity to the last sample.
         delta_inf: Length of the last interval.
-        normals: ``"depth"`` (finite differences of the depth map), ``"density"`` (autograd, not exportable) or
-            ``"none"``.
+        normals: ``"depth"`` (finite differences of the depth where rays stop, ``sum w t / opacity``; the ``depth``
+            output stays ``sum w t``), ``"density"`` (autograd, not exportable) or ``"none"``.
     """
 
     def __init__(self, resolution: int | tuple[int, int] = 64, fov: float = 12.0, ray_start: float = 0.88,
