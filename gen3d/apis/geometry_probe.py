@@ -26,13 +26,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gen3d.datasets.transforms.pose_transforms import read_depth, read_mask, read_normal
 from gen3d.evaluation.metrics.geometry_functional import depth_errors, normal_angular_error
 from gen3d.models.gans.geod.inverse_renderer import EDDeconv
 
@@ -68,34 +65,26 @@ class GeometryProbe(nn.Module):
 
 
 def load_geometry_set(root: str | Path) -> dict[str, Tensor]:
-    """Read a posed-image folder with ground truth (``images/``, ``normal/``, ``depth/``, ``mask/``, ``poses.json``).
+    """Read a posed-image folder with ground truth through :class:`~gen3d.datasets.gan.PoseImageDataset`.
+
+    The dataset's checks apply (missing or mismatched geometry files are refused naming the file).
 
     Returns:
         ``image`` ``(N, 3, R, R)`` in ``[-1, 1]``, ``normal`` ``(N, 3, R, R)``, ``depth`` ``(N, 1, R, R)``, ``mask``
-        ``(N, 1, R, R)`` bool, in the sorted order of the image stems.
+        ``(N, 1, R, R)`` bool, in the dataset's order (sorted stems).
     """
-    import json
+    from gen3d.registry import DATASETS
 
-    root = Path(root)
-    meta = json.loads((root / "poses.json").read_text(encoding="utf-8"))
-    scale = meta.get("depth_scale")
-    imgs, normals, depths, masks = [], [], [], []
-    for path in sorted((root / "images").glob("*.png")):
-        stem = path.stem
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{path}: not a readable image")
-        imgs.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        normals.append(read_normal(str(root / "normal" / f"{stem}.png")))
-        dpath = root / "depth" / f"{stem}.png"
-        depths.append(read_depth(str(dpath if dpath.exists() else root / "depth" / f"{stem}.npy"), scale))
-        masks.append(read_mask(str(root / "mask" / f"{stem}.png")))
-    if not imgs:
-        raise ValueError(f"{root / 'images'}: no PNG images")
-    image = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return {"image": image, "normal": torch.from_numpy(np.stack(normals)).permute(0, 3, 1, 2).float(),
-            "depth": torch.from_numpy(np.stack(depths)).float()[:, None],
-            "mask": torch.from_numpy(np.stack(masks)).bool().reshape(len(imgs), 1, *imgs[0].shape[:2])}
+    dataset = DATASETS.build(dict(
+        type="PoseImageDataset", data_root=str(root), require=("depth", "normal", "mask"), test_mode=True,
+        pipeline=[dict(type="LoadGANImage", color_type="color"), dict(type="LoadPoseGeometry"),
+                  dict(type="PackPoseInputs")]))
+    if len(dataset) == 0:
+        raise ValueError(f"{Path(root) / 'images'}: no images")
+    items = [dataset[i] for i in range(len(dataset))]
+    image = torch.stack([it["inputs"] for it in items]).float() / 127.5 - 1
+    fields = {k: torch.stack([it["data_samples"][k] for it in items]) for k in ("normal", "depth", "mask")}
+    return {"image": image, "normal": fields["normal"], "depth": fields["depth"], "mask": fields["mask"] > 0.5}
 
 
 def probe_loss(pred: dict[str, Tensor], normal: Tensor, depth: Tensor, mask: Tensor) -> Tensor:
