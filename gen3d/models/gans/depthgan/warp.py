@@ -199,7 +199,7 @@ def warp_by_yaw(depth: Tensor, angle: Tensor | float, source: Tensor, source_dep
 
 
 def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor, occlusion_aware: bool = False,
-               occlusion_tol: float = 0.0, intrinsics: Tensor | None = None) -> Warp:
+               occlusion_tol: float = 0.0, intrinsics: Tensor | None = None, shift: float = DEPTH_SHIFT) -> Warp:
     """Official ``change_a``: view 2 of a generated RGBD pair warped into view 1, depths made metric first.
 
     Args:
@@ -212,6 +212,8 @@ def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor,
         intrinsics: ``K``; default :func:`depthgan_intrinsics` (focal 260 px at every resolution, as the official
             code). Data rendered at a fixed field of view (``gen3d.datasets.rooms_synthesis``: DepthGAN's 256 px
             one) need ``depthgan_intrinsics(H, W, focal=260 * W / 256)``.
+        shift: :func:`depth_to_metric`'s ``s`` (official ``-0.13``). Data normalised from metric depth with
+            ``depth_range = (0, far)`` (the rooms' layout) are exactly ``z / far`` at ``shift = 0``.
 
     Returns:
         :class:`Warp` with ``image`` = warped RGB of view 2, ``depth`` = its warped metric depth, ``z`` = view 1's
@@ -221,5 +223,6 @@ def warp_views(rgbd_1: Tensor, theta_1: Tensor, rgbd_2: Tensor, theta_2: Tensor,
         if x.dim() != 4 or x.shape[1] != 4:
             raise ValueError(f"{name} must be (N, 4, H, W), got {tuple(x.shape)}")
     angle = (torch.as_tensor(theta_2) - torch.as_tensor(theta_1)).reshape(-1)
-    return warp_by_yaw(depth_to_metric(rgbd_1[:, 3:]), angle, rgbd_2[:, :3], depth_to_metric(rgbd_2[:, 3:]),
-                       intrinsics=intrinsics, occlusion_aware=occlusion_aware, occlusion_tol=occlusion_tol)
+    depth_1, depth_2 = depth_to_metric(rgbd_1[:, 3:], shift), depth_to_metric(rgbd_2[:, 3:], shift)
+    return warp_by_yaw(depth_1, angle, rgbd_2[:, :3], depth_2, intrinsics, occlusion_aware=occlusion_aware,
+                       occlusion_tol=occlusion_tol)
