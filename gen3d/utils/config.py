@@ -16,6 +16,7 @@ from gen3d.utils.config_checks import (
     DATALOADERS,
     ConfigError,
     check_cfg_options,
+    check_depth_data,
     check_loop_sampler,
     check_loops,
     check_model_args,
@@ -107,11 +108,12 @@ def load_config(path: str, cfg_options: dict[str, Any] | None = None) -> Config:
     check_loops(cfg)
     check_optim_wrapper(cfg)
     check_loop_sampler(cfg)
+    check_depth_data(cfg)
     return cfg
 
 
 __all__ = [
-    "ConfigDict", "ConfigError", "apply_data_root", "check_cfg_options", "check_data_roots", "check_loops",
-    "check_model_args", "check_optim_wrapper", "check_registered_types", "check_top_level_keys", "check_typed_kwargs",
-    "iter_dataset_cfgs", "load_config",
+    "ConfigDict", "ConfigError", "apply_data_root", "check_cfg_options", "check_data_roots", "check_depth_data",
+    "check_loops", "check_model_args", "check_optim_wrapper", "check_registered_types", "check_top_level_keys",
+    "check_typed_kwargs", "iter_dataset_cfgs", "load_config",
 ]

@@ -388,3 +388,28 @@ def check_loop_sampler(cfg: Config) -> None:
             f"train_cfg is epoch-based but train_dataloader.sampler.type = {sampler!r} in {cfg.filename}: an epoch "
             "would never end. Use DefaultSampler with an EpochBasedTrainLoop, or an IterBasedTrainLoop."
         )
+
+
+#: Models that train on RGB + depth, and the pipeline step that must load the depth.
+DEPTH_MODELS, DEPTH_LOADER = ("DepthGAN",), "LoadRGBDDepth"
+
+
+def check_depth_data(cfg: Config) -> None:
+    """Refuse a depth-trained model (DepthGAN) whose training data cannot give depth, before anything is built.
+
+    Raises:
+        ConfigError: Naming ``train_dataloader.dataset.with_depth`` (False) or ``train_dataloader.dataset.pipeline``
+            (no ``LoadRGBDDepth`` step).
+    """
+    model_type = (cfg.get("model") or {}).get("type")
+    dataset = (cfg.get("train_dataloader") or {}).get("dataset")
+    if model_type not in DEPTH_MODELS or not isinstance(dataset, dict):
+        return
+    key = "train_dataloader.dataset"
+    if dataset.get("with_depth", True) is False:
+        raise ConfigError(f"{model_type} trains on RGB + depth but {key}.with_depth = False in {cfg.filename}: set it "
+                          "True (the data root needs a depth/ folder)")
+    steps = [t.get("type") for t in dataset.get("pipeline") or () if isinstance(t, dict)]
+    if DEPTH_LOADER not in steps:
+        raise ConfigError(f"{model_type} trains on RGB + depth but {key}.pipeline = {steps} in {cfg.filename} loads "
+                          f"no depth: add dict(type='{DEPTH_LOADER}') after the image loader (RGBDDataset data)")

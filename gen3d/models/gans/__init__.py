@@ -1,7 +1,7 @@
 """gen3d.models.gans: the GAN spine, the shared data preprocessor and DynamicD, one folder per generator family."""
 
 from .data_preprocessor import GANDataPreprocessor  # noqa: F401
-from .depthgan import DepthGANDiscriminator, DepthGANGenerator  # noqa: F401
+from .depthgan import DepthGAN, DepthGANDiscriminator, DepthGANGenerator  # noqa: F401
 from .dynamic_discriminator import DynamicDiscriminator  # noqa: F401
 from .geod import GeometryAwareDiscriminator  # noqa: F401
 from .pigan import PiGANGenerator  # noqa: F401

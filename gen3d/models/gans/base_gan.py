@@ -268,9 +268,21 @@ class BaseGAN(BaseModel):
             return []
         c = self.sample_labels(data["data_samples"], num)
         chosen = [indices[k] for k in keep]
-        fakes = self.val_fakes(self.sample_latents(chosen), None if c is None else c[keep],
-                               self.sample_val_poses(chosen))
-        return [{**f, "real_img": real[k].cpu()} for f, k in zip(fakes, keep)]
+        c_keep = None if c is None else c[keep]
+        fakes = self.val_fakes(self.sample_latents(chosen), c_keep, self.sample_val_poses(chosen))
+        return [{**f, **r} for f, r in zip(fakes, self.val_reals(data, keep, c_keep))]
+
+    def val_reals(self, data: dict, keep: list[int], c: Tensor | None) -> list[dict[str, Any]]:
+        """The real side of the validation outputs of the kept samples: ``{'real_img': uint8 [C, R, R]}`` each.
+
+        A method whose data carry more (DepthGAN's depth) adds it.
+
+        Args:
+            data: The preprocessed batch.
+            keep: Batch indices of the kept samples.
+            c: Their conditions ``[len(keep), c_dim]`` or None.
+        """
+        return [{"real_img": data["real_img"][k].cpu()} for k in keep]
 
     def val_fakes(self, z: Tensor, c: Tensor | None, pose: Tensor | None) -> list[dict[str, Any]]:
         """Per-sample validation outputs of ``generator_ema`` (const noise): ``{'fake_img': uint8 [C, R, R]}``.

@@ -1,5 +1,6 @@
 """DepthGAN family (arXiv 2202.08553): the dual-path generator, the switchable discriminator and the view warp."""
 
+from .depthgan import DepthGAN
 from .discriminator import NUM_DEPTH_BINS, DepthBinHead, DepthGANDiscriminator, depth_bins
 from .generator import DepthGANGenerator
 from .warp import (
@@ -18,7 +19,7 @@ from .warp import (
 )
 
 __all__ = [
-    "DEPTH_SHIFT", "FOCAL_PX", "MAX_WARP_ANGLE", "NUM_DEPTH_BINS", "DepthBinHead", "DepthGANDiscriminator",
+    "DEPTH_SHIFT", "FOCAL_PX", "DepthGAN", "MAX_WARP_ANGLE", "NUM_DEPTH_BINS", "DepthBinHead", "DepthGANDiscriminator",
     "DepthGANGenerator", "Warp", "check_warp_angle", "check_yaw_range", "depth_bins", "depth_to_metric",
     "depthgan_intrinsics", "rotation_centre", "warp_by_yaw", "warp_views", "yaw_cam2world",
 ]

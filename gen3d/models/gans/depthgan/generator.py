@@ -155,6 +155,19 @@ class DepthGANGenerator(nn.Module):
                 "pitch_mean": math.pi / 2, "pitch_std": 0.0, "depth_kind": self.depth_kind}
 
     # ------------------------------------------------------------------ the two paths
+    def path_modules(self, path: str) -> nn.ModuleList:
+        """The modules of one path, as trained by its own optimizer (a view: the modules are not copied).
+
+        Args:
+            path: ``'depth'`` (the depth StyleGAN2 and the angle mapping, official ``generator_depth``) or
+                ``'rgb'`` (the appearance StyleGAN2 and the injection layers, official ``generator_rgb``).
+        """
+        if path == "depth":
+            return nn.ModuleList([self.depth, self.angle_mapping])
+        if path == "rgb":
+            return nn.ModuleList([self.rgb, self.injection])
+        raise ValueError(f"path must be 'depth' or 'rgb', got {path!r}")
+
     def split_latent(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``z = [z_depth, z_rgb]`` -> its two halves.
 
