@@ -11,6 +11,7 @@ from .anomaly_functional import (
 )
 from .anomaly_metric import METRIC_KEYS, AnomalyMetric
 from .anomaly_report import format_table, to_results_json
+from .depthgan_metric import DepthBinAccuracy, RotEval
 from .fid_inception import FID_INCEPTION_URL, FIDInceptionV3
 from .fid_metric import FrechetInceptionDistance
 from .generative_base import GenerativeMetric, build_feature_extractor, resolve_feature_extractor
@@ -26,10 +27,12 @@ __all__ = [
     "FIDInceptionV3",
     "METRIC_KEYS",
     "AnomalyMetric",
+    "DepthBinAccuracy",
     "FrechetInceptionDistance",
     "GenerativeMetric",
     "IoUMetric",
     "KernelInceptionDistance",
+    "RotEval",
     "average_precision",
     "build_feature_extractor",
     "compute_fid",

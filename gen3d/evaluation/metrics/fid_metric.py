@@ -14,7 +14,9 @@ __all__ = ["FrechetInceptionDistance"]
 class FrechetInceptionDistance(GenerativeMetric):
     """FID between the ``fake_img`` and ``real_img`` of the validation outputs (lower is better).
 
-    Result key: ``'fid'`` with the FID Inception network; ``'fd_lite0'`` with the Lite0 fallback (not an FID).
+    Result key: ``'fid'`` with the FID Inception network; ``'fd_lite0'`` with the Lite0 fallback (not an FID); both
+    with ``key_suffix`` appended (DepthGAN's FID on depth: ``fake_key='fake_depth_img'``,
+    ``real_key='real_depth_img'``, ``key_suffix='_depth'`` gives ``'fid_depth'``).
     Only the number of validation samples sets the sample size (FID is biased upwards for small N: compare
     values computed on the same N, e.g. 50k for published numbers).
 
@@ -22,7 +24,7 @@ class FrechetInceptionDistance(GenerativeMetric):
         eps: Diagonal offset used when the covariance product is near singular.
         **kwargs: :class:`~gen3d.evaluation.metrics.generative_base.GenerativeMetric` arguments
             (``feature_extractor``, ``inception_weights``, ``fallback``, ``batch_size``, ``real_stats_name``,
-            ``stats_dir``, ``device``, ``collect_device``, ``prefix``).
+            ``stats_dir``, ``device``, ``fake_key``, ``real_key``, ``key_suffix``, ``collect_device``, ``prefix``).
     """
 
     result_keys = {"inception": ("fid",), "lite0": ("fd_lite0",)}

@@ -123,6 +123,8 @@ def build_feature_extractor(kind: str, weights: str | None = None, device: str |
 
 
 def _stack_uint8(samples: Sequence[Any], key: str) -> Tensor:
+    if any((s.get(key) if hasattr(s, "get") else None) is None for s in samples):
+        raise KeyError(f"a val_step output has no {key!r} (the metric's fake_key / real_key)")
     images = torch.stack([torch.as_tensor(s[key] if isinstance(s, dict) else s.get(key)) for s in samples])
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
         raise TypeError(f"{key} must be uint8 (C, H, W) with C in (1, 3), got {images.dtype} {tuple(images.shape)}")
@@ -132,16 +134,25 @@ def _stack_uint8(samples: Sequence[Any], key: str) -> Tensor:
 class GenerativeMetric(BaseMetric):
     """Base of FID / KID: per-sample features of ``fake_img`` and ``real_img``, optional cache of the real side.
 
+    Other image pairs of the validation outputs are scored with ``fake_key`` / ``real_key`` and told apart by
+    ``key_suffix``: DepthGAN's FID on depth (``VivianSZF/depthgan:metrics/fid_metric_depth.py``) is
+    ``FrechetInceptionDistance(fake_key='fake_depth_img', real_key='real_depth_img', key_suffix='_depth')``, which
+    reports ``fid_depth`` (``fd_lite0_depth`` with Lite0).
+
     Args:
         feature_extractor: ``'inception'`` (FID / KID) or ``'lite0'`` (see the module docstring).
         inception_weights: ``None`` (torch.hub cache), ``'download'`` or a local ``.pth`` path.
         fallback: ``'lite0'`` to fall back to Lite0 when no Inception weights are found; ``None`` raises instead.
         batch_size: Images per extractor forward pass inside ``process``.
         real_stats_name: Name of the real data set; when set, real-image statistics are cached in
-            ``<stats_dir>/<real_stats_name>_<extractor>.npz`` and, once cached, real images are no longer encoded.
+            ``<stats_dir>/<real_stats_name>_<extractor>.npz`` (``<real_stats_name>_<real_key>_<extractor>.npz``
+            when ``real_key`` is not ``'real_img'``) and, once cached, real images are no longer encoded.
             The cache is trusted: change the name when the real data change.
         stats_dir: Folder of the cache files.
         device: Extractor device; defaults to the current CUDA device if any, else CPU.
+        fake_key: Per-sample key of the generated uint8 images.
+        real_key: Per-sample key of the real uint8 images.
+        key_suffix: Appended to every result key (``'_depth'``: ``fid_depth``).
         collect_device: Device used by mmengine to gather the per-sample features across ranks.
         prefix: Key prefix added by mmengine.
     """
@@ -160,10 +171,14 @@ class GenerativeMetric(BaseMetric):
         real_stats_name: str | None = None,
         stats_dir: str = "work_dirs/real_stats",
         device: str | None = None,
+        fake_key: str = "fake_img",
+        real_key: str = "real_img",
+        key_suffix: str = "",
         collect_device: str = "cpu",
         prefix: str | None = None,
     ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.fake_key, self.real_key, self.key_suffix = str(fake_key), str(real_key), str(key_suffix)
         self.kind, self.weights = resolve_feature_extractor(feature_extractor, inception_weights, fallback)
         if self.kind == "lite0":
             msg = (
@@ -176,13 +191,14 @@ class GenerativeMetric(BaseMetric):
         self.device = device
         self.stats_path = None
         if real_stats_name is not None:
-            self.stats_path = os.path.join(stats_dir, f"{real_stats_name}_{self.kind}.npz")
+            key_part = "" if self.real_key == "real_img" else f"_{self.real_key}"  # default name unchanged
+            self.stats_path = os.path.join(stats_dir, f"{real_stats_name}{key_part}_{self.kind}.npz")
         self.real_cache = self._load_cache()
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The result keys for the chosen extractor."""
-        return self.result_keys[self.kind]
+        """The result keys for the chosen extractor, with :attr:`key_suffix`."""
+        return tuple(k + self.key_suffix for k in self.result_keys[self.kind])
 
     def extractor(self) -> nn.Module:
         """The feature extractor on this process's device (built on first use)."""
@@ -206,18 +222,19 @@ class GenerativeMetric(BaseMetric):
         np.savez(self.stats_path, **{**old, **new})
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Encode the batch's ``fake_img`` (and, unless cached, ``real_img``) and store one feature pair per sample.
+        """Encode the batch's ``fake_key`` (and, unless cached, ``real_key``) images; one feature pair per sample.
 
         Args:
             data_batch: The dataloader batch (unused).
-            data_samples: The model's ``val_step`` outputs: dicts with ``fake_img`` and ``real_img`` uint8
-                ``(C, R, R)`` tensors (C = 1 is repeated to 3).
+            data_samples: The model's ``val_step`` outputs: dicts with ``fake_key`` and ``real_key`` (default
+                ``fake_img``, ``real_img``) uint8 ``(C, R, R)`` tensors (C = 1 is repeated to 3).
         """
         extractor = self.extractor()
-        fake = extract_features(_stack_uint8(data_samples, "fake_img"), extractor, self.batch_size).astype(np.float32)
+        fake = extract_features(_stack_uint8(data_samples, self.fake_key), extractor, self.batch_size)
+        fake = fake.astype(np.float32)
         real = [None] * len(fake)
         if self.real_cache is None:
-            real = extract_features(_stack_uint8(data_samples, "real_img"), extractor, self.batch_size)
+            real = extract_features(_stack_uint8(data_samples, self.real_key), extractor, self.batch_size)
             real = real.astype(np.float32)
         self.results.extend({"fake": f, "real": r} for f, r in zip(fake, real))
 

@@ -15,13 +15,16 @@ class KernelInceptionDistance(GenerativeMetric):
     """KID between the ``fake_img`` and ``real_img`` of the validation outputs (lower is better; can be < 0).
 
     Result keys: ``'kid'`` and ``'kid_std'`` (mean and standard deviation over the subsets) with the FID Inception
-    network; ``'kd_lite0'`` and ``'kd_lite0_std'`` with the Lite0 fallback (not a KID).
+    network; ``'kd_lite0'`` and ``'kd_lite0_std'`` with the Lite0 fallback (not a KID); ``key_suffix`` is appended
+    to each (``fake_key='fake_depth_img'``, ``real_key='real_depth_img'``, ``key_suffix='_depth'``: ``'kid_depth'``,
+    ``'kid_std_depth'``).
 
     Args:
         num_subsets: Random subsets averaged (stylegan2-ada-pytorch: 100).
         max_subset_size: Subset size cap (stylegan2-ada-pytorch: 1000); the size is ``min(cap, N_real, N_fake)``.
         seed: Seed of the subset sampling, so repeated evaluations are comparable.
-        **kwargs: :class:`~gen3d.evaluation.metrics.generative_base.GenerativeMetric` arguments.
+        **kwargs: :class:`~gen3d.evaluation.metrics.generative_base.GenerativeMetric` arguments (including
+            ``fake_key``, ``real_key``, ``key_suffix``).
     """
 
     result_keys = {"inception": ("kid", "kid_std"), "lite0": ("kd_lite0", "kd_lite0_std")}
