@@ -1,3 +1,3 @@
 """Models: importing this package registers every model, backbone, head and loss into ``gen3d.registry.MODELS``."""
 
-from . import anomaly, backbones, editing, gans, layers, losses, necks, segmentors  # noqa: F401
+from . import anomaly, backbones, depth_estimation, editing, gans, layers, losses, necks, segmentors  # noqa: F401

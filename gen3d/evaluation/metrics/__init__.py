@@ -14,6 +14,7 @@ from .anomaly_report import format_table, to_results_json
 from .depthgan_metric import DepthBinAccuracy, RotEval
 from .fid_inception import FID_INCEPTION_URL, FIDInceptionV3
 from .fid_metric import FrechetInceptionDistance
+from .generated_depth_metric import GeneratedDepthError
 from .generative_base import GenerativeMetric, build_feature_extractor, resolve_feature_extractor
 from .generative_functional import compute_fid, compute_kid, extract_features, frechet_distance
 from .iou_metric import IoUMetric
@@ -29,6 +30,7 @@ __all__ = [
     "AnomalyMetric",
     "DepthBinAccuracy",
     "FrechetInceptionDistance",
+    "GeneratedDepthError",
     "GenerativeMetric",
     "IoUMetric",
     "KernelInceptionDistance",

@@ -12,17 +12,14 @@ FID on depth (``metrics/fid_metric_depth.py``: Inception on the depth map repeat
 :class:`~gen3d.evaluation.metrics.fid_metric.FrechetInceptionDistance` with ``fake_key='fake_depth_img'``,
 ``real_key='real_depth_img'``, ``key_suffix='_depth'``.
 
-``gen3d/evaluation`` never imports ``gen3d.models``, so the warp and the bins are rebuilt here from
-:func:`~gen3d.evaluation.metrics.geometry_functional.reproject` with the conventions of
-``gen3d/models/gans/depthgan/warp.py`` (``warp_views``) and ``discriminator.py`` (``depth_bins``); a test checks
-that both agree with those functions exactly.
+The warp and the bins are those of the training losses (:mod:`.depthgan_warp`, one implementation).
 """
 
 import logging
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,65 +30,20 @@ from torch import Tensor
 
 from gen3d.registry import METRICS
 
-from .geometry_functional import reproject, unproject
+from .depthgan_warp import Warp, depth_bins, depth_to_metric, depthgan_intrinsics, warp_by_yaw
 from .geometry_metric import stack_field
 
-__all__ = ["DepthBinAccuracy", "RotEval", "YawWarp", "depthgan_bins", "depthgan_yaw_warp"]
+__all__ = ["DepthBinAccuracy", "RotEval", "depthgan_yaw_warp"]
 
-MAX_WARP_ANGLE = math.pi / 2  # beyond it a fronto-parallel surface is seen edge-on or from behind
 ROTEVAL_KEYS = ("roteval_depth", "roteval_rgb")
 REAL_KEYS = ("real_depth_ce", "real_depth_acc")
 FAKE_KEYS = ("fake_depth_ce", "fake_depth_acc")
 _ROT_INPUTS = ("fake_rgbd", "yaw", "fake_rgbd_b", "yaw_b", "warp_focal", "warp_shift")
 
 
-class YawWarp(NamedTuple):
-    """View b warped into view a's pixel grid (``gen3d.models.gans.depthgan.Warp`` without the grid).
-
-    Attributes:
-        image: ``(N, 3, H, W)`` view b's RGB sampled where view a's pixels land in view b.
-        depth: ``(N, 1, H, W)`` view b's metric depth sampled there.
-        z: ``(N, 1, H, W)`` metric depth of view a's points seen from view b (official ``z_r``).
-        mask: ``(N, 1, H, W)`` bool: in front of and inside view b (and, occlusion-aware, not behind its surface).
-    """
-
-    image: Tensor
-    depth: Tensor
-    z: Tensor
-    mask: Tensor
-
-
-def depthgan_bins(depth: Tensor, num_bins: int) -> Tensor:
-    """Depth-head targets ``clamp(floor((d + 1) / 2 * num_bins), 0, num_bins - 1)`` of depth ``d`` in ``[-1, 1]``.
-
-    Args:
-        depth: ``(N, 1, H, W)`` normalised depth.
-        num_bins: Number of bins (DepthGAN: 10).
-
-    Returns:
-        ``(N, H, W)`` long.
-    """
-    return torch.floor((depth[:, 0] + 1) / 2 * num_bins).clamp(0, num_bins - 1).long()
-
-
-def _yaw_cam2world(angle: Tensor, centre: Tensor) -> Tensor:
-    """``(N, 4, 4)`` ``T(c) R_y(-angle) T(-c)``: view b's camera in view a's frame (``angle`` ``(N,)``)."""
-    cos, sin = angle.cos(), -angle.sin()
-    zero, one = torch.zeros_like(angle), torch.ones_like(angle)
-    rot = torch.stack([cos, zero, sin, zero, one, zero, -sin, zero, cos], -1).reshape(-1, 3, 3)
-    trans = centre - torch.einsum("nij,nj->ni", rot, centre)
-    bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=rot.dtype, device=rot.device).expand(len(rot), 1, 4)
-    return torch.cat([torch.cat([rot, trans[:, :, None]], -1), bottom], 1)
-
-
 def depthgan_yaw_warp(rgbd_a: Tensor, yaw_a: Tensor, rgbd_b: Tensor, yaw_b: Tensor, focal: Tensor | float,
-                      shift: Tensor | float, occlusion_aware: bool = False, occlusion_tol: float = 0.0) -> YawWarp:
-    """DepthGAN's ``change_a``: view b of one latent warped into view a through a's depth.
-
-    Depth becomes metric as ``(d + 1) / 2 - shift``; a's points (OpenCV camera, planar depth, ``K`` with focal
-    ``focal`` and principal point ``(W / 2, H / 2)``) are rotated about ``y`` by ``yaw_b - yaw_a`` around the
-    midpoint of their x and z extents and projected into b, where b's RGB and depth are sampled (bilinear, pixel
-    centres, border padding).
+                      shift: Tensor | float, occlusion_aware: bool = False, occlusion_tol: float = 0.0) -> Warp:
+    """:func:`~.depthgan_warp.warp_views` with a focal length and a depth shift per sample (validation outputs).
 
     Args:
         rgbd_a: ``(N, 4, H, W)`` RGB and normalised depth of view a.
@@ -100,11 +52,11 @@ def depthgan_yaw_warp(rgbd_a: Tensor, yaw_a: Tensor, rgbd_b: Tensor, yaw_b: Tens
         yaw_b: ``(N,)`` radians; ``|yaw_b - yaw_a| < pi / 2``.
         focal: Focal length in pixels, a number or ``(N,)``.
         shift: The depth shift ``s``, a number or ``(N,)``.
-        occlusion_aware: Keep only a's points not behind b's surface: ``z < warped depth * (1 + occlusion_tol)``.
+        occlusion_aware: Keep only a's points not behind b's surface (:func:`~.depthgan_warp.warp_by_yaw`).
         occlusion_tol: Relative slack of that test.
 
     Returns:
-        :class:`YawWarp`.
+        :class:`~.depthgan_warp.Warp` (``image``, ``depth``, ``z``, ``mask``, ``grid``).
 
     Raises:
         ValueError: Shapes, or a yaw difference the warp cannot handle.
@@ -115,23 +67,12 @@ def depthgan_yaw_warp(rgbd_a: Tensor, yaw_a: Tensor, rgbd_b: Tensor, yaw_b: Tens
     n, _, h, w = rgbd_a.shape
     dtype, device = rgbd_a.dtype, rgbd_a.device
     angle = (torch.as_tensor(yaw_b) - torch.as_tensor(yaw_a)).reshape(-1).to(dtype=dtype, device=device).expand(n)
-    worst = float(angle.abs().max()) if n else 0.0
-    if not worst < MAX_WARP_ANGLE:  # also refuses NaN
-        raise ValueError(f"yaw_b - yaw: |angle| up to {worst:.4f} rad; the DepthGAN warp needs < pi / 2")
     shift = torch.as_tensor(shift, dtype=dtype, device=device).reshape(-1, 1, 1, 1)
-    depth_a, depth_b = (rgbd_a[:, 3:] + 1) / 2 - shift, (rgbd_b[:, 3:] + 1) / 2 - shift
-    k = torch.zeros(n, 3, 3, dtype=dtype, device=device)
+    k = depthgan_intrinsics(h, w).to(dtype=dtype, device=device).repeat(n, 1, 1)
     k[:, 0, 0] = k[:, 1, 1] = torch.as_tensor(focal, dtype=dtype, device=device).reshape(-1).expand(n)
-    k[:, 0, 2], k[:, 1, 2], k[:, 2, 2] = w / 2, h / 2, 1.0
-    flat = unproject(depth_a, k, "z", "opencv").reshape(n, -1, 3)
-    centre = (flat.amax(1) + flat.amin(1)) / 2 * torch.tensor([1.0, 0.0, 1.0], dtype=dtype, device=device)
-    identity = torch.eye(4, dtype=dtype, device=device).expand(n, 4, 4)
-    rep = reproject(depth_a, identity, _yaw_cam2world(angle, centre), k, "z", "opencv")
-    grid = rep.grid.to(dtype)
-    image = F.grid_sample(rgbd_b[:, :3], grid, mode="bilinear", padding_mode="border", align_corners=True)
-    depth = F.grid_sample(depth_b, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    mask = rep.valid & (rep.depth < depth * (1 + occlusion_tol)) if occlusion_aware else rep.valid
-    return YawWarp(image, depth, rep.depth, mask)
+    depth_a, depth_b = depth_to_metric(rgbd_a[:, 3:], shift), depth_to_metric(rgbd_b[:, 3:], shift)
+    return warp_by_yaw(depth_a, angle, rgbd_b[:, :3], depth_b, k, occlusion_aware=occlusion_aware,
+                       occlusion_tol=occlusion_tol)
 
 
 def _require(samples: Sequence[Any], keys: Sequence[str], metric: str) -> dict[str, Tensor]:
@@ -203,7 +144,7 @@ def _bin_scores(logits: Tensor, depth: Tensor) -> Tensor:
     if logits.dim() != 4 or depth.shape != (logits.shape[0], 1, *logits.shape[-2:]):
         raise ValueError(f"logits (N, bins, H, W) and depth (N, 1, H, W) must match, got {tuple(logits.shape)} "
                          f"and {tuple(depth.shape)}")
-    target = depthgan_bins(depth.float(), logits.shape[1])
+    target = depth_bins(depth.float(), logits.shape[1])
     ce = F.cross_entropy(logits.float(), target, reduction="none").double().sum((1, 2))
     correct = (logits.argmax(1) == target).double().sum((1, 2))
     return torch.stack([ce, correct, torch.full_like(ce, target[0].numel())], 1)

@@ -11,7 +11,8 @@ from mmengine.evaluator import Evaluator
 
 import gen3d.evaluation.metrics.generative_base as base
 from gen3d.evaluation.metrics import DepthBinAccuracy, FrechetInceptionDistance, KernelInceptionDistance, RotEval
-from gen3d.evaluation.metrics.depthgan_metric import depthgan_bins, depthgan_yaw_warp
+from gen3d.evaluation.metrics.depthgan_metric import depthgan_yaw_warp
+from gen3d.evaluation.metrics.depthgan_warp import depth_bins
 from gen3d.evaluation.metrics.generative_functional import compute_fid, extract_features
 from gen3d.registry import METRICS
 
@@ -75,8 +76,9 @@ def test_registered_and_built_from_config_dicts():
 
 @pytest.mark.parametrize("occlusion_aware", [False, True])
 def test_warp_and_bins_equal_the_model_functions(occlusion_aware):
-    """The evaluation-side warp (no gen3d.models import) is the DepthGAN model's warp_views, bit for bit."""
-    from gen3d.models.gans.depthgan import depth_bins, depthgan_intrinsics, warp_views
+    """RotEval's per-sample warp is the training losses' warp_views (the model re-exports the one module)."""
+    from gen3d.models.gans.depthgan import depth_bins as model_bins
+    from gen3d.models.gans.depthgan import depthgan_intrinsics, warp_views
 
     a, b = _rand_rgbd(3, 0), _rand_rgbd(3, 1)
     yaw_a, yaw_b = torch.tensor([0.1, -0.2, 0.25]), torch.tensor([-0.15, 0.2, 0.25])
@@ -86,9 +88,9 @@ def test_warp_and_bins_equal_the_model_functions(occlusion_aware):
     for key in ("image", "depth", "z", "mask"):
         assert torch.equal(getattr(mine, key), getattr(ref, key)), key
     assert not mine.mask.all()  # the yaw differences push pixels out of view
-    assert torch.equal(depthgan_bins(a[:, 3:], BINS), depth_bins(a[:, 3:], BINS))
+    assert model_bins is depth_bins
     edges = torch.tensor([-1.5, -1.0, -0.95, 0.0, 0.5, 0.999, 1.0, 1.3]).reshape(1, 1, 1, 8)  # clamped at both ends
-    assert depthgan_bins(edges, BINS).tolist() == [[[0, 0, 0, 5, 7, 9, 9, 9]]] == depth_bins(edges, BINS).tolist()
+    assert depth_bins(edges, BINS).tolist() == [[[0, 0, 0, 5, 7, 9, 9, 9]]]
 
 
 def test_identical_views_at_the_same_yaw_score_zero():
@@ -154,7 +156,7 @@ def _bin_samples(with_real=True, real_offset=0, fake_offset=0, scale=30.0):
     real = torch.rand(3, 1, R, R, generator=torch.Generator().manual_seed(7)) * 2 - 1
 
     def logits(d, offset):
-        return F.one_hot((depthgan_bins(d, BINS) + offset) % BINS, BINS).permute(0, 3, 1, 2).float() * scale
+        return F.one_hot((depth_bins(d, BINS) + offset) % BINS, BINS).permute(0, 3, 1, 2).float() * scale
 
     out = []
     for i in range(3):
@@ -183,7 +185,7 @@ def test_ce_is_the_official_mean_over_all_pixels():
         s["real_depth_logits"] = torch.randn(BINS, R, R, generator=g)
     out = _run(DepthBinAccuracy(), samples)
     logits = torch.stack([s["real_depth_logits"] for s in samples])
-    target = depthgan_bins(torch.stack([s["real_depth"] for s in samples]), BINS)
+    target = depth_bins(torch.stack([s["real_depth"] for s in samples]), BINS)
     assert out["real_depth_ce"] == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-5)
     assert out["real_depth_acc"] == pytest.approx((logits.argmax(1) == target).double().mean().item())
 

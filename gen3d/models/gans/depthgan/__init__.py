@@ -1,15 +1,17 @@
 """DepthGAN family (arXiv 2202.08553): the dual-path generator, the switchable discriminator and the view warp."""
 
 from .depthgan import DepthGAN
-from .discriminator import NUM_DEPTH_BINS, DepthBinHead, DepthGANDiscriminator, depth_bins
+from .discriminator import DepthBinHead, DepthGANDiscriminator
 from .generator import DepthGANGenerator
 from .warp import (
     DEPTH_SHIFT,
     FOCAL_PX,
     MAX_WARP_ANGLE,
+    NUM_DEPTH_BINS,
     Warp,
     check_warp_angle,
     check_yaw_range,
+    depth_bins,
     depth_to_metric,
     depthgan_intrinsics,
     rotation_centre,

@@ -18,7 +18,9 @@ share ``[z_depth, z_rgb]``) at two yaws drawn independently from the generator's
 in-bounds mask of :func:`~.warp.warp_views` and ``L1(a, b)`` the mean over every pixel, masked ones included (the
 official ``F.l1_loss(mask * a, mask * b)``). ``occlusion_aware=True`` is the official variant: both directions, each
 masked to ``z' < warp(d)``, summed. Path length is off in every official script (``pl_weight=0``) and not offered;
-style mixing (``style_mixing_prob``) applies to the appearance path only, as the official depth generator ignores it.
+style mixing (``style_mixing_prob``) applies to the appearance path only, as the official depth generator ignores it,
+with a fresh latent per sample as Hammer's generator draws it in training mode: the two renders of a rotation pair
+share their appearance styles up to the mixing cutoff only (official behaviour, kept).
 
 Optimizers: three, named ``generator_depth`` (the depth StyleGAN2 and the angle mapping), ``generator_rgb`` (the
 appearance StyleGAN2 and the injection layers) and ``discriminator``. The two generator names are views of
@@ -44,8 +46,7 @@ from gen3d.registry import MODELS
 from gen3d.utils.dist import average_gradients
 
 from ..base_gan import BaseGAN
-from .discriminator import NUM_DEPTH_BINS, depth_bins
-from .warp import DEPTH_SHIFT, FOCAL_PX, check_yaw_range, depthgan_intrinsics, warp_views
+from .warp import DEPTH_SHIFT, FOCAL_PX, NUM_DEPTH_BINS, check_yaw_range, depth_bins, depthgan_intrinsics, warp_views
 
 # scripts/training_demos/depthgan_lsun_*.sh and runners/losses/depthgan_loss.py (gans.md sections 3 and 10)
 DROT_WEIGHT = 50.0  # --drotloss=50

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gen3d.evaluation.metrics.depthgan_warp import NUM_DEPTH_BINS
 from gen3d.models.layers.equalized import EqualConv2d
 from gen3d.registry import MODELS
 
@@ -33,28 +34,8 @@ from ..stylegan2.discriminator import StyleGAN2Discriminator
 from ..stylegan2.discriminator_layers import MBSTD_CHANNELS, MBSTD_GROUP_SIZE
 from ..stylegan2.generator import CHANNEL_BASE, CHANNEL_MAX, channels_at
 
-NUM_DEPTH_BINS = 10  # DepthGANDiscriminator(num_classes=10); DepthGANLoss num_classes=10
 DEPTH_HEAD_RESOLUTIONS = (64, 32, 16)  # feature_list: the block inputs at 64, 32, 16 (fine to coarse)
 RGB_CHANNELS = 3
-
-
-def depth_bins(depth: Tensor, num_bins: int = NUM_DEPTH_BINS) -> Tensor:
-    """Class targets of the depth head: ``clamp(floor((d + 1) / 2 * num_bins), 0, num_bins - 1)``.
-
-    The bins split ``[-1, 1]`` into ``num_bins`` equal intervals (depth ``1`` falls in the last bin).
-
-    Args:
-        depth: ``(N, 1, H, W)`` or ``(N, H, W)`` normalised depth in ``[-1, 1]``.
-        num_bins: Number of bins.
-
-    Returns:
-        ``(N, H, W)`` long, in ``[0, num_bins)``.
-    """
-    if depth.dim() == 4:
-        if depth.shape[1] != 1:
-            raise ValueError(f"depth must be (N, 1, H, W) or (N, H, W), got {tuple(depth.shape)}")
-        depth = depth[:, 0]
-    return torch.floor((depth + 1) / 2 * num_bins).clamp(0, num_bins - 1).long()
 
 
 class _HeadResBlock(nn.Module):

@@ -47,11 +47,11 @@ from ..generator_output import GeneratorOutput
 from ..stylegan2.generator import CHANNEL_MAX, StyleGAN2Generator, SynthesisNetwork
 from ..stylegan2.mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA
 from .generator_layers import ANGLE_LAYERS, AngleMapping, FeatureInjection
+from .warp import YAW_MAX
 
 Z_DIM = 512  # --latent_dim_depth=512, --latent_dim_rgb=512 (all four depthgan_lsun_* scripts)
 W_DIM = 512
 CHANNEL_BASE = 16384  # --g_fmaps_factor=0.5 in all four scripts: 0.5 * (32 << 10)
-YAW_MAX = math.pi / 12  # runner.a_dis = Uniform(-pi/12, pi/12)
 DEPTH_CHANNELS = 1
 
 
