@@ -11,8 +11,14 @@ optim_wrapper = dict(
     generator_depth=g_optim, generator_rgb=g_optim,
     discriminator=dict(optimizer=dict(lr=base_lr * 16 / 17)))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20_000 // 8, val_interval=500)
+# FID-proxy on RGB and on depth (Lite0 features without the Inception weights: fd_lite0 / fd_lite0_depth, NOT FID),
+# RotEval (3D consistency of two yaws of one latent) and D's depth-bin head on real and fake images.
 val_evaluator = [
     dict(type='FrechetInceptionDistance', fallback='lite0'),
+    dict(type='FrechetInceptionDistance', fallback='lite0', fake_key='fake_depth_img', real_key='real_depth_img',
+         key_suffix='_depth'),
+    dict(type='RotEval'),
+    dict(type='DepthBinAccuracy'),
 ]
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=500, max_keep_ckpts=2, save_last=True),

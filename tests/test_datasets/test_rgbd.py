@@ -143,3 +143,24 @@ def test_bad_files_and_flip(root):
     plain, flipped = _build(root, bad_files="skip")[0], _build(root, bad_files="skip", pipeline=flip)[0]
     assert torch.equal(flipped["inputs"], plain["inputs"].flip(-1)) and flipped["data_samples"]["flip"]
     assert torch.equal(flipped["data_samples"]["depth"], plain["data_samples"]["depth"].flip(-1))
+
+
+def test_rgbd_resize_crop_keeps_image_and_depth_aligned():
+    import numpy as np
+
+    from gen3d.datasets.transforms import RGBDResizeCrop
+
+    cols = np.arange(60, dtype=np.float32)
+    img = np.repeat(np.tile(cols * 4, (40, 1))[..., None], 3, axis=2).astype(np.uint8)  # grey = 4 * column
+    depth = np.tile(cols / 59 * 2 - 1, (40, 1)).astype(np.float32)  # depth = the same column, in [-1, 1]
+    out = RGBDResizeCrop(16)({"img": img, "depth": depth})
+    assert out["img"].shape == (16, 16, 3) and out["depth"].shape == (16, 16) and out["depth"].dtype == np.float32
+    from_img = out["img"][..., 0].astype(np.float32) / 4 / 59 * 2 - 1  # the column each pixel shows
+    assert np.abs(from_img - out["depth"]).max() < 0.03  # same crop (a side crop would be off by > 0.3)
+    assert abs(float(out["depth"].mean())) < 0.02  # the centre, not a side
+    nearest = RGBDResizeCrop(16, depth_interpolation="nearest")({"img": img, "depth": depth})["depth"]
+    assert set(np.unique(nearest)) <= set(np.unique(depth))  # only depths that exist
+    with pytest.raises(KeyError, match="LoadRGBDDepth"):
+        RGBDResizeCrop(16)({"img": img})
+    with pytest.raises(ValueError, match="differ in size"):
+        RGBDResizeCrop(16)({"img": img, "depth": depth[:, :30]})

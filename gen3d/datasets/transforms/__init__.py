@@ -20,6 +20,6 @@ __all__ += ["GANRandomFlip", "GANResizeCrop", "LoadGANImage", "PackGANInputs"]
 from .pose_transforms import LoadPoseGeometry, PackPoseInputs, PoseRandomFlip  # noqa: E402
 
 __all__ += ["LoadPoseGeometry", "PackPoseInputs", "PoseRandomFlip"]
-from .rgbd_transforms import LoadRGBDDepth, PackRGBDInputs  # noqa: E402
+from .rgbd_transforms import LoadRGBDDepth, PackRGBDInputs, RGBDResizeCrop  # noqa: E402
 
-__all__ += ["LoadRGBDDepth", "PackRGBDInputs"]
+__all__ += ["LoadRGBDDepth", "PackRGBDInputs", "RGBDResizeCrop"]

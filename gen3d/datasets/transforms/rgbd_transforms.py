@@ -24,6 +24,7 @@ import numpy as np
 
 from gen3d.registry import TRANSFORMS
 
+from .gan_transforms import GANResizeCrop
 from .pose_transforms import DEPTH_PNG_MAX, PackPoseInputs, _read, read_depth
 
 #: The official normalisation of the 16-bit depth PNG, ``(v - 30000) / 30000`` (``datasets/rgbd_dataset.py``).
@@ -125,6 +126,53 @@ class LoadRGBDDepth:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
+
+
+@TRANSFORMS.register_module()
+class RGBDResizeCrop(GANResizeCrop):
+    """:class:`GANResizeCrop` of the image and its ``depth`` together (shorter side to ``R``, centre crop).
+
+    The official ``datasets/rgbd_dataset.py`` runs one ``crop_resize_image`` on the RGB and on the depth image alike;
+    here the depth gets the same crop and, by default, the image's interpolation too (``depth_interpolation``
+    overrides it: ``'nearest'`` keeps only depths that exist, no blends across occlusion edges).
+
+    Args:
+        resolution: Output side ``R``.
+        keep_ratio: True: shorter side to ``R`` then centre crop; False: stretch to ``R x R``.
+        down_interpolation: Interpolation when shrinking (``'area'``, ...).
+        up_interpolation: Interpolation when enlarging (``'bicubic'``, ...).
+        depth_interpolation: None (the image's) or one of the same names, for the depth.
+
+    Raises:
+        KeyError: A record without ``depth`` (put :class:`LoadRGBDDepth` before it).
+    """
+
+    def __init__(self, resolution: int, keep_ratio: bool = True, down_interpolation: str = "area",
+                 up_interpolation: str = "bicubic", depth_interpolation: str | None = None) -> None:
+        super().__init__(resolution, keep_ratio, down_interpolation, up_interpolation)
+        self.depth_resize = None
+        if depth_interpolation is not None:
+            self.depth_resize = GANResizeCrop(resolution, keep_ratio, depth_interpolation, depth_interpolation)
+
+    def __call__(self, results: dict) -> dict:
+        """Resize ``img`` and ``depth`` in place and return ``results``."""
+        if "depth" not in results:
+            raise KeyError(f"RGBDResizeCrop found no 'depth' for {results.get('img_path')}: put LoadRGBDDepth before "
+                           "it (or use GANResizeCrop for RGB alone)")
+        if results["depth"].shape[:2] != results["img"].shape[:2]:
+            raise ValueError(f"depth {results['depth'].shape[:2]} and image {results['img'].shape[:2]} of "
+                             f"{results.get('img_path')} differ in size")
+        depth = {"img": np.asarray(results["depth"], np.float32)}
+        if self.depth_resize is not None:
+            self.depth_resize(depth)
+        else:
+            super().__call__(depth)
+        super().__call__(results)
+        results["depth"] = depth["img"].astype(np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", depth_interpolation={getattr(self.depth_resize, 'interp', (None,))[0]!r})"
 
 
 @TRANSFORMS.register_module()
