@@ -1,10 +1,11 @@
-"""3D-aware generators (pi-GAN): camera sweeps to GIF / MP4, depth and normal maps beside RGB, marching-cubes meshes.
+"""3D-aware generators (pi-GAN, DepthGAN): camera sweeps to GIF / MP4, depth and normal maps beside RGB, meshes.
 
 Everything goes through the generator interface (:mod:`gen3d.models.gans.generator_output`) plus what a 3D-aware
-generator adds: ``pose_dim > 0`` with ``(pitch, yaw)`` poses, ``pose_distribution()`` (means, stds, radius, fov, ray
-range) and, for meshes, ``density(z, points)`` / ``query(z, points, directions)`` (:class:`PiGANGenerator`). The
-colouring (depth near bright, normals ``(n + 1) / 2``) and the PLY writer are the torch-free ones of
-:mod:`gen3d.runtime`, so a bundle and a checkpoint draw the same pictures.
+generator adds: ``pose_dim > 0``, ``pose_distribution()`` (means, stds, radius, fov, ray range, and ``order``, the
+pose's columns: ``['pitch', 'yaw']`` for pi-GAN, ``['yaw']`` for DepthGAN) and, for meshes, ``density(z, points)`` /
+``query(z, points, directions)`` (:class:`PiGANGenerator`; DepthGAN renders depth maps, no density field, so it
+sweeps yaw only and has no mesh). The colouring (depth near bright, normals ``(n + 1) / 2``) and the PLY writer are
+the torch-free ones of :mod:`gen3d.runtime`, so a bundle and a checkpoint draw the same pictures.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from gen3d.models.gans.sampling import generate_outputs, to_uint8
-from gen3d.runtime.generation import geometry_panels
+from gen3d.runtime.generation import geometry_panels, pose_order
 from gen3d.runtime.ply import write_ply
 
 SWEEPS = ("yaw", "pitch", "both")
@@ -39,6 +40,25 @@ def require_3d(gen: nn.Module, what: str, need: Sequence[str] = ("pose_distribut
                          f"); {type(gen).__name__} has pose_dim {int(getattr(gen, 'pose_dim', 0))}")
 
 
+def check_3d_flags(gen: nn.Module, geometry: bool = False, sweep: str | None = None, mesh: int | None = None,
+                   pitch_range: Sequence[float] | None = None) -> None:
+    """Refuse, before anything is written, the ``tools/gan/generate.py`` 3D flags that ``gen`` cannot honour.
+
+    Raises:
+        ValueError: A 2D generator; ``--sweep pitch|both`` or ``--pitch-range`` without a pitch in the pose (DepthGAN);
+            ``--mesh`` without a density field. The message names the flag.
+    """
+    require_3d(gen, "--geometry / --sweep / --mesh")
+    name, order = type(gen).__name__, pose_order(gen.pose_distribution())
+    if sweep in ("pitch", "both") and "pitch" not in order:
+        raise ValueError(f"--sweep {sweep} needs a camera pitch: {name}'s pose is {order} (use --sweep yaw)")
+    if sweep and pitch_range and "pitch" not in order:
+        raise ValueError(f"--pitch-range: {name}'s pose is {order}, it has no pitch")
+    if mesh and not hasattr(gen, "density"):
+        raise ValueError(f"--mesh needs a density field (density(z, points), as pi-GAN's); {name} renders depth maps, "
+                         "not a volume")
+
+
 def sweep_poses(gen: nn.Module, frames: int = 36, sweep: str = "yaw", yaw_range: Sequence[float] | None = None,
                 pitch_range: Sequence[float] | None = None) -> torch.Tensor:
     """A looping camera path: yaw and / or pitch go from the low end of their range to the high end and back.
@@ -51,12 +71,19 @@ def sweep_poses(gen: nn.Module, frames: int = 36, sweep: str = "yaw", yaw_range:
         pitch_range: The same for pitch.
 
     Returns:
-        ``(F, 2)`` ``(pitch, yaw)`` poses.
+        ``(F, P)`` poses, columns in ``pose_distribution()['order']``: ``(pitch, yaw)`` (pi-GAN), ``(yaw,)``
+        (DepthGAN).
+
+    Raises:
+        ValueError: An unknown sweep, or a pitch sweep of a generator without pitch.
     """
     require_3d(gen, "a pose sweep")
     if sweep not in SWEEPS:
         raise ValueError(f"sweep must be one of {SWEEPS}, got {sweep!r}")
     d = gen.pose_distribution()
+    order = pose_order(d)
+    if sweep != "yaw" and "pitch" not in order:
+        raise ValueError(f"a {sweep} sweep needs a camera pitch: {type(gen).__name__}'s pose is {order}")
     k = 2.0 if d["mode"] == "normal" else 1.0
     ylo, yhi = yaw_range or (d["yaw_mean"] - k * d["yaw_std"], d["yaw_mean"] + k * d["yaw_std"])
     plo, phi = pitch_range or (d["pitch_mean"] - k * d["pitch_std"], d["pitch_mean"] + k * d["pitch_std"])
@@ -66,7 +93,8 @@ def sweep_poses(gen: nn.Module, frames: int = 36, sweep: str = "yaw", yaw_range:
     pitch = plo + (phi - plo) * ramp if sweep == "pitch" else torch.full_like(t, (plo + phi) / 2)
     if sweep == "both":
         pitch = (plo + phi) / 2 + (phi - plo) / 2 * torch.sin(t)
-    return torch.stack([pitch, yaw], 1).float()
+    angles = {"pitch": pitch, "yaw": yaw}
+    return torch.stack([angles[a] for a in order], 1).float()
 
 
 def geometry_maps(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, truncation_psi: float = 1.0,
@@ -170,24 +198,29 @@ def write_3d_outputs(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, out_di
                      fps: int = 24, video_format: str = "gif", scale: int = 1) -> list[str]:
     """What ``tools/gan/generate.py`` writes for a 3D-aware generator; returns one line per file written.
 
-    ``geometry.png`` (a row per seed: RGB | depth | normal at the seed's pose), ``sweep_<axis>_<seed>.gif|mp4`` (the
-    first seed along :func:`sweep_poses`, with depth and normals beside it when ``geometry``) and
-    ``mesh_<seed>.ply`` (:func:`extract_mesh` at resolution ``mesh``).
+    ``geometry.png`` (a row per seed: RGB | depth | normal at the seed's pose; DepthGAN: RGB | depth),
+    ``sweep_<axis>_<seed>.gif|mp4`` (the first seed along :func:`sweep_poses`, with depth and normals beside it when
+    ``geometry``; a generator without a density field (DepthGAN), whose depth is half its output, always shows the
+    depth beside the RGB) and ``mesh_<seed>.ply`` (:func:`extract_mesh` at resolution ``mesh``).
 
     Raises:
-        ValueError: A 2D generator, or no surface at ``mesh_threshold``.
+        ValueError: A 2D generator, a flag the generator cannot honour (:func:`check_3d_flags`), or no surface at
+            ``mesh_threshold``.
     """
     from gen3d.apis.gan_inference import make_grid, save_image, write_animation
 
-    require_3d(gen, "--sweep / --geometry / --mesh")
+    check_3d_flags(gen, geometry, sweep, mesh, pitch_range)
     lines = []
     if geometry:
-        panels = geometry_maps(gen, z, pose, truncation_psi).transpose(0, 3, 1, 2)
-        path = save_image(make_grid(panels, 1).repeat(scale, 0).repeat(scale, 1), osp.join(out_dir, "geometry.png"))
-        lines.append(f"RGB | depth (near bright) | normals for {len(z)} seeds -> {path}")
+        panels = geometry_maps(gen, z, pose, truncation_psi)  # (N, H, K * W, 3): K = 2 without normals (DepthGAN)
+        grid = make_grid(panels.transpose(0, 3, 1, 2), 1).repeat(scale, 0).repeat(scale, 1)
+        path = save_image(grid, osp.join(out_dir, "geometry.png"))
+        maps = "RGB | depth (near bright)" + (" | normals" if panels.shape[2] > 2 * panels.shape[1] else "")
+        lines.append(f"{maps} for {len(z)} seeds -> {path}")
     if sweep:
         poses = sweep_poses(gen, frames, sweep, yaw_range, pitch_range)
-        frames_arr = geometry_maps(gen, z[:1].expand(len(poses), -1), poses, truncation_psi, geometry=geometry)
+        with_maps = geometry or not hasattr(gen, "density")
+        frames_arr = geometry_maps(gen, z[:1].expand(len(poses), -1), poses, truncation_psi, geometry=with_maps)
         path = osp.join(out_dir, f"sweep_{sweep}_{int(seeds[0]):04d}.{video_format}")
         write_animation(frames_arr.transpose(0, 3, 1, 2), path, fps, scale)
         lines.append(f"{len(poses)} frames, {sweep} sweep of seed {seeds[0]} -> {path}")

@@ -14,8 +14,10 @@ The exported module is the EMA generator (``generator_ema``) of a GAN model; the
 :mod:`gen3d.deploy.gan_wrapper`. A 3D-aware generator (pi-GAN) adds a ``pose`` input whose manifest entry carries
 ``layout`` (``['pitch', 'yaw']``) and ``distribution`` (its ``pose_distribution()``: mode, means, stds, radius, fov,
 ray range), from which :class:`gen3d.runtime.generation.GeneratorRuntime` draws seeded poses; its depth, normal and
-mask outputs are gated like the image (float gate, at seeded poses). The gate runs before ``manifest.json`` is
-written; a failure raises :class:`~gen3d.deploy.parity.ParityError` with the numbers.
+mask outputs are gated like the image (float gate, at seeded poses). DepthGAN's generator takes ``z_depth``, ``z_rgb``
+and ``yaw`` (layout ``['yaw']``) instead of ``z`` and ``pose``, outputs ``image`` and ``depth``, and its manifest's
+``model.latents`` lists the latent inputs in the order they make up ``z`` (``model.z_dim``, their sum). The gate runs
+before ``manifest.json`` is written; a failure raises :class:`~gen3d.deploy.parity.ParityError` with the numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .gan_wrapper import (
     example_feeds,
     gate_backend,
     generator_of,
+    latent_inputs,
 )
 from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
 from .parity import ort_runner
@@ -117,14 +120,18 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
     classes: list[str] = []
     if generator.c_dim and meta is not None:  # class names of a conditional dataset, when the config lists them
         classes = [str(c) for c in ((meta.get("dataset", {}).get("classes")) or [])]
-    inputs = [{"name": "z", "dtype": "float32", "shape": [bdim, int(generator.z_dim)],
-               "meaning": "standard-normal latents"}]
+    latents = latent_inputs(generator)
+    inputs = [{"name": name, "dtype": "float32", "shape": [bdim, width],
+               "meaning": "standard-normal latents" if len(latents) == 1 else
+               f"standard-normal latent of the {name[2:]} path (z = [{', '.join(n for n, _ in latents)}])"}
+              for name, width in latents]
     if generator.c_dim:
         inputs.append({"name": "c", "dtype": "float32", "shape": [bdim, int(generator.c_dim)],
                        "meaning": "one-hot class labels", "classes": classes})
     if generator.pose_dim:
-        inputs.append({"name": "pose", "dtype": "float32", "shape": [bdim, int(generator.pose_dim)],
-                       "meaning": "camera poses", **camera_of(generator)})
+        inputs.append({"name": wrapper.pose_name, "dtype": "float32", "shape": [bdim, int(generator.pose_dim)],
+                       "meaning": "camera poses" if wrapper.pose_name == "pose" else f"camera {wrapper.pose_name}",
+                       **camera_of(generator)})
     inputs.append({"name": "truncation_psi", "dtype": "float32", "shape": [1], "default": [psi_default],
                    "meaning": "w = w_avg + psi * (w - w_avg); 1 = no truncation"})
     shape = [bdim, res, res, ch] if output == "uint8" else [bdim, ch, res, res]
@@ -140,7 +147,8 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
                   "checkpoint": osp.basename(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
                   "classes": classes, "resolution": res, "img_channels": ch, "z_dim": int(generator.z_dim),
                   "c_dim": int(generator.c_dim), "pose_dim": int(generator.pose_dim), "noise_mode": "const",
-                  "truncation_cutoff": cutoff},
+                  "truncation_cutoff": cutoff,
+                  **({"latents": [{"name": n, "dim": w} for n, w in latents]} if len(latents) > 1 else {})},
         "onnx": {"file": osp.basename(path), "sha256": sha256_file(path), "opset": opset, "exporter": exporter,
                  "precision": "fp32", "simplified": bool(oc.get("simplify", True))},
         "inputs": inputs, "preprocessing": {"in_graph": True, "note": "no image input: feed latents"},

@@ -4,8 +4,12 @@ The wrapper uses the one generator interface (:mod:`gen3d.models.gans.generator_
 generator. Graph (``GeneratorEnd2End``)::
 
     z               float32 [N, z_dim]     standard-normal latents
+                 or z_depth [N, z_dim_depth], z_rgb [N, z_dim_rgb]  a two-latent generator (DepthGAN's
+                                           z = [z_depth, z_rgb]; the graph concatenates them)
     c               float32 [N, c_dim]     one-hot class labels (conditional generators only)
     pose            float32 [N, pose_dim]  camera poses (3D-aware generators only)
+                 or yaw     [N, 1]         a generator whose pose is one angle (DepthGAN: pose_distribution()
+                                           'order' == ['yaw']; the input takes the angle's name)
     truncation_psi  float32 [1]            w = w_avg + psi * (w - w_avg); default stored in the graph (ONNX Runtime
                                            uses it when the input is not fed)
     ->
@@ -64,6 +68,46 @@ def generator_of(model: nn.Module) -> tuple[nn.Module, str]:
     raise ValueError(f"{type(model).__name__} has no generator to export (generator_ema / generator)")
 
 
+def latent_inputs(generator: nn.Module) -> tuple[tuple[str, int], ...]:
+    """The graph's latent inputs ``((name, width), ...)``, in the order they make up the generator's ``z``.
+
+    ``(('z', z_dim),)``, or ``(('z_depth', z_dim_depth), ('z_rgb', z_dim_rgb))`` for a generator whose ``z`` is two
+    latents concatenated (DepthGAN: its ``z_dim_depth`` and ``z_dim_rgb`` attributes).
+    """
+    if hasattr(generator, "z_dim_depth") and hasattr(generator, "z_dim_rgb"):
+        return (("z_depth", int(generator.z_dim_depth)), ("z_rgb", int(generator.z_dim_rgb)))
+    return (("z", int(generator.z_dim)),)
+
+
+def pose_input(generator: nn.Module) -> str | None:
+    """Name of the pose input: None (2D generator), ``'pose'``, or the angle's name when the pose is one angle.
+
+    A one-angle pose is read from ``pose_distribution()['order']`` (DepthGAN: ``['yaw']`` -> ``'yaw'``).
+    """
+    if not int(getattr(generator, "pose_dim", 0)):
+        return None
+    dist = getattr(generator, "pose_distribution", None)
+    order = list(dist().get("order") or []) if callable(dist) else []
+    return str(order[0]) if len(order) == 1 and int(generator.pose_dim) == 1 else "pose"
+
+
+def generator_args(generator: nn.Module, feeds: Mapping[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    """Graph feeds -> the generator's ``(z, c, pose)`` tensors (``c``, ``pose`` None where absent).
+
+    Args:
+        generator: The exported generator.
+        feeds: ``{input name: array}`` as :func:`example_feeds` makes them.
+
+    Returns:
+        ``z (N, z_dim)`` (two-latent generators: the latents concatenated), ``c (N, c_dim)``, ``pose (N, pose_dim)``.
+    """
+    parts = [torch.from_numpy(np.asarray(feeds[name])) for name, _ in latent_inputs(generator)]
+    pose_name = pose_input(generator)
+    c = torch.from_numpy(feeds["c"]) if "c" in feeds else None
+    pose = torch.from_numpy(feeds[pose_name]) if pose_name in feeds else None
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 1), c, pose
+
+
 def to_uint8_nhwc(img: torch.Tensor) -> torch.Tensor:
     """``[N, C, R, R]`` float about ``[-1, 1]`` -> uint8 ``[N, R, R, C]``."""
     return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
@@ -77,7 +121,7 @@ def output_maps(out: Mapping[str, torch.Tensor], output: str) -> tuple[torch.Ten
 
 
 class GeneratorEnd2End(nn.Module):
-    """``(z, [c,] [pose,] truncation_psi) -> (image, [depth, normal, mask])`` (see the module docstring).
+    """``(z | z_depth, z_rgb, [c,] [pose | yaw,] truncation_psi) -> (image, [depth, normal, mask])`` (module doc).
 
     Args:
         generator: A generator (the interface of :mod:`gen3d.models.gans.generator_output`).
@@ -95,15 +139,20 @@ class GeneratorEnd2End(nn.Module):
         self.c_dim = int(generator.c_dim)
         self.pose_dim = int(generator.pose_dim)
         self.z_dim = int(generator.z_dim)
+        self.latents = latent_inputs(generator)
+        self.pose_name = pose_input(generator)
 
     @property
     def input_names(self) -> tuple[str, ...]:
         """Graph input names, in ``forward`` order."""
-        return ("z", *(("c",) if self.c_dim else ()), *(("pose",) if self.pose_dim else ()), "truncation_psi")
+        return (*(name for name, _ in self.latents), *(("c",) if self.c_dim else ()),
+                *((self.pose_name,) if self.pose_name else ()), "truncation_psi")
 
     def _run(self, args: Sequence[torch.Tensor]) -> Mapping[str, torch.Tensor]:
         named = dict(zip(self.input_names, args))
-        return self.generator(named["z"], named.get("c"), named.get("pose"), truncation_psi=named["truncation_psi"],
+        parts = [named[name] for name, _ in self.latents]
+        z = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+        return self.generator(z, named.get("c"), named.get(self.pose_name), truncation_psi=named["truncation_psi"],
                               truncation_cutoff=self.truncation_cutoff, noise_mode="const")
 
     @torch.no_grad()
@@ -112,21 +161,26 @@ class GeneratorEnd2End(nn.Module):
         return tuple(self._run(args).maps())
 
     def forward(self, z: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        """``z`` ``[N, z_dim]``, (``c``,) (``pose``,) ``truncation_psi`` ``[1]`` -> the image (and other maps)."""
+        """Latents ``[N, z_dim]`` (or ``z_depth``, ``z_rgb``), (``c``,) (``pose``,) ``truncation_psi`` -> the maps."""
         maps = output_maps(self._run((z, *rest)), self.output)
         return maps[0] if len(maps) == 1 else maps
 
 
 def example_feeds(generator: nn.Module, n: int, psi: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded graph inputs: ``n`` latents, one-hot classes cycling through ``c_dim``, poses, and ``psi``."""
+    """Seeded graph inputs by name: ``n`` latents, one-hot classes cycling through ``c_dim``, poses, and ``psi``.
+
+    The latents are one ``z`` draw split into the graph's latent inputs (:func:`latent_inputs`).
+    """
     torch_gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, int(generator.z_dim), generator=torch_gen)
-    feeds = {"z": z.numpy()}
+    z = torch.randn(n, int(generator.z_dim), generator=torch_gen).numpy()
+    feeds, start = {}, 0
+    for name, width in latent_inputs(generator):  # ('z', z_dim), or DepthGAN's z = [z_depth, z_rgb]
+        feeds[name], start = np.ascontiguousarray(z[:, start:start + width]), start + width
     c_dim = int(getattr(generator, "c_dim", 0))
     if c_dim:
         feeds["c"] = np.eye(c_dim, dtype=np.float32)[np.arange(n) % c_dim]
     if int(getattr(generator, "pose_dim", 0)):
-        feeds["pose"] = generator.sample_pose(n, "cpu", generator=torch_gen).float().numpy()
+        feeds[pose_input(generator)] = generator.sample_pose(n, "cpu", generator=torch_gen).float().numpy()
     feeds["truncation_psi"] = np.array([psi], np.float32)
     return feeds
 
@@ -141,9 +195,9 @@ def reference_maps(generator: nn.Module, feeds: Mapping[str, np.ndarray], output
     """
     psi = float(feeds["truncation_psi"][0])
     out: dict[str, list[torch.Tensor]] = {}
-    for i in range(0, len(feeds["z"]), batch_size):
+    for i in range(0, len(feeds[latent_inputs(generator)[0][0]]), batch_size):
         part = {k: v[i:i + batch_size] for k, v in feeds.items() if k != "truncation_psi"}
-        z, c, pose = (torch.from_numpy(part[k]) if k in part else None for k in ("z", "c", "pose"))
+        z, c, pose = generator_args(generator, part)
         res = generator(z, c, pose, truncation_psi=psi, truncation_cutoff=truncation_cutoff, noise_mode="const")
         for name, value in zip(res.maps(), output_maps(res, output)):
             out.setdefault(name, []).append(value)

@@ -100,22 +100,37 @@ def write_grid(path: str, images: np.ndarray, nrow: int | None = None, pad: int 
 
 #: Pose distribution modes a manifest may name (``gen3d.models.rendering.cameras.POSE_MODES``).
 POSE_MODES = ("normal", "uniform", "sphere", "mean")
+POSE_ORDER = ("pitch", "yaw")
 PITCH_EPS = 1e-5
 
 
+def pose_order(dist: dict) -> list[str]:
+    """The pose columns of a manifest's pose distribution: its ``order`` (``['pitch', 'yaw']`` when absent).
+
+    Raises:
+        ValueError: An angle other than pitch and yaw, or none.
+    """
+    order = [str(a) for a in dist.get("order") or POSE_ORDER]
+    if not order or set(order) - set(POSE_ORDER):
+        raise ValueError(f"pose order {order} must list angles of {list(POSE_ORDER)}")
+    return order
+
+
 def sample_poses(dist: dict, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Camera poses ``(pitch, yaw)`` from a manifest's pose distribution, drawn with numpy.
+    """Camera poses from a manifest's pose distribution, drawn with numpy, columns in its ``order``.
 
     The modes are those of ``gen3d.models.rendering.sample_camera_angles``: the same distribution, not the same numbers.
+    Yaw and pitch are drawn whatever the order (a yaw-only pose draws the yaws a ``(pitch, yaw)`` one would).
 
     Args:
-        dist: ``{'mode', 'yaw_mean', 'pitch_mean', 'yaw_std', 'pitch_std', ...}`` (radians).
+        dist: ``{'mode', 'yaw_mean', 'pitch_mean', 'yaw_std', 'pitch_std', 'order', ...}`` (radians).
         n: Poses.
         rng: numpy generator; None draws the means (``mode='mean'``).
 
     Returns:
-        float32 ``[n, 2]`` (pitch, yaw).
+        float32 ``[n, len(order)]``: ``(pitch, yaw)`` (pi-GAN), ``(yaw,)`` (DepthGAN, ``order=['yaw']``).
     """
+    order = pose_order(dist)
     mode = dist.get("mode", "normal") if rng is not None else "mean"
     ym, pm, ys, ps = (float(dist[k]) for k in ("yaw_mean", "pitch_mean", "yaw_std", "pitch_std"))
     if mode == "normal":
@@ -131,13 +146,14 @@ def sample_poses(dist: dict, n: int, rng: np.random.Generator | None = None) -> 
         yaw, pitch = np.full(n, ym), np.full(n, pm)
     else:
         raise ValueError(f"pose mode {mode!r} is not one of {POSE_MODES}")
-    return np.stack([np.clip(pitch, PITCH_EPS, math.pi - PITCH_EPS), yaw], 1).astype(np.float32)
+    angles = {"pitch": np.clip(pitch, PITCH_EPS, math.pi - PITCH_EPS), "yaw": yaw}
+    return np.stack([angles[a] for a in order], 1).astype(np.float32)
 
 
 def seed_poses(seeds: Iterable[int], dist: dict) -> np.ndarray:
-    """One pose per seed, ``numpy.random.default_rng((seed, 1))`` (a stream apart from the latent's): ``[N, 2]``."""
+    """One pose per seed, ``numpy.random.default_rng((seed, 1))`` (a stream apart from the latent's): ``[N, P]``."""
     rows = [sample_poses(dist, 1, np.random.default_rng((int(s), 1))) for s in seeds]
-    return np.concatenate(rows) if rows else np.zeros((0, 2), np.float32)
+    return np.concatenate(rows) if rows else np.zeros((0, len(pose_order(dist))), np.float32)
 
 
 def depth_to_rgb(depth: np.ndarray, mask: np.ndarray | None = None, threshold: float = 0.5) -> np.ndarray:
@@ -213,9 +229,13 @@ class GeneratorRuntime:
             raise ManifestError(f"{bundle_dir} holds a {self.manifest['task']} model, not a generator")
         model = self.manifest["model"]
         inputs = {i["name"]: i for i in self.manifest["inputs"]}
-        if "z" not in inputs:
-            raise ManifestError(f"{bundle_dir}: a generation bundle needs a 'z' input")
-        self.z_dim = int(model.get("z_dim") or inputs["z"]["shape"][-1])
+        #: ``(name, width)`` of the latent inputs, in the order they make up ``z`` (DepthGAN: z_depth, z_rgb).
+        self.latents = [(str(e["name"]), int(e["dim"])) for e in model.get("latents") or []]
+        if not self.latents and "z" in inputs:
+            self.latents = [("z", int(model.get("z_dim") or inputs["z"]["shape"][-1]))]
+        if not self.latents or any(name not in inputs for name, _ in self.latents):
+            raise ManifestError(f"{bundle_dir}: a generation bundle needs a 'z' input (or the model.latents inputs)")
+        self.z_dim = sum(width for _, width in self.latents)
         self.c_dim = int(model.get("c_dim") or (inputs["c"]["shape"][-1] if "c" in inputs else 0))
         self.classes: list[str] = list(model.get("classes") or (inputs.get("c") or {}).get("classes") or [])
         self.default_psi = float(((inputs.get("truncation_psi") or {}).get("default") or [1.0])[0])
@@ -227,13 +247,16 @@ class GeneratorRuntime:
         out = outs["image"]
         self.output_name = out["name"]
         self.output_names = [n for n in GENERATOR_OUTPUTS if n in outs]
-        self.pose_dim = int(model.get("pose_dim") or (inputs["pose"]["shape"][-1] if "pose" in inputs else 0))
+        #: The pose input: ``'pose'``, a one-angle pose's angle (DepthGAN: ``'yaw'``), or None (2D).
+        self.pose_input = next((n for n, e in inputs.items() if n == "pose" or "distribution" in e), None)
+        pose = inputs.get(self.pose_input) or {}
+        self.pose_dim = int(model.get("pose_dim") or (pose["shape"][-1] if pose else 0))
         #: The camera model of a 3D-aware bundle (mode, means, stds, radius, fov), or None (poses must be given).
-        self.pose_distribution: dict | None = (inputs.get("pose") or {}).get("distribution")
+        self.pose_distribution: dict | None = pose.get("distribution")
         self.raw = out.get("dtype") != "uint8" or self.manifest.get("output") == "float"
         self.layout = out.get("layout", "NCHW" if self.raw else "NHWC")
         self.backend = make_backend(backend, bundle_dir, self.manifest, threads)
-        first = (self.backend.input_shapes.get("z") or (None,))[0]
+        first = (self.backend.input_shapes.get(self.latents[0][0]) or (None,))[0]
         self.static_batch = int(first) if first else None
         self.batch_size = self.static_batch or max(1, int(batch_size))
 
@@ -278,8 +301,9 @@ class GeneratorRuntime:
             truncation_psi: None is the bundle's stored default.
             class_index: Class of every image (conditional generators); or pass ``c``.
             c: One-hot labels ``[N, c_dim]`` (overrides ``class_index``).
-            pose: Camera poses ``[N, pose_dim]`` ((pitch, yaw) radians for pi-GAN) of a 3D-aware generator; None
-                is the mean pose of the manifest's ``pose_distribution`` (required without one).
+            pose: Camera poses ``[N, pose_dim]`` of a 3D-aware generator, radians, in the distribution's ``order``
+                ((pitch, yaw) for pi-GAN, (yaw,) for DepthGAN); None is the mean pose of the manifest's
+                ``pose_distribution`` (required without one).
 
         Returns:
             uint8 ``[N, H, W, C]`` RGB (grey: C = 1). Raw (float) bundles are converted as the PyTorch side does,
@@ -316,17 +340,19 @@ class GeneratorRuntime:
         psi = np.array([self.default_psi if truncation_psi is None else truncation_psi], np.float32)
         out: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
         for i in range(0, n, self.batch_size):
-            feeds: dict[str, np.ndarray] = {"z": z[i:i + self.batch_size], "truncation_psi": psi}
+            feeds: dict[str, np.ndarray] = {}
+            start, zi = 0, z[i:i + self.batch_size]
+            for name, width in self.latents:  # z = [z_depth, z_rgb] for DepthGAN
+                feeds[name], start = np.ascontiguousarray(zi[:, start:start + width]), start + width
             if c is not None:
                 feeds["c"] = np.asarray(c[i:i + self.batch_size], np.float32)
             if pose is not None:
-                feeds["pose"] = np.asarray(pose[i:i + self.batch_size], np.float32)
-            k = len(feeds["z"])
+                feeds[self.pose_input] = np.asarray(pose[i:i + self.batch_size], np.float32)
+            k = len(zi)
             if self.static_batch and k < self.static_batch:  # pad the last call of a fixed-batch graph
-                for name in ("z", "c", "pose"):
-                    if name in feeds:
-                        feeds[name] = np.concatenate([feeds[name], np.repeat(feeds[name][-1:], self.static_batch - k,
-                                                                             0)])
+                for name, v in feeds.items():
+                    feeds[name] = np.concatenate([v, np.repeat(v[-1:], self.static_batch - k, 0)])
+            feeds["truncation_psi"] = psi
             res = self.backend.run(feeds)
             out[self.output_name].append(self._to_uint8(res[self.output_name][:k]))
             for name in self.output_names[1:]:

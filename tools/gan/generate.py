@@ -4,10 +4,11 @@ Writes ``grid.png`` (one image per seed, tiled), ``seed_<s>.png`` per seed with 
 ``--interpolate`` an animation through the seeds' latents (``interp_<z|w>.gif`` / ``.mp4``): slerp in z, or lerp in
 w after the mapping network (StyleGAN's smoother path). ``--truncation`` < 1 trades variety for fidelity
 (``w = w_avg + psi * (w - w_avg)``); conditional generators need ``--class-idx``. Noise is constant, so a seed
-always gives the same image. 3D-aware generators (pi-GAN; :mod:`gen3d.apis.gan_3d`) render each seed at its seeded
-pose, and add ``--geometry`` (``geometry.png``: RGB | depth | normals per seed), ``--sweep yaw|pitch|both`` (a camera
-loop of the first seed, ``--frames``, ``--yaw-range LO HI`` radians) and ``--mesh R`` (marching cubes of the first
-seed's density on an R^3 grid at ``--mesh-threshold`` -> ``mesh_<seed>.ply``); 2D generators refuse those flags.
+always gives the same image. 3D-aware generators (pi-GAN, DepthGAN; :mod:`gen3d.apis.gan_3d`) render each seed at
+its seeded pose, and add ``--geometry`` (``geometry.png``: RGB | depth | normals per seed; DepthGAN: RGB | depth),
+``--sweep yaw|pitch|both`` (a camera loop of the first seed, ``--frames``, ``--yaw-range LO HI`` radians; DepthGAN:
+yaw only, RGB | depth) and ``--mesh R`` (marching cubes of the first seed's density on an R^3 grid at
+``--mesh-threshold`` -> ``mesh_<seed>.ply``; pi-GAN only); generators refuse the flags they cannot honour.
 """
 
 import argparse
@@ -78,9 +79,12 @@ def main(argv: list[str] | None = None) -> None:
         gen = load_generator(args.checkpoint, args.config, args.device, ema=not args.raw)
         c = class_onehot(gen.c_dim, args.class_idx, len(args.seeds))
         if args.geometry or args.sweep or args.mesh:
-            from gen3d.apis.gan_3d import require_3d
+            from gen3d.apis.gan_3d import check_3d_flags
 
-            require_3d(gen, "--geometry / --sweep / --mesh")
+            check_3d_flags(gen, args.geometry, args.sweep, args.mesh, args.pitch_range)
+        if args.interpolate == "w" and not hasattr(gen, "synthesis"):
+            raise ValueError(f"--interpolate w needs a StyleGAN-style mapping / synthesis; {type(gen).__name__} has "
+                             "none (use --interpolate z)")
     except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     os.makedirs(args.out_dir, exist_ok=True)
