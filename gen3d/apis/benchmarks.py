@@ -1,9 +1,10 @@
 """Benchmarks of gen3d's models, run by ``tools/benchmark.py``; each returns rows for a printed table.
 
-The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``) and ``render`` take a
-``device``: the models go there (the data preprocessors move the batches), CUDA is synchronised around every timed
-call, and the mixed-precision variant is fp16 ``AmpOptimWrapper`` on CUDA and bf16 ``CPUAutocastOptimWrapper`` on
-CPU, as ``tools/train.py --amp`` picks. :data:`BENCH_TASKS` wires every subcommand of the tool (:func:`run_task`).
+The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``, ``depthgan-train``) and
+``render`` take a ``device``: the models go there (the data preprocessors move the batches), CUDA is synchronised
+around every timed call, and the mixed-precision variant is fp16 ``AmpOptimWrapper`` on CUDA and bf16
+``CPUAutocastOptimWrapper`` on CPU, as ``tools/train.py --amp`` picks. :data:`BENCH_TASKS` wires every subcommand
+of the tool (:func:`run_task`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from mmengine.optim import OptimWrapper
 
+from gen3d.apis.depthgan_benchmarks import DEPTHGAN_COLUMNS, depthgan_train_task
 from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
 from gen3d.apis.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
 from gen3d.deploy.benchmark import DEPLOY_COLUMNS
@@ -331,6 +333,7 @@ BENCH_TASKS = {
     "gan-train": BenchTask(gan_task, GAN_COLUMNS, rounds=16, on_device=True),
     "render": BenchTask(render_task, RENDER_COLUMNS, on_device=True),
     "pigan-train": BenchTask(pigan_train_task, PIGAN_COLUMNS, rounds=4, on_device=True),
+    "depthgan-train": BenchTask(depthgan_train_task, DEPTHGAN_COLUMNS, rounds=16, on_device=True),
     "buffer-broadcast": BenchTask(_broadcast_task, ("variant", "MiB sent", "median s", "p90 s", "ms/MiB",
                                                     "x before")),
 }
