@@ -95,6 +95,11 @@ SMOKE = {
               lambda: (torch.randn(B, 16),)),
     "GANDataPreprocessor": (dict(), lambda: (dict(inputs=torch.randint(0, 256, (B, 3, 16, 16), dtype=torch.uint8)),)),
     # DepthGAN (models/gans/depthgan/): z = [z_depth, z_rgb], pose = yaw (N, 1)
+    "DepthGAN": (dict(generator=dict(type="DepthGANGenerator", resolution=16, z_dim_depth=8, z_dim_rgb=8, w_dim=16,
+                                     mapping_layers=2, channel_base=128, channel_max=16),
+                      discriminator=dict(type="DepthGANDiscriminator", resolution=16, channel_base=128, channel_max=16,
+                                         depth_head_resolutions=(16, 8))),
+                 lambda: (torch.randn(B, 16),)),
     "DepthGANGenerator": (dict(resolution=16, z_dim_depth=8, z_dim_rgb=8, w_dim=16, mapping_layers=2, channel_base=128,
                                channel_max=16), lambda: (torch.randn(B, 16), None, torch.zeros(B, 1))),
     "DepthGANDiscriminator": (dict(resolution=32, channel_base=128, channel_max=16, depth_head_resolutions=(32, 16, 8)),
