@@ -50,12 +50,21 @@ class Outcome:
     rows: list[Row] = field(default_factory=list)
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default.
+
+    A check started with ``&`` or nohup ignores SIGINT; its children would inherit that, never see the interrupt and
+    run out the grace.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_command(argv: Sequence[str], timeout: float, log: Path | None = None, env: dict | None = None,
                 cwd: str | None = None) -> Outcome:
     """Run ``argv`` in its own process group; past ``timeout`` seconds SIGINT the group, SIGKILL after a grace."""
     start = time.monotonic()
     proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+                            env={**os.environ, **(env or {})}, start_new_session=True, preexec_fn=_default_sigint)
     status = None
     try:
         out, _ = proc.communicate(timeout=max(timeout, 0.1))

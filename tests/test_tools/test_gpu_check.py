@@ -1,6 +1,7 @@
 """tools/gpu_check.py without a GPU: the table, the junit rows, the budgets (timeout, skip) on quick fake commands."""
 
 import json
+import signal
 import sys
 import textwrap
 import time
@@ -54,9 +55,14 @@ def test_report_is_one_markdown_table_with_the_environment():
 
 
 def test_command_past_its_budget_is_interrupted(tmp_path):
-    start = time.monotonic()
-    out = run_command([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], 1.5,
-                      tmp_path / "log.txt")
+    # as when the check itself was started with & (SIGINT ignored): its children must still take the interrupt
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        start = time.monotonic()
+        out = run_command([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], 1.5,
+                          tmp_path / "log.txt")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert out.status == "timeout" and out.seconds < 15 and time.monotonic() - start < 15
     assert "started" in (tmp_path / "log.txt").read_text()
     assert run_command([sys.executable, "-c", "raise SystemExit(3)"], 30).status == "failed (rc 3)"
