@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gen3d-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo demo-seg demo-gan demo-3d lint clean
+.PHONY: install test demo demo-seg demo-gan demo-3d demo-depthgan lint clean
 
 install: $(STAMP)
 
@@ -16,8 +16,10 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[dev,deploy]'
 	touch $(STAMP)
 
+# the suite in parallel, one file per worker at a time (module fixtures built once), one torch thread per worker
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 8 --dist loadfile tests
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --work-dir work_dirs/demo
@@ -30,6 +32,9 @@ demo-gan: $(STAMP)
 
 demo-3d: $(STAMP)
 	$(PY) tools/demo_3d.py --work-dir work_dirs/demo_3d
+
+demo-depthgan: $(STAMP)
+	$(PY) tools/demo_depthgan.py --work-dir work_dirs/demo_depthgan
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gen3d tools tests configs

@@ -38,6 +38,6 @@ setup(
     ],
     extras_require={
         "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30"],
-        "dev": ["pytest>=7.4", "ruff>=0.4"],
+        "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff>=0.4"],
     },
 )

@@ -25,6 +25,18 @@ def gpu_tests_on_cpu() -> bool:
     return os.environ.get(GPU_ON_CPU_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n``): one torch thread per worker, and for what it spawns.
+
+    Workers share the cores: two intra-op threads each would oversubscribe them (tiny convs run far slower then).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip tests marked ``gpu`` where CUDA is absent, as the marker's declaration in pyproject.toml promises.
 
