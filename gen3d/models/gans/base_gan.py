@@ -194,8 +194,15 @@ class BaseGAN(BaseModel):
             name: Which one (a submodule name).
             loss: Scalar.
         """
+        optim_wrapper[name].backward(loss)
+        self.apply_gradients(optim_wrapper, name)
+
+    def apply_gradients(self, optim_wrapper: OptimWrapperDict, name: str) -> None:
+        """Average the gradients of optimizer ``name``'s parameters over ranks, step, zero them (after a backward).
+
+        One backward may feed several optimizers (DepthGAN's adversarial G phase steps both generator paths).
+        """
         wrapper = optim_wrapper[name]
-        wrapper.backward(loss)
         params = [p for group in wrapper.optimizer.param_groups for p in group["params"] if p.requires_grad]
         average_gradients(params)
         wrapper.step()

@@ -43,7 +43,6 @@ from torch import Tensor, nn
 
 from gen3d.models.losses.gan_losses import r1_penalty
 from gen3d.registry import MODELS
-from gen3d.utils.dist import average_gradients
 
 from ..base_gan import BaseGAN
 from .warp import DEPTH_SHIFT, FOCAL_PX, NUM_DEPTH_BINS, check_yaw_range, depth_bins, depthgan_intrinsics, warp_views
@@ -261,7 +260,7 @@ class DepthGAN(BaseGAN):
         loss_g = self.g_adv_loss(self._d_logit(torch.cat([rgb, depth], 1), c))
         optim_wrapper["generator_depth"].backward(loss_g)
         for name in GENERATOR_PARTS:
-            self._step_only(optim_wrapper, name)
+            self.apply_gradients(optim_wrapper, name)
         log["loss_g"] = loss_g.detach()
 
         # 2: depth rotation consistency, depth path only.
@@ -309,13 +308,6 @@ class DepthGAN(BaseGAN):
 
         self.net("generator").requires_grad_(True)
         return self.finish_iteration(batch, log)
-
-    def _step_only(self, optim_wrapper: OptimWrapperDict, name: str) -> None:
-        """Average optimizer ``name``'s gradients over ranks, step and zero them (the backward already ran)."""
-        wrapper = optim_wrapper[name]
-        average_gradients([p for g in wrapper.optimizer.param_groups for p in g["params"] if p.requires_grad])
-        wrapper.step()
-        wrapper.zero_grad()
 
     # ------------------------------------------------------------------ validation
     def sample_val_poses(self, indices: list[int]) -> Tensor:

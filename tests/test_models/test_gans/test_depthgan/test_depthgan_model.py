@@ -38,20 +38,16 @@ def _batch(n: int = 4, depth: bool = True) -> dict:
 def _record(model: DepthGAN) -> list[tuple[str, set[str]]]:
     """Record, at every optimizer step, which parameters carry a non-zero gradient."""
     calls: list[tuple[str, set[str]]] = []
-    step_only = model._step_only
+    apply = model.apply_gradients  # every step, step_optimizer's included, goes through it
 
     def grads() -> set[str]:
         return {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
 
-    def recorded_step_only(optim_wrapper, name):
+    def recorded_apply(optim_wrapper, name):
         calls.append((name, grads()))
-        step_only(optim_wrapper, name)
+        apply(optim_wrapper, name)
 
-    def recorded_step(optim_wrapper, name, loss):
-        optim_wrapper[name].backward(loss)
-        recorded_step_only(optim_wrapper, name)
-
-    model._step_only, model.step_optimizer = recorded_step_only, recorded_step
+    model.apply_gradients = recorded_apply
     return calls
 
 
