@@ -76,9 +76,8 @@ def test_registered_and_built_from_config_dicts():
 
 @pytest.mark.parametrize("occlusion_aware", [False, True])
 def test_warp_and_bins_equal_the_model_functions(occlusion_aware):
-    """RotEval's per-sample warp is the training losses' warp_views (the model re-exports the one module)."""
-    from gen3d.models.gans.depthgan import depth_bins as model_bins
-    from gen3d.models.gans.depthgan import depthgan_intrinsics, warp_views
+    """RotEval's per-sample warp (focal and shift per sample) is the training losses' warp_views at those values."""
+    from gen3d.evaluation.metrics.depthgan_warp import depthgan_intrinsics, warp_views
 
     a, b = _rand_rgbd(3, 0), _rand_rgbd(3, 1)
     yaw_a, yaw_b = torch.tensor([0.1, -0.2, 0.25]), torch.tensor([-0.15, 0.2, 0.25])
@@ -88,7 +87,6 @@ def test_warp_and_bins_equal_the_model_functions(occlusion_aware):
     for key in ("image", "depth", "z", "mask"):
         assert torch.equal(getattr(mine, key), getattr(ref, key)), key
     assert not mine.mask.all()  # the yaw differences push pixels out of view
-    assert model_bins is depth_bins
     edges = torch.tensor([-1.5, -1.0, -0.95, 0.0, 0.5, 0.999, 1.0, 1.3]).reshape(1, 1, 1, 8)  # clamped at both ends
     assert depth_bins(edges, BINS).tolist() == [[[0, 0, 0, 5, 7, 9, 9, 9]]]
 
@@ -121,7 +119,7 @@ def test_consistent_plane_scores_near_zero_a_screen_copy_and_swapped_yaws_do_not
 @pytest.mark.parametrize("occlusion_aware", [False, True])
 def test_pooled_sums_over_samples_by_hand(occlusion_aware):
     """Result = sum over samples of the masked sums / total mask count (not the mean of per-sample means)."""
-    from gen3d.models.gans.depthgan import depthgan_intrinsics, warp_views
+    from gen3d.evaluation.metrics.depthgan_warp import depthgan_intrinsics, warp_views
 
     a, b = _rand_rgbd(3, 3), _rand_rgbd(3, 4)
     yaw_a, yaw_b = torch.tensor([0.0, 0.2, -0.1]), torch.tensor([0.0, -0.25, 0.2])

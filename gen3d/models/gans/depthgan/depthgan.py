@@ -41,11 +41,19 @@ import torch.nn.functional as F
 from mmengine.optim import OptimWrapperDict
 from torch import Tensor, nn
 
+from gen3d.evaluation.metrics.depthgan_warp import (
+    DEPTH_SHIFT,
+    FOCAL_PX,
+    NUM_DEPTH_BINS,
+    check_yaw_range,
+    depth_bins,
+    depthgan_intrinsics,
+    warp_views,
+)
 from gen3d.models.losses.gan_losses import r1_penalty
 from gen3d.registry import MODELS
 
 from ..base_gan import BaseGAN
-from .warp import DEPTH_SHIFT, FOCAL_PX, NUM_DEPTH_BINS, check_yaw_range, depth_bins, depthgan_intrinsics, warp_views
 
 # scripts/training_demos/depthgan_lsun_*.sh and runners/losses/depthgan_loss.py (gans.md sections 3 and 10)
 DROT_WEIGHT = 50.0  # --drotloss=50

@@ -40,6 +40,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from gen3d.evaluation.metrics.depthgan_warp import YAW_MAX
 from gen3d.models.layers.fir import static_int
 from gen3d.registry import MODELS
 
@@ -47,7 +48,6 @@ from ..generator_output import GeneratorOutput
 from ..stylegan2.generator import CHANNEL_MAX, StyleGAN2Generator, SynthesisNetwork
 from ..stylegan2.mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA
 from .generator_layers import ANGLE_LAYERS, AngleMapping, FeatureInjection
-from .warp import YAW_MAX
 
 Z_DIM = 512  # --latent_dim_depth=512, --latent_dim_rgb=512 (all four depthgan_lsun_* scripts)
 W_DIM = 512

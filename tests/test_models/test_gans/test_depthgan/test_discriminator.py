@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gen3d.models.gans.depthgan import DepthBinHead, DepthGANDiscriminator, depth_bins
+from gen3d.evaluation.metrics.depthgan_warp import depth_bins
+from gen3d.models.gans.depthgan import DepthBinHead, DepthGANDiscriminator
 from gen3d.models.gans.stylegan2.discriminator_layers import DiscriminatorBlock
 from gen3d.registry import MODELS
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from gen3d.models.gans.depthgan.warp import (
+from gen3d.evaluation.metrics.depthgan_warp import (
     FOCAL_PX,
     YAW_RANGE,
     check_warp_angle,
