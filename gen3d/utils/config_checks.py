@@ -398,13 +398,20 @@ def check_depth_data(cfg: Config) -> None:
     """Refuse a depth-trained model (DepthGAN) whose training data cannot give depth, before anything is built.
 
     Raises:
-        ConfigError: Naming ``train_dataloader.dataset.with_depth`` (False) or ``train_dataloader.dataset.pipeline``
-            (no ``LoadRGBDDepth`` step).
+        ConfigError: Naming ``train_dataloader.dataset.with_depth`` (False), ``train_dataloader.dataset.pipeline``
+            (no ``LoadRGBDDepth`` step) or ``model.val_pairs`` (False beside a RotEval evaluator).
     """
     model_type = (cfg.get("model") or {}).get("type")
     dataset = (cfg.get("train_dataloader") or {}).get("dataset")
     if model_type not in DEPTH_MODELS or not isinstance(dataset, dict):
         return
+    if cfg.model.get("val_pairs", True) is False:
+        for split in ("val_evaluator", "test_evaluator"):
+            evaluators = cfg.get(split) or []
+            evaluators = [evaluators] if isinstance(evaluators, dict) else evaluators
+            if any(isinstance(e, dict) and e.get("type") == "RotEval" for e in evaluators):
+                raise ConfigError(f"{split} has RotEval, which needs two views per latent, but model.val_pairs = False "
+                                  f"in {cfg.filename}: set it True or drop RotEval")
     key = "train_dataloader.dataset"
     if dataset.get("with_depth", True) is False:
         raise ConfigError(f"{model_type} trains on RGB + depth but {key}.with_depth = False in {cfg.filename}: set it "

@@ -109,6 +109,8 @@ class DepthGAN(BaseGAN):
         ema_rampup: Cap the EMA half-life at ``seen_img * ema_rampup`` (None: none, official).
         num_val_fakes: Validate on the first samples only; None: one fake per real image.
         val_seed: Seed of the validation latents and yaws.
+        val_pairs: Render each validation latent at its second yaw too (RotEval's input); False halves the
+            validation renders of a config without RotEval (refused with one, naming ``model.val_pairs``).
         init_cfg: mmengine init config.
 
     Raises:
@@ -123,7 +125,8 @@ class DepthGAN(BaseGAN):
                  warp_focal: float = FOCAL_PX, depth_shift: float = DEPTH_SHIFT,
                  train_noise_mode: str = TRAIN_NOISE_MODE, adversarial_loss: str = "logistic",
                  ema_kimg: float = EMA_KIMG, ema_rampup: float | None = None, num_val_fakes: int | None = None,
-                 val_seed: int = 0, dynamic_d: dict | None = None, init_cfg: dict | None = None) -> None:
+                 val_seed: int = 0, val_pairs: bool = True, dynamic_d: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
         if dynamic_d is not None:
             raise ValueError("DepthGAN does not take dynamic_d: its discriminator's depth stem and depth head have no "
                              "DynamicD width mask")
@@ -149,7 +152,7 @@ class DepthGAN(BaseGAN):
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
         self.style_mixing_prob, self.occlusion_aware = float(style_mixing_prob), bool(occlusion_aware)
         self.warp_focal, self.depth_shift = float(warp_focal), float(depth_shift)
-        self.train_noise_mode = str(train_noise_mode)
+        self.train_noise_mode, self.val_pairs = str(train_noise_mode), bool(val_pairs)
         self.num_bins = int(getattr(self.net("discriminator"), "num_bins", NUM_DEPTH_BINS))
 
     # ------------------------------------------------------------------ the two generator optimizers
@@ -337,23 +340,27 @@ class DepthGAN(BaseGAN):
 
         Returns:
             Per sample: ``fake_img`` uint8 ``(3, R, R)``, ``fake_rgbd`` / ``fake_rgbd_b`` float ``(4, R, R)`` (raw RGB
-            and normalised depth), ``yaw`` / ``yaw_b`` (radians), ``fake_depth`` float ``(1, R, R)``,
+            and normalised depth), ``yaw`` / ``yaw_b`` (radians; the ``_b`` pair only with ``val_pairs``),
+            ``fake_depth`` float ``(1, R, R)``,
             ``fake_depth_img`` uint8 ``(1, R, R)``, ``fake_depth_logits`` ``(num_bins, R, R)``, ``warp_focal``,
             ``warp_shift``.
         """
         gen, disc = self.generator_ema, self.net("discriminator")
         with torch.no_grad():
-            views = [gen(z, c, pose[:, k:k + 1], noise_mode="const") for k in (0, 1)]
+            views = [gen(z, c, pose[:, k:k + 1], noise_mode="const") for k in ((0, 1) if self.val_pairs else (0,))]
             logits = disc(views[0].image, c)["depth_logits"].float()
         out = []
         for i in range(z.shape[0]):
             rgbd = [torch.cat([v.image[i], v.depth[i]], 0).float().cpu() for v in views]
             depth = views[0].depth[i].float().cpu()
-            out.append({"fake_img": self.to_uint8(views[0].image[i]).cpu(), "fake_rgbd": rgbd[0],
-                        "fake_rgbd_b": rgbd[1],
-                        "yaw": float(pose[i, 0]), "yaw_b": float(pose[i, 1]), "fake_depth": depth,
-                        "fake_depth_img": self.to_uint8(depth.clamp(-1, 1)), "fake_depth_logits": logits[i].cpu(),
-                        "warp_focal": self.warp_focal, "warp_shift": self.depth_shift})
+            sample = {"fake_img": self.to_uint8(views[0].image[i]).cpu(), "fake_rgbd": rgbd[0],
+                      "yaw": float(pose[i, 0]), "fake_depth": depth,
+                      "fake_depth_img": self.to_uint8(depth.clamp(-1, 1)),
+                      "fake_depth_logits": logits[i].cpu(), "warp_focal": self.warp_focal,
+                      "warp_shift": self.depth_shift}
+            if self.val_pairs:
+                sample.update(fake_rgbd_b=rgbd[1], yaw_b=float(pose[i, 1]))
+            out.append(sample)
         return out
 
     def val_reals(self, data: dict, keep: list[int], c: Tensor | None) -> list[dict[str, Any]]:

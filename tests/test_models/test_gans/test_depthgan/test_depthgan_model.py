@@ -131,6 +131,12 @@ def test_config_without_depth_is_refused():
     with pytest.raises(ConfigError, match="with_depth"):
         check_depth_data(Config(no_depth))
     check_depth_data(Config(dict(no_loader, model=dict(type="StyleGAN2"))))  # RGB models are not concerned
+    single = dict(ok, model=dict(type="DepthGAN", val_pairs=False),
+                  val_evaluator=[dict(type="FrechetInceptionDistance")])
+    check_depth_data(Config(single))
+    for split in ("val_evaluator", "test_evaluator"):
+        with pytest.raises(ConfigError, match=f"{split} has RotEval.*model.val_pairs = False"):
+            check_depth_data(Config(dict(single, **{split: [dict(type="RotEval")]})))
 
 
 def test_val_outputs_are_fixed_per_sample_and_carry_both_views():
@@ -151,3 +157,7 @@ def test_val_outputs_are_fixed_per_sample_and_carry_both_views():
     assert not torch.equal(first["fake_rgbd"], first["fake_rgbd_b"])
     no_depth = model.val_step(_batch(2, depth=False))
     assert "real_depth" not in no_depth[0] and "fake_depth_logits" in no_depth[0]
+    model.val_pairs = False  # one view per latent: the same first view, no second one
+    single = model.val_step(_batch(3))
+    assert "fake_rgbd_b" not in single[0] and "yaw_b" not in single[0]
+    assert torch.equal(single[0]["fake_rgbd"], first["fake_rgbd"]) and single[0]["yaw"] == first["yaw"]
