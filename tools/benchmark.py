@@ -15,6 +15,10 @@ CPU model at 32 and 64 px, rays/s and images/s, ratios against 32 px.
 ``python tools/benchmark.py pigan-train [--batch-size 4] [--rounds 4]``: one pi-GAN training step (D with R1 and pose
 loss, G, EMA) with the plain D and with GeoD, at 32 and 64 px, rays/s and images/s, ``x pi-GAN`` at the same size.
 
+``python tools/benchmark.py depthgan-train [--resolution 32 64] [--rounds 16]``: one DepthGAN training iteration (all
+phases, then without the rotation losses, without the depth losses, adversarial + R1 only) against a StyleGAN2 of its
+appearance path's size, ``x StyleGAN2`` at each side.
+
 ``python tools/benchmark.py buffer-broadcast [--queue-scale 1.0] [--rounds 8]``: GradSyncDataParallel's per-step
 buffer broadcast with 2 CPU gloo ranks, every buffer (before) vs those that can differ (U2PL's queues left out).
 
@@ -49,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int,
                         help="images per step (default 8; seg-step: 4 per stream; pigan-train: 4)")
     parser.add_argument("--crop-size", type=int, default=96, help="seg-step: crop side")
+    parser.add_argument("--resolution", type=int, nargs="+", help="depthgan-train: image sides to time (default 32)")
     parser.add_argument("--rounds", type=int, help="timed calls per variant (default 8; gan-train 16; pigan-train 4)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true",

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 from gen3d.apis.benchmarks import BENCH_TASKS
 from gen3d.apis.depthgan_benchmarks import (
@@ -65,3 +66,25 @@ def test_task_is_wired_on_device_and_in_the_gpu_check():
     task = BENCH_TASKS["depthgan-train"]
     assert task.columns == DEPTHGAN_COLUMNS and task.on_device and task.rounds % 16 == 0
     assert "depthgan-train" in BENCHMARKS and sum(BENCHMARKS.values()) == 300.0 and "x StyleGAN2" in RATIO_KEYS
+
+
+
+def test_tool_resolution_option_reaches_the_task(monkeypatch):
+    import argparse
+    import importlib.util
+
+    from gen3d.apis import depthgan_benchmarks
+    from tests.conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("benchmark_tool", REPO_ROOT / "tools" / "benchmark.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = tool.parse_args(["depthgan-train", "--resolution", "16", "32", "--rounds", "16"])
+    assert args.resolution == [16, 32]
+    sides = []
+    monkeypatch.setattr(depthgan_benchmarks, "bench_depthgan_train", lambda dg, sg, s, *a, **k: sides.append(s) or [])
+    cpu = torch.device("cpu")
+    depthgan_benchmarks.depthgan_train_task(args, cpu)
+    depthgan_benchmarks.depthgan_train_task(argparse.Namespace(config=None, batch_size=None, rounds=16,
+                                                               resolution=None), cpu)
+    assert sides == [(16, 32), depthgan_benchmarks.RESOLUTIONS]
