@@ -22,6 +22,7 @@ from gen3d.runtime.manifest import sha256_file, write_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # not tests.conftest: this module is imported where torch is blocked
 NO_TORCH_RUNNER = str(REPO_ROOT / "tests" / "test_runtime" / "no_torch_runner.py")
+GAN_DEPLOY = str(REPO_ROOT / "deploy" / "gan_onnxruntime_fp32_dynamic.py")
 
 CLASSES = ["bottle", "cable"]
 IMAGE_THR = [0.5, 0.6]
@@ -169,3 +170,14 @@ def assert_never_imports_torch(code: str, *args: str) -> None:
     out = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def build_generator_bundle(ckpt: str | Path, out: str | Path, deploy: str = GAN_DEPLOY) -> str:
+    """A generator bundle of ``ckpt`` through gen3d's own deploy path, in ``out`` (imports torch: test process only)."""
+    from mmengine.config import Config
+
+    from gen3d.apis.gan_inference import load_generator
+    from gen3d.deploy.gan_bundle import build_gan_bundle
+
+    build_gan_bundle(Config.fromfile(deploy), load_generator(str(ckpt)), str(ckpt), str(out), max_images=8)
+    return str(out)

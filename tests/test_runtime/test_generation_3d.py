@@ -16,11 +16,8 @@ from gen3d.runtime.generation import (
     seed_poses,
 )
 from gen3d.runtime.ply import read_ply, write_ply
-from tests.conftest import REPO_ROOT
 from tests.helpers.pigan import make_tiny_pigan_checkpoint
-from tests.test_runtime.bundle_helpers import assert_never_imports_torch, run_without_torch
-
-DEPLOY = str(REPO_ROOT / "deploy" / "gan_onnxruntime_fp32_dynamic.py")
+from tests.test_runtime.bundle_helpers import assert_never_imports_torch, build_generator_bundle, run_without_torch
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +27,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(ckpt, tmp_path_factory):
-    from mmengine.config import Config
-
-    from gen3d.apis.gan_inference import load_generator
-    from gen3d.deploy.gan_bundle import build_gan_bundle
-
-    out = tmp_path_factory.mktemp("pigan_bundle")
-    build_gan_bundle(Config.fromfile(DEPLOY), load_generator(str(ckpt)), str(ckpt), str(out), max_images=8)
-    return str(out)
+    return build_generator_bundle(ckpt, tmp_path_factory.mktemp("pigan_bundle"))
 
 
 def test_poses_in_all_maps_out_match_pytorch(ckpt, bundle):

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 
 from gen3d.runtime.generation import GeneratorRuntime, sample_poses, seed_latents, seed_poses
-from tests.conftest import REPO_ROOT
 from tests.helpers.depthgan import YAW_RANGE, Z_DIM_DEPTH, Z_DIM_RGB, make_tiny_depthgan_checkpoint
-from tests.test_runtime.bundle_helpers import run_without_torch
+from tests.test_runtime.bundle_helpers import build_generator_bundle, run_without_torch
 
-DEPLOY = str(REPO_ROOT / "deploy" / "gan_onnxruntime_fp32_dynamic.py")
 Z_DIM = Z_DIM_DEPTH + Z_DIM_RGB
 
 
@@ -20,14 +18,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(ckpt, tmp_path_factory):
-    from mmengine.config import Config
-
-    from gen3d.apis.gan_inference import load_generator
-    from gen3d.deploy.gan_bundle import build_gan_bundle
-
-    out = tmp_path_factory.mktemp("depthgan_bundle")
-    build_gan_bundle(Config.fromfile(DEPLOY), load_generator(str(ckpt)), str(ckpt), str(out), max_images=8)
-    return str(out)
+    return build_generator_bundle(ckpt, tmp_path_factory.mktemp("depthgan_bundle"))
 
 
 def test_one_latent_and_yaw_in_match_pytorch(ckpt, bundle):

@@ -6,11 +6,8 @@ import pytest
 
 from gen3d.runtime.generation import GeneratorRuntime, make_grid, parse_seeds, seed_latents
 from gen3d.runtime.manifest import ManifestError
-from tests.conftest import REPO_ROOT
 from tests.helpers.gan import make_tiny_gan_checkpoint
-from tests.test_runtime.bundle_helpers import assert_never_imports_torch, run_without_torch
-
-DEPLOY = str(REPO_ROOT / "deploy" / "gan_onnxruntime_fp32_dynamic.py")
+from tests.test_runtime.bundle_helpers import assert_never_imports_torch, build_generator_bundle, run_without_torch
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +17,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(ckpt, tmp_path_factory):
-    from mmengine.config import Config
-
-    from gen3d.apis.gan_inference import load_generator
-    from gen3d.deploy.gan_bundle import build_gan_bundle
-
-    out = tmp_path_factory.mktemp("gan_bundle")
-    build_gan_bundle(Config.fromfile(DEPLOY), load_generator(str(ckpt)), str(ckpt), str(out), max_images=8)
-    return str(out)
+    return build_generator_bundle(ckpt, tmp_path_factory.mktemp("gan_bundle"))
 
 
 def test_matches_pytorch_generator_ema(ckpt, bundle):
