@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from gen3d.models.gans.sampling import generate_outputs, to_uint8
-from gen3d.runtime.generation import geometry_panels, pose_order
+from gen3d.runtime.colormaps import geometry_panels
+from gen3d.runtime.generation import pose_order
 from gen3d.runtime.ply import write_ply
 
 SWEEPS = ("yaw", "pitch", "both")
@@ -98,7 +99,7 @@ def sweep_poses(gen: nn.Module, frames: int = 36, sweep: str = "yaw", yaw_range:
 
 
 def geometry_maps(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, truncation_psi: float = 1.0,
-                  batch_size: int = 8, geometry: bool = True) -> np.ndarray:
+                  batch_size: int = 8, geometry: bool = True, shared_depth: bool = False) -> np.ndarray:
     """Render latents at poses; RGB, or RGB | depth | normal side by side.
 
     Args:
@@ -108,6 +109,7 @@ def geometry_maps(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, truncatio
         truncation_psi: Truncation.
         batch_size: Renders per forward.
         geometry: Put depth (near bright, background black) and normals beside the RGB.
+        shared_depth: One depth colour range over all N renders (a sweep's frames); False: per render.
 
     Returns:
         uint8 ``(N, H, K * W, 3)``, ``K`` = 1 or the maps present (up to 3).
@@ -116,7 +118,7 @@ def geometry_maps(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, truncatio
     maps = {"image": to_uint8(out.image).permute(0, 2, 3, 1).numpy()}
     if geometry:
         maps.update({k: v.permute(0, 2, 3, 1).numpy() for k, v in out.maps().items() if k != "image"})
-    return geometry_panels(maps)
+    return geometry_panels(maps, shared_depth)
 
 
 @torch.no_grad()
@@ -220,7 +222,8 @@ def write_3d_outputs(gen: nn.Module, z: torch.Tensor, pose: torch.Tensor, out_di
     if sweep:
         poses = sweep_poses(gen, frames, sweep, yaw_range, pitch_range)
         with_maps = geometry or not hasattr(gen, "density")
-        frames_arr = geometry_maps(gen, z[:1].expand(len(poses), -1), poses, truncation_psi, geometry=with_maps)
+        frames_arr = geometry_maps(gen, z[:1].expand(len(poses), -1), poses, truncation_psi, geometry=with_maps,
+                                   shared_depth=True)  # one colour range: the depth does not flicker
         path = osp.join(out_dir, f"sweep_{sweep}_{int(seeds[0]):04d}.{video_format}")
         write_animation(frames_arr.transpose(0, 3, 1, 2), path, fps, scale)
         lines.append(f"{len(poses)} frames, {sweep} sweep of seed {seeds[0]} -> {path}")

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from gen3d.runtime.backend import make_backend
+from gen3d.runtime.colormaps import geometry_panels
 from gen3d.runtime.manifest import ManifestError, load_manifest
 
 #: Output names a generator bundle may have, in order: the fields of ``gen3d.models.gans.generator_output
@@ -154,55 +155,6 @@ def seed_poses(seeds: Iterable[int], dist: dict) -> np.ndarray:
     """One pose per seed, ``numpy.random.default_rng((seed, 1))`` (a stream apart from the latent's): ``[N, P]``."""
     rows = [sample_poses(dist, 1, np.random.default_rng((int(s), 1))) for s in seeds]
     return np.concatenate(rows) if rows else np.zeros((0, len(pose_order(dist))), np.float32)
-
-
-def depth_to_rgb(depth: np.ndarray, mask: np.ndarray | None = None, threshold: float = 0.5) -> np.ndarray:
-    """Colour-map depths, near bright (inferno), each image on its own foreground range; background black.
-
-    Args:
-        depth: float ``[N, H, W, 1]`` (or ``[N, H, W]``).
-        mask: Optional opacity, same shape; the depth is divided by it (``sum w t / sum w``).
-        threshold: Foreground opacity (below it: background).
-
-    Returns:
-        uint8 ``[N, H, W, 3]`` RGB.
-    """
-    d = np.asarray(depth, np.float32).reshape(len(depth), *np.shape(depth)[1:3])
-    fg = np.ones_like(d, bool)
-    if mask is not None:  # sum w t / sum w: the surface depth, not pulled towards 0 by a partial opacity
-        m = np.asarray(mask, np.float32).reshape(d.shape)
-        d, fg = d / np.maximum(m, 1e-6), m >= threshold
-    out = np.zeros((*d.shape, 3), np.uint8)
-    for k in range(len(d)):
-        sel = fg[k]
-        if not sel.any():  # nothing rendered: all background
-            continue
-        lo, hi = float(d[k][sel].min()), float(d[k][sel].max())
-        near = np.clip((hi - d[k]) / max(hi - lo, 1e-8), 0, 1)  # 1 at the nearest surface
-        rgb = cv2.cvtColor(cv2.applyColorMap((near * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-        out[k] = np.where(sel[..., None], rgb, 0)
-    return out
-
-
-def normal_to_rgb(normal: np.ndarray) -> np.ndarray:
-    """Unit normals ``[N, H, W, 3]`` -> uint8 RGB ``(n + 1) / 2`` (zero normals, no surface, grey)."""
-    return np.clip((np.asarray(normal, np.float32) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
-def geometry_panels(maps: dict[str, np.ndarray]) -> np.ndarray:
-    """RGB, depth and normal side by side per sample: uint8 ``[N, H, K * W, 3]`` (the maps present, grey to RGB).
-
-    Args:
-        maps: ``image`` uint8 ``[N, H, W, C]`` and optionally ``depth``, ``normal``, ``mask`` float NHWC
-            (:meth:`GeneratorRuntime.generate_maps`).
-    """
-    image = maps["image"] if maps["image"].shape[-1] == 3 else maps["image"].repeat(3, -1)
-    panels = [image]
-    if "depth" in maps:
-        panels.append(depth_to_rgb(maps["depth"], maps.get("mask")))
-    if "normal" in maps:
-        panels.append(normal_to_rgb(maps["normal"]))
-    return np.concatenate(panels, 2)
 
 
 class GeneratorRuntime:

@@ -6,15 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gen3d.runtime.generation import (
-    GeneratorRuntime,
-    depth_to_rgb,
-    geometry_panels,
-    normal_to_rgb,
-    sample_poses,
-    seed_latents,
-    seed_poses,
-)
+from gen3d.runtime.colormaps import depth_to_rgb, geometry_panels, normal_to_rgb
+from gen3d.runtime.generation import GeneratorRuntime, sample_poses, seed_latents, seed_poses
 from gen3d.runtime.ply import read_ply, write_ply
 from tests.helpers.pigan import make_tiny_pigan_checkpoint
 from tests.test_runtime.bundle_helpers import assert_never_imports_torch, build_generator_bundle, run_without_torch
@@ -91,6 +84,17 @@ def test_geometry_colours():
     panels = geometry_panels({"image": np.zeros((2, 4, 4, 3), np.uint8), "depth": np.ones((2, 4, 4, 1)),
                               "normal": np.zeros((2, 4, 4, 3))})
     assert panels.shape == (2, 4, 12, 3)
+
+
+def test_shared_depth_range_keeps_a_sweeps_colours_steady():
+    near, far = np.full((1, 2, 2, 1), 1.0, np.float32), np.full((1, 2, 2, 1), 3.0, np.float32)
+    frames = np.concatenate([np.concatenate([near, far], 2), np.concatenate([near, far], 2) + 1])  # frame 2 is farther
+    own, shared = depth_to_rgb(frames), depth_to_rgb(frames, shared=True)
+    assert np.array_equal(own[0], own[1])  # each frame on its own range: the farther frame looks the same
+    assert shared[1].astype(int).sum() < shared[0].astype(int).sum()  # one range: the farther frame is darker
+    assert np.array_equal(shared[0, :, :2], own[0, :, :2])  # the nearest surface of all is bright in both
+    panels = geometry_panels({"image": np.zeros((2, 2, 4, 3), np.uint8), "depth": frames}, shared_depth=True)
+    assert np.array_equal(panels[:, :, 4:], shared)
 
 
 @pytest.mark.parametrize("ascii", [False, True])

@@ -26,7 +26,7 @@ def gif_frames(path) -> list[np.ndarray]:
 def test_grid_depth_panels_and_yaw_sweep(ckpt, tmp_path):
     from gen3d.apis.gan_3d import geometry_maps, sweep_poses
     from gen3d.apis.gan_inference import generate_outputs, load_generator, seed_latents, seed_poses, to_uint8
-    from gen3d.runtime.generation import depth_to_rgb
+    from gen3d.runtime.colormaps import depth_to_rgb
 
     out = run_tool("gan/generate.py", str(ckpt), "--out-dir", str(tmp_path), "--seeds", "2-4", "--truncation", "0.7",
                    "--geometry", "--sweep", "yaw", "--frames", "4")
@@ -47,7 +47,7 @@ def test_grid_depth_panels_and_yaw_sweep(ckpt, tmp_path):
     assert len(frames) == 4 and frames[0].shape == (16, 32, 3)  # RGB | depth
     yaws = sweep_poses(gen, 4, "yaw")
     assert torch.allclose(yaws, torch.tensor([[YAW_RANGE[0]], [0.0], [YAW_RANGE[1]], [0.0]]), atol=1e-6)
-    want = geometry_maps(gen, z[:1].expand(4, -1), yaws, 0.7).astype(int)
+    want = geometry_maps(gen, z[:1].expand(4, -1), yaws, 0.7, shared_depth=True).astype(int)  # one depth range
     assert np.abs(np.stack(frames) - want).mean() < 4  # the GIF's palette aside, the sweep's renders
     assert np.abs(frames[0][:, 16:] - frames[2][:, 16:]).mean() > 8  # the depth moves with the camera
     assert torch.allclose(sweep_poses(gen, 2, "yaw", yaw_range=(0.1, 0.2)), torch.tensor([[0.1], [0.2]]))
