@@ -1,1 +1,29 @@
-"""gen3d.models.editing."""
+"""Latent editing of GAN generators: SeFa (Shen & Zhou, CVPR'21) and ReSeFa (Zhu et al., ICML'22).
+
+Nothing here is registered; the functions take a built generator (StyleGAN2 layout: ``mapping``, ``synthesis``,
+``num_ws``) and return NumPy directions ``(K, w_dim)``, rows sorted by descending eigenvalue.
+"""
+
+from .directions import DirectionSet, file_sha256, load_directions, save_directions
+from .manipulation import edit_grid, edit_ws, image_locality, locality_ratio, sample_ws, truncate_ws
+from .region import FFHQ_BOXES, box_to_mask, region_mask, scale_box, validate_box
+from .resefa import (
+    ReSeFaResult,
+    generator_image_fn,
+    image_jacobian,
+    rayleigh_quotient,
+    region_matrices,
+    resefa_directions,
+    resefa_from_fn,
+    sample_w,
+    solve_directions,
+)
+from .sefa import sefa_directions, sefa_from_matrix, style_modules, style_weights
+
+__all__ = [
+    "FFHQ_BOXES", "DirectionSet", "ReSeFaResult", "box_to_mask", "edit_grid", "edit_ws", "file_sha256",
+    "generator_image_fn", "image_jacobian", "image_locality", "load_directions", "locality_ratio",
+    "rayleigh_quotient", "region_mask", "region_matrices", "resefa_directions", "resefa_from_fn", "sample_w",
+    "sample_ws", "save_directions", "scale_box", "sefa_directions", "sefa_from_matrix", "solve_directions",
+    "style_modules", "style_weights", "truncate_ws", "validate_box",
+]
