@@ -1,5 +1,8 @@
 """tools/train.py on a tiny DepthGAN over tiny offline rooms: the seven phases log, a killed run resumes exactly."""
 
+import json
+import math
+
 import torch
 
 from gen3d.datasets.rooms_synthesis import build_rooms_dataset
@@ -33,3 +36,14 @@ def test_killed_depthgan_training_resumes_to_identical_weights(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), f"{k} differs by {(a[k].double() - b[k].double()).abs().max()}"
     assert set(straight_ckpt["optimizer"]) >= {"generator_depth", "generator_rgb", "discriminator"}
+    # tools/test.py --out: every DepthGAN metric of the config in the results JSON (the estimator-less one named off)
+    results = tmp_path / "results.json"
+    out = run_tool("test.py", str(DEPTHGAN_CONFIG), str(straight / "iter_6.pth"), *common, "--work-dir",
+                   str(tmp_path / "test"), "--out", str(results))
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = {k.rsplit("/", 1)[-1]: v for k, v in json.loads(results.read_text()).items()}
+    for key in ("fd_lite0", "fd_lite0_depth", "roteval_depth", "roteval_rgb", "real_depth_ce", "real_depth_acc",
+                "fake_depth_ce", "fake_depth_acc"):
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
+    assert 0 <= metrics["real_depth_acc"] <= 1 and metrics["roteval_depth"] > 0
+    assert "gen_depth_l1" not in metrics and "estimator" in out.stdout + out.stderr  # off, with its reason

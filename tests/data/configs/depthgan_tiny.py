@@ -24,3 +24,16 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, in
 custom_hooks = [dict(type='AssertRanksInSyncHook'), dict(type='KillAtIterHook', kill_at=-1)]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=7, deterministic=True)
+# tools/test.py: the DepthGAN metrics written by --out (FID-proxy on RGB and depth, RotEval, the depth-bin head;
+# generated-depth error off without an estimator file)
+test_dataloader = dict(batch_size=3, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                       dataset=dict(type='RGBDDataset', data_root=data_root, pipeline=pipeline, test_mode=True))
+test_evaluator = [
+    dict(type='FrechetInceptionDistance', fallback='lite0'),
+    dict(type='FrechetInceptionDistance', fallback='lite0', fake_key='fake_depth_img', real_key='real_depth_img',
+         key_suffix='_depth'),
+    dict(type='RotEval'),
+    dict(type='DepthBinAccuracy'),
+    dict(type='GeneratedDepthError', estimator=None),
+]
+test_cfg = dict(type='TestLoop')
