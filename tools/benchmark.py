@@ -22,6 +22,11 @@ appearance path's size, ``x StyleGAN2`` at each side.
 ``python tools/benchmark.py buffer-broadcast [--queue-scale 1.0] [--rounds 8]``: GradSyncDataParallel's per-step
 buffer broadcast with 2 CPU gloo ranks, every buffer (before) vs those that can differ (U2PL's queues left out).
 
+``python tools/benchmark.py resefa-locality [--checkpoint CKPT] [--resolution 32] [--rounds 20]``: locality ratio
+(mean |dx| inside a centred box a quarter of the side wide over mean |dx| outside, held-out latents) of the top ReSeFa
+and SeFa directions and of ``--rounds`` random unit directions, ``x random``; without a checkpoint an untrained
+(seeded) lite StyleGAN2, labelled as such. Not a speed benchmark.
+
 The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``) and ``render`` take
 ``--device cuda``: models on the GPU, synchronised timing, fp16 ``AmpOptimWrapper`` for the mixed-precision variants
 (bf16 autocast on CPU); ``--threads`` applies on CPU only. Speed is measured here, never in tests. Variants are

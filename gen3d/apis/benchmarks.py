@@ -19,6 +19,7 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from gen3d.apis.depthgan_benchmarks import DEPTHGAN_COLUMNS, depthgan_train_task
+from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
 from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
 from gen3d.apis.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
 from gen3d.deploy.benchmark import DEPLOY_COLUMNS
@@ -336,6 +337,7 @@ BENCH_TASKS = {
     "depthgan-train": BenchTask(depthgan_train_task, DEPTHGAN_COLUMNS, rounds=16, on_device=True),
     "buffer-broadcast": BenchTask(_broadcast_task, ("variant", "MiB sent", "median s", "p90 s", "ms/MiB",
                                                     "x before")),
+    "resefa-locality": BenchTask(editing_task, EDITING_COLUMNS, rounds=20),
 }
 """Subcommands of ``tools/benchmark.py``."""
 

@@ -58,7 +58,7 @@ def test_amp_wrapper_follows_the_device(monkeypatch):
 
 def test_task_table_and_which_tasks_take_a_device(monkeypatch):
     assert set(BENCH_TASKS) == {"uniad-train", "deploy", "seg-step", "gan-train", "buffer-broadcast", "render",
-                                "pigan-train", "depthgan-train"}
+                                "pigan-train", "depthgan-train", "resefa-locality"}
     assert {k for k, t in BENCH_TASKS.items() if t.on_device} == set(BENCHMARKS)  # what tools/gpu_check.py runs
     assert resolve_task("seg-step", "cpu")[1] == torch.device("cpu")
     with pytest.raises(ValueError, match="deploy runs on CPU only"):
