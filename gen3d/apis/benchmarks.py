@@ -22,6 +22,7 @@ from gen3d.apis.depthgan_benchmarks import DEPTHGAN_COLUMNS, depthgan_train_task
 from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
 from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
 from gen3d.apis.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
+from gen3d.apis.repo_paths import repo_file
 from gen3d.deploy.benchmark import DEPLOY_COLUMNS
 from gen3d.structures import AnomalyDataSample
 from gen3d.utils.benchmark import (
@@ -34,7 +35,7 @@ from gen3d.utils.benchmark import (
     time_interleaved,
 )
 
-UNIAD_CONFIG = "configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
+UNIAD_CONFIG = repo_file("configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py")
 
 
 def _uniad_batch(batch_size: int, size: int, seed: int = 0) -> dict:
@@ -92,9 +93,9 @@ def bench_uniad_train(config: str = UNIAD_CONFIG, batch_size: int = 8, rounds: i
     return rows
 
 
-SEG_SUP_CONFIG = "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
-SEG_U2PL_CONFIG = "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
-SEG_MT_CONFIG = "configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py"
+SEG_SUP_CONFIG = repo_file("configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+SEG_U2PL_CONFIG = repo_file("configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+SEG_MT_CONFIG = repo_file("configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 
 
 def _seg_two_stream_batch(batch_size: int, crop: int, seed: int = 0) -> dict:

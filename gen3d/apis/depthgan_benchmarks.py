@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from gen3d.apis.repo_paths import REPO_ROOT
 from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPTHGAN_CONFIG = "configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"
 """The CPU DepthGAN whose iteration is timed (model and its three optimizers)."""
 STYLEGAN2_CONFIG = "configs/stylegan2/stylegan2_lite-rgb_1xb8-20kimg_rooms-32.py"

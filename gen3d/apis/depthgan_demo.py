@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from gen3d.apis.repo_paths import repo_file
+
 DEPTHGAN_RUNS = {
-    "DepthGAN": osp.join(_REPO, "configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"),
-    "StyleGAN2 RGB": osp.join(_REPO, "configs/stylegan2/stylegan2_lite-rgb_1xb8-20kimg_rooms-32.py"),
+    "DepthGAN": repo_file("configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"),
+    "StyleGAN2 RGB": repo_file("configs/stylegan2/stylegan2_lite-rgb_1xb8-20kimg_rooms-32.py"),
 }
 ROOMS_IMAGES, ROOMS_SIZE = 1000, 32
 REFERENCES = {"real rooms: orbit (warp's motion)": "orbit", "real rooms: turn in place": "in_place",

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from gen3d.apis.editing import locality_table
+from gen3d.apis.repo_paths import repo_file
 
-LITE_CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), "configs", "_base_", "models",
-                       "stylegan2_lite-32.py")
+LITE_CONFIG = repo_file("configs/_base_/models/stylegan2_lite-32.py")
 """The 32-px lite StyleGAN2 built (untrained) when no ``--checkpoint`` is given."""
 EDITING_COLUMNS = ("direction", "locality", "std", "x random")
 """Printed columns of ``tools/benchmark.py resefa-locality``."""

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from gen3d.apis.repo_paths import repo_file
+
 DEMO3D_RUNS = {
-    "pi-GAN": osp.join(_REPO, "configs/pigan/pigan_siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
-    "pi-GAN + GeoD": osp.join(_REPO, "configs/geod/geod_pigan-siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
+    "pi-GAN": repo_file("configs/pigan/pigan_siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
+    "pi-GAN + GeoD": repo_file("configs/geod/geod_pigan-siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
 }
 DEMO3D_IMAGES, DEMO3D_SIZE, DEMO3D_BACKGROUND = 1000, 32, "white"
 _ITER_RE = re.compile(r"Iter\(train\) \[\s*(\d+)/(\d+)\]")

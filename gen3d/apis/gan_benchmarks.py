@@ -11,12 +11,13 @@ import numpy as np
 import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
+from gen3d.apis.repo_paths import repo_file
 from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
 
 GAN_CONFIGS = {
-    "StyleGAN2 (plain D)": "configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py",
-    "DynamicD increasing": "configs/dynamicd/dynamicd-increase_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py",
-    "DynamicD decreasing": "configs/dynamicd/dynamicd-decrease_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py",
+    "StyleGAN2 (plain D)": repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),
+    "DynamicD increasing": repo_file("configs/dynamicd/dynamicd-increase_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py"),
+    "DynamicD decreasing": repo_file("configs/dynamicd/dynamicd-decrease_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py"),
 }
 """Default variants of ``tools/benchmark.py gan-train``: the 32-px demo config and its two DynamicD schedules
 (genforce/dynamicd README: sufficient data grows D 0.5 -> 1.0, limited data shrinks it 1.0 -> 0.5 with random

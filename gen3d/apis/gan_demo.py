@@ -17,11 +17,11 @@ import os.path as osp
 import time
 from typing import Any
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from gen3d.apis.repo_paths import repo_file
+
 DEMO_CONFIGS = {
-    "StyleGAN2": osp.join(_REPO, "configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),
-    "DynamicD decreasing": osp.join(
-        _REPO, "configs/dynamicd/dynamicd-decrease_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py"),
+    "StyleGAN2": repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),
+    "DynamicD decreasing": repo_file("configs/dynamicd/dynamicd-decrease_stylegan2-lite_1xb8-20kimg_lfw-faces-32.py"),
 }
 METRIC_KEYS = ("fid", "fd_lite0", "kid", "kd_lite0")  # first found is plotted / printed
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gen3d.apis.repo_paths import REPO_ROOT
+
 GRACE_S = 20.0
 MIN_PART_S = 5.0
 RATIO_KEYS = ("speed-up", "x supervised", "x plain D", "x StyleGAN2")
@@ -208,7 +210,7 @@ def run_gpu_check(out: Path, budget_s: float = 540.0, pytest_budget_s: float = 2
     start = time.monotonic()
     log_dir = out.parent / f"{out.stem}_logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    tool = tool or Path(__file__).resolve().parents[2] / "tools" / "benchmark.py"
+    tool = tool or REPO_ROOT / "tools" / "benchmark.py"
     env, rows = environment(), []
     left = lambda: budget_s - (time.monotonic() - start)  # noqa: E731
     parts: list[tuple[str, float]] = ([("pytest", pytest_budget_s)] if pytest_args else [])

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from gen3d.apis.repo_paths import REPO_ROOT
 from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
 
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PIGAN_MODEL_CONFIG = "configs/_base_/models/pigan_siren-64x4-32.py"
 """The CPU pi-GAN whose generator and discriminator are timed."""
 GEOD_CONFIG = "configs/geod/geod_pigan-siren-64x4_1xb8-4kimg_shape3d-32.py"

@@ -12,10 +12,11 @@ import os.path as osp
 import time
 from typing import Any
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SUP_CONFIG = osp.join(_REPO, "configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
-U2PL_CONFIG = osp.join(_REPO, "configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
-MT_CONFIG = osp.join(_REPO, "configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+from gen3d.apis.repo_paths import repo_file
+
+SUP_CONFIG = repo_file("configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+U2PL_CONFIG = repo_file("configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
+MT_CONFIG = repo_file("configs/u2pl/meanteacher_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 #: ``--methods`` name -> (config, display name in the comparison table). ``supervised-long`` is the supervised-only
 #: config trained for as many iterations as the semi-supervised runs (an epoch of those is a pass over the larger
 #: unlabeled list): the control that separates the effect of the unlabeled images from that of a longer schedule.
