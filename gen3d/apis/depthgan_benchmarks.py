@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from gen3d.apis.repo_paths import REPO_ROOT
-from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
+from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
 
 DEPTHGAN_CONFIG = "configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"
 """The CPU DepthGAN whose iteration is timed (model and its three optimizers)."""
@@ -163,12 +163,8 @@ def bench_depthgan_train(depthgan_cfg: dict, stylegan2_cfg: dict, resolutions: t
                                                   if k != "constructor"})(model)
             intervals[f"{name}|{px}"] = int(model.r1_interval)
             variants[f"{name}|{px}"] = (lambda m=model, o=optim, b=batches[depth]: m.train_step(b, o))
-    flush = dev.type == "cpu" and torch.set_flush_denormal(True)
-    try:  # CPU: the first StyleGAN2 steps from a fresh model run into denormals (10-100x slower for ~8 steps)
+    with flush_denormals(dev):  # CPU: a fresh StyleGAN2's first steps run into denormals (10-100x slower)
         times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
-    finally:
-        if flush:
-            torch.set_flush_denormal(False)
     rows = []
     for key, ts in times.items():
         name, px = key.split("|")[0], int(key.split("|")[1])

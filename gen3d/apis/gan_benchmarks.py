@@ -12,7 +12,7 @@ import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from gen3d.apis.repo_paths import repo_file
-from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
+from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
 
 GAN_CONFIGS = {
     "StyleGAN2 (plain D)": repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),
@@ -54,7 +54,8 @@ def bench_gan_train(model_cfgs: dict[str, dict], batch_size: int = 8, rounds: in
     Every variant starts at iteration 0 and runs ``warmup + rounds`` steps in lock-step, so all of them do the
     same lazy-regularisation steps (PL every 4, R1 every 16 iterations with the defaults); ``rounds`` a multiple of
     16 averages a whole cycle. DynamicD masks weights but keeps every convolution full size (no FLOPs saved), so
-    its cost is the masking itself (and the random channel draw of the decreasing schedule).
+    its cost is the masking itself (and the random channel draw of the decreasing schedule). On CPU the steps run
+    with denormals flushed (:func:`~gen3d.utils.benchmark.flush_denormals`).
 
     Args:
         model_cfgs: ``{variant name: StyleGAN2 model config}``; the first is the baseline of the ratios.
@@ -84,7 +85,8 @@ def bench_gan_train(model_cfgs: dict[str, dict], batch_size: int = 8, rounds: in
         optim = _optim(model)
         models[name] = model
         variants[name] = (lambda m=model, o=optim, b=batch: m.train_step(b, o))
-    times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
+    with flush_denormals(dev):  # CPU: a fresh StyleGAN2's first steps run into denormals (10-100x slower)
+        times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
     base_mean = statistics.fmean(next(iter(times.values())))
     rows = []
     for name, ts in times.items():

@@ -8,9 +8,10 @@ call is bracketed by ``torch.cuda.synchronize``; the mixed-precision wrapper fol
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,6 +49,24 @@ def time_interleaved(variants: dict[str, Callable[[], None]], rounds: int = 10, 
             sync()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+@contextlib.contextmanager
+def flush_denormals(device: str | torch.device | None = "cpu") -> Iterator[bool]:
+    """On CPU, flush subnormal floats to zero while timing (``torch.set_flush_denormal``), then turn it off again.
+
+    A freshly initialised GAN spends its first training steps in subnormal arithmetic on x86 CPUs, 10-100x slower
+    per step; a long run does not see it, so a benchmark of a few dozen steps must not either. Yields whether the
+    flush is on (False on CUDA or where the CPU does not support it).
+    """
+    import torch
+
+    flush = torch.device(device or "cpu").type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield bool(flush)
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
 
 
 def _synchronizer(device: str | torch.device | None) -> Callable[[], None]:
