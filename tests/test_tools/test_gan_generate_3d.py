@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from gen3d.runtime.ply import read_ply
-from tests.conftest import run_tool
+from tests.conftest import run_tool, run_tool_main
 from tests.helpers.gan import make_tiny_gan_checkpoint
 from tests.helpers.pigan import make_tiny_pigan_checkpoint
 
@@ -45,6 +45,7 @@ def test_sweep_geometry_and_mesh(ckpt, tmp_path):
 
 def test_2d_generator_refuses_3d_flags(tmp_path):
     ckpt = make_tiny_gan_checkpoint(tmp_path / "tiny.pth")
-    out = run_tool("gan/generate.py", str(ckpt), "--out-dir", str(tmp_path / "o"), "--seeds", "0", "--sweep", "yaw")
+    out = run_tool_main("gan/generate.py", str(ckpt), "--out-dir", str(tmp_path / "o"), "--seeds", "0", "--sweep",
+                        "yaw")
     assert out.returncode != 0 and "3D-aware generator" in out.stderr
     assert not (tmp_path / "o" / "grid.png").exists()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import run_tool
+from tests.conftest import run_tool, run_tool_main
 from tests.helpers.depthgan import YAW_RANGE, make_tiny_depthgan_checkpoint
 
 
@@ -75,6 +75,6 @@ def test_library_sweep_shows_depth_and_checks_flags(ckpt, tmp_path):
     (("--interpolate", "w"), "--interpolate w needs"),
 ])
 def test_refused_flags_name_the_flag(ckpt, tmp_path, flags, message):
-    out = run_tool("gan/generate.py", str(ckpt), "--out-dir", str(tmp_path / "o"), "--seeds", "0", *flags)
+    out = run_tool_main("gan/generate.py", str(ckpt), "--out-dir", str(tmp_path / "o"), "--seeds", "0", *flags)
     assert out.returncode != 0 and message in out.stderr and "DepthGANGenerator" in out.stderr
     assert not (tmp_path / "o" / "grid.png").exists()  # refused before anything is written

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gen3d.utils import load_local_checkpoint
-from tests.conftest import REPO_ROOT, TOY_CONFIG, run_tool
+from tests.conftest import REPO_ROOT, TOY_CONFIG, run_tool, run_tool_main
 
 KILL_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "toy_classifier_kill.py"
 UNIAD_TINY = REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py"
@@ -125,7 +125,7 @@ def test_amp_on_cpu_uses_bf16_autocast(tmp_path, toy_data_root):
 ])
 def test_train_errors_are_one_clear_message(tmp_path, toy_data_root, args, message):
     base = [] if "--data-root" in args else ["--data-root", str(toy_data_root)]
-    out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(tmp_path), *base, *args)
+    out = run_tool_main("train.py", str(TOY_CONFIG), "--work-dir", str(tmp_path), *base, *args)
     assert out.returncode != 0
     assert message in out.stderr
     assert "Traceback" not in out.stderr
@@ -133,15 +133,15 @@ def test_train_errors_are_one_clear_message(tmp_path, toy_data_root, args, messa
 
 def test_nested_config_key_typo_is_one_message(tmp_path):
     # The typo sits two levels down (a backbone argument): mmengine would only fail while building the model.
-    out = run_tool("train.py", str(UNIAD_TINY), "--work-dir", str(tmp_path), "--cfg-options",
-                   "model.backbone.pretraned=False")
+    out = run_tool_main("train.py", str(UNIAD_TINY), "--work-dir", str(tmp_path), "--cfg-options",
+                        "model.backbone.pretraned=False")
     assert out.returncode != 0
     assert "model.backbone.pretraned" in out.stderr and "Did you mean: 'pretrained'" in out.stderr
     assert "Traceback" not in out.stderr
 
 
 def test_missing_data_root_in_config_is_named(tmp_path):
-    out = run_tool("train.py", str(TOY_CONFIG), "--work-dir", str(tmp_path))
+    out = run_tool_main("train.py", str(TOY_CONFIG), "--work-dir", str(tmp_path))
     assert out.returncode != 0
     assert "data/toy-missing" in out.stderr and "train_dataloader.dataset.data_root" in out.stderr
 
