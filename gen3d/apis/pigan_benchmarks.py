@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from gen3d.apis.repo_paths import REPO_ROOT
-from gen3d.utils.benchmark import bench_device, device_label, percentile, time_interleaved
+from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -202,7 +202,8 @@ def bench_pigan_train(model_cfg: dict, geod: dict, resolutions: tuple[int, ...] 
             optim = MultiOptimWrapperConstructor(copy.deepcopy(optim_cfg))(model)
             models[f"{name} {px} px"] = model
             variants[f"{name} {px} px"] = (lambda m=model, o=optim, b=batch: m.train_step(b, o))
-    times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
+    with flush_denormals(dev):  # CPU: a fresh GAN's first steps can run in subnormal arithmetic
+        times = time_interleaved(variants, rounds=rounds, warmup=warmup, device=dev)
     rows = []
     for key, ts in times.items():
         name, px = key.split()[0], int(key.split()[1])
