@@ -15,6 +15,11 @@ plain network), let a method build on the synthesis network without copying it (
 ``conv_ws`` gives the convolutions other ``w`` than the ToRGB layers that share their index, and ``layer_hook`` sees
 (and may replace) the features after every convolution, numbered as the ``ws`` they use (conv ``l`` reads ``ws[:, l]``,
 Hammer's ``layer{l}``).
+
+A third, ``padding_maps`` (PadInv, arXiv 2203.11105 Sec. 3.2; official ``EzioBy/padinv@49304d6``
+``models/stylegan2_generator_padinv.py``), replaces the zero padding of chosen non-upsampling convs and the constant
+input with given maps: a dict ``{conv index l: (N, C_l, S, S), 'const': (N, C_4, S, S)}``, centre-cropped to
+``R_l + 2`` (``4``); see :mod:`.padded_conv`. None or ``{}``: the plain network.
 """
 
 import math
@@ -29,6 +34,7 @@ from gen3d.registry import MODELS
 from ..generator_output import GeneratorOutput
 from .mapping import MAPPING_LAYERS, MAPPING_LR_MULT, W_AVG_BETA, MappingNetwork
 from .modulated_conv import ModulatedConv2d, ToRGB
+from .padded_conv import CONST_KEY, check_padding_maps
 
 CHANNEL_BASE = 32768  # stylegan2-ada cfg_specs 'stylegan2': fmaps=1 -> channel_base = 32768
 CHANNEL_MAX = 512
@@ -53,7 +59,7 @@ LayerHook = Callable[[int, Tensor], Tensor]
 
 
 def _run_conv(conv: ModulatedConv2d, x: Tensor, w_iter: Iterator[Tensor], conv_w_iter: Iterator[Tensor] | None,
-              noise_mode: str, layer_hook: LayerHook | None, layer: int) -> Tensor:
+              noise_mode: str, layer_hook: LayerHook | None, layer: int, padding_maps: dict | None = None) -> Tensor:
     """One synthesis conv with the block's ``w`` (or the ``conv_ws`` override), then the optional hook.
 
     Args:
@@ -64,6 +70,7 @@ def _run_conv(conv: ModulatedConv2d, x: Tensor, w_iter: Iterator[Tensor], conv_w
         noise_mode: Noise mode of the conv.
         layer_hook: Optional hook.
         layer: Network-wide conv index passed to the hook.
+        padding_maps: Checked, cropped PadInv maps or None; ``padding_maps[layer]`` (if any) pads this conv.
 
     Returns:
         ``(N, C_out, H', W')``.
@@ -71,7 +78,10 @@ def _run_conv(conv: ModulatedConv2d, x: Tensor, w_iter: Iterator[Tensor], conv_w
     w = next(w_iter)
     if conv_w_iter is not None:
         w = next(conv_w_iter)
-    x = conv(x, w, noise_mode=noise_mode)
+    if padding_maps and layer in padding_maps:
+        x = conv(x, w, noise_mode=noise_mode, padding_map=padding_maps[layer])
+    else:
+        x = conv(x, w, noise_mode=noise_mode)
     return x if layer_hook is None else layer_hook(layer, x)
 
 
@@ -109,7 +119,7 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str = "random",
                 conv_ws: Tensor | None = None, layer_hook: LayerHook | None = None,
-                first_layer: int = 0) -> tuple[Tensor, Tensor | None]:
+                first_layer: int = 0, padding_maps: dict | None = None) -> tuple[Tensor, Tensor | None]:
         """Run the block.
 
         Args:
@@ -120,6 +130,8 @@ class SynthesisBlock(nn.Module):
             conv_ws: Optional ``w`` of the convs, same shape as ``ws`` (its ToRGB entries are unused); None: ``ws``.
             layer_hook: Optional ``(layer, features (N, out_channels, R, R)) -> features`` after every conv.
             first_layer: Network-wide index of this block's first conv (the ``layer`` the hook receives).
+            padding_maps: Optional PadInv maps checked and cropped by :func:`.padded_conv.check_padding_maps`,
+                keyed by network-wide conv index (and ``'const'``, ``(N, C, R, R)``, for the first block).
 
         Returns:
             Features ``(N, out_channels, R, R)`` and the image ``(N, img_channels, R, R)`` (``None`` before the last
@@ -127,11 +139,14 @@ class SynthesisBlock(nn.Module):
         """
         w_iter = iter(ws.unbind(dim=1))
         conv_w_iter = None if conv_ws is None else iter(conv_ws.unbind(dim=1))
-        if self.in_channels == 0:
+        if self.in_channels == 0 and padding_maps and CONST_KEY in padding_maps:
+            x = padding_maps[CONST_KEY].to(self.const.dtype)  # PadInv encode_const_input: replaces the constant
+        elif self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
         else:
-            x = _run_conv(self.conv0, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer)
-        x = _run_conv(self.conv1, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer + self.num_conv - 1)
+            x = _run_conv(self.conv0, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer, padding_maps)
+        x = _run_conv(self.conv1, x, w_iter, conv_w_iter, noise_mode, layer_hook, first_layer + self.num_conv - 1,
+                      padding_maps)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
         if self.num_torgb:
@@ -171,7 +186,7 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
 
     def forward(self, ws: Tensor, noise_mode: str = "random", conv_ws: Tensor | None = None,
-                layer_hook: LayerHook | None = None) -> Tensor:
+                layer_hook: LayerHook | None = None, padding_maps: dict | None = None) -> Tensor:
         """Synthesise images.
 
         Args:
@@ -181,6 +196,10 @@ class SynthesisNetwork(nn.Module):
                 (the ToRGB layers keep reading ``ws``). None: the plain network.
             layer_hook: Optional ``(l, features (N, C_l, R_l, R_l)) -> features`` called after conv ``l``
                 (``l = 0 .. num_ws - 2``); what it returns feeds the next conv and the block's ToRGB.
+            padding_maps: Optional PadInv maps (arXiv 2203.11105 Sec. 3.2): ``{l: (N, C_in of conv l, S, S)}`` for
+                non-upsampling convs ``l`` (their zero padding becomes the border ring of the map centre-cropped
+                to ``R_l + 2``) and ``'const': (N, C_4, S, S)`` (its centre 4x4 replaces the constant input).
+                Bad keys or shapes raise ``ValueError`` naming the layer. None / ``{}``: the plain network.
 
         Returns:
             ``(N, img_channels, resolution, resolution)``, roughly in ``[-1, 1]``.
@@ -189,6 +208,8 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"expected ws of shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         if conv_ws is not None and tuple(conv_ws.shape) != tuple(ws.shape):
             raise ValueError(f"conv_ws must have the shape of ws {tuple(ws.shape)}, got {tuple(conv_ws.shape)}")
+        if padding_maps is not None:
+            padding_maps = check_padding_maps(self, padding_maps, ws.shape[0])
         ws = ws.float()
         conv_ws = None if conv_ws is None else conv_ws.float()
         x = img = None
@@ -198,7 +219,7 @@ class SynthesisNetwork(nn.Module):
             count = block.num_conv + block.num_torgb
             block_conv_ws = None if conv_ws is None else conv_ws.narrow(1, w_idx, count)
             x, img = block(x, img, ws.narrow(1, w_idx, count), noise_mode=noise_mode, conv_ws=block_conv_ws,
-                           layer_hook=layer_hook, first_layer=w_idx)
+                           layer_hook=layer_hook, first_layer=w_idx, padding_maps=padding_maps)
             w_idx += block.num_conv
         return img
 
@@ -243,7 +264,8 @@ class StyleGAN2Generator(nn.Module):
 
     def forward(self, z: Tensor, c: Tensor | None = None, pose: Tensor | None = None,
                 truncation_psi: float | Tensor = 1.0, truncation_cutoff: int | None = None,
-                noise_mode: str = "random", update_w_avg: bool = False) -> GeneratorOutput:
+                noise_mode: str = "random", update_w_avg: bool = False,
+                padding_maps: dict | None = None) -> GeneratorOutput:
         """Generate images from latents (the generator interface of :mod:`gen3d.models.gans.generator_output`).
 
         Args:
@@ -254,6 +276,7 @@ class StyleGAN2Generator(nn.Module):
             truncation_cutoff: Truncate only the first ``cutoff`` ws.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``; ``"const"`` is deterministic and export-clean.
             update_w_avg: Update the ``w_avg`` moving average with this batch.
+            padding_maps: Optional PadInv padding maps of :meth:`SynthesisNetwork.forward`; None: the plain generator.
 
         Returns:
             ``GeneratorOutput(image=(N, img_channels, resolution, resolution))``.
@@ -262,4 +285,4 @@ class StyleGAN2Generator(nn.Module):
             raise ValueError("StyleGAN2Generator is a 2D generator (pose_dim 0): pass pose=None")
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_w_avg=update_w_avg)
-        return GeneratorOutput(image=self.synthesis(ws, noise_mode=noise_mode))
+        return GeneratorOutput(image=self.synthesis(ws, noise_mode=noise_mode, padding_maps=padding_maps))

@@ -9,6 +9,8 @@ outputs. Two equivalent executions, as in stylegan2-ada-pytorch ``training/netwo
 * ``fused=True``: one grouped convolution with a per-sample weight (groups = batch size).
 
 Per-pixel noise (Sec. 2.1 of arXiv 1812.04948) is added after the convolution with a learned scalar strength.
+Optionally (PadInv, arXiv 2203.11105) the zero padding of a non-upsampling conv is replaced by a map's border ring
+(:mod:`.padded_conv`); without a map the layer is unchanged.
 """
 
 import math
@@ -18,6 +20,8 @@ from torch import Tensor, nn
 
 from gen3d.models.layers.equalized import EqualLinear, bias_act
 from gen3d.models.layers.fir import RESAMPLE_FILTER, conv2d_resample, setup_filter, static_int
+
+from .padded_conv import padding_ring_conv2d
 
 DEMOD_EPS = 1e-8  # modulated_conv2d: `(w.square().sum(dim=[2,3,4]) + 1e-8).rsqrt()`
 NOISE_MODES = ("random", "const", "none")
@@ -60,6 +64,20 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
     return x.reshape(n, c_out, *x.shape[2:])
 
 
+def demodulation_coefficients(weight: Tensor, styles: Tensor) -> Tensor:
+    """Demodulation coefficients of Eq. 3, as :func:`modulated_conv2d` computes them (for the PadInv ring term).
+
+    Args:
+        weight: Raw weight ``(C_out, C_in, k, k)``.
+        styles: ``(N, C_in)``.
+
+    Returns:
+        ``(N, C_out)``: ``1 / sqrt(sum_{i,k} (s_i W_oik)^2 + eps)``.
+    """
+    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
+    return (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()
+
+
 class ModulatedConv2d(nn.Module):
     """Synthesis layer: affine style, modulated (de-modulated) conv, noise, bias and activation.
 
@@ -93,7 +111,8 @@ class ModulatedConv2d(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: str = "random", gain: float = 1.0) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: str = "random", gain: float = 1.0,
+                padding_map: Tensor | None = None) -> Tensor:
         """Apply the layer.
 
         Args:
@@ -101,6 +120,9 @@ class ModulatedConv2d(nn.Module):
             w: Latent ``(N, w_dim)``.
             noise_mode: ``"random"`` (fresh noise), ``"const"`` (the stored ``noise_const`` buffer) or ``"none"``.
             gain: Extra output gain.
+            padding_map: Optional PadInv padding ``(N, in_channels, R + 2p, R + 2p)``, ``p = kernel_size // 2``
+                (non-upsampling convs only): its border ring replaces the zero padding of the style-modulated
+                activations (see :mod:`.padded_conv`); None: zero padding, the plain layer.
 
         Returns:
             ``(N, out_channels, R, R)``.
@@ -110,6 +132,17 @@ class ModulatedConv2d(nn.Module):
         styles = self.affine(w)
         x = modulated_conv2d(x, self.weight, styles, demodulate=self.demodulate, up=self.up,
                              resample_filter=self.resample_filter, fused=self.fused)
+        if padding_map is not None:  # PadInv (arXiv 2203.11105 Sec. 3.2): y = modconv(x) + d * conv(ring, W)
+            p = self.weight.shape[-1] // 2
+            want = (x.shape[0], self.in_channels, x.shape[2] + 2 * p, x.shape[3] + 2 * p)  # up == 1: R_in = R
+            if self.up != 1:
+                raise ValueError(f"padding maps replace the padding of non-upsampling convs only; this conv "
+                                 f"({self.extra_repr()}) up-samples")
+            if tuple(padding_map.shape) != want:
+                raise ValueError(f"padding_map must be {want} for this conv ({self.extra_repr()}), "
+                                 f"got {tuple(padding_map.shape)}")
+            dcoefs = demodulation_coefficients(self.weight, styles) if self.demodulate else None
+            x = x + padding_ring_conv2d(padding_map.to(x.dtype), self.weight, dcoefs)
         if self.use_noise and noise_mode == "random":
             x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
                                 dtype=x.dtype) * self.noise_strength
