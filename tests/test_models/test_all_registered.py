@@ -104,6 +104,14 @@ SMOKE = {
                                channel_max=16), lambda: (torch.randn(B, 16), None, torch.zeros(B, 1))),
     "DepthGANDiscriminator": (dict(resolution=32, channel_base=128, channel_max=16, depth_head_resolutions=(32, 16, 8)),
                               lambda: (torch.rand(B, 4, 32, 32) * 2 - 1,)),
+    # BigGAN (models/gans/biggan/, InterClassGAN part 1): class-conditional, hierarchical z (3 chunks at 16 px)
+    "BigGAN": (dict(generator=dict(type="BigGANGenerator", resolution=16, z_dim=12, c_dim=2, shared_dim=8, ch=4),
+                    discriminator=dict(type="ProjectionDiscriminator", resolution=16, c_dim=2, ch=4)),
+               lambda: (torch.randn(B, 12), dict(gt_label=torch.tensor([0, 1])))),
+    "BigGANGenerator": (dict(resolution=16, z_dim=12, c_dim=2, shared_dim=8, ch=4),
+                        lambda: (torch.randn(B, 12), torch.eye(2))),
+    "ProjectionDiscriminator": (dict(resolution=16, c_dim=2, ch=4),
+                                lambda: (torch.rand(B, 3, 16, 16) * 2 - 1, torch.eye(2))),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FCNAuxHead": (dict(in_channels=C, num_classes=3, channels=4, in_index=0), lambda: ([torch.rand(B, C, 5, 7)],)),
 }
