@@ -117,8 +117,11 @@ def resolve_region(region: Region, size: int) -> tuple[Region, Tensor]:
 
 def compute_directions(checkpoint: str, out: str, method: str = "resefa", region: Region | None = None,
                        layers: Sequence[int] | None = None, num_samples: int = NUM_SAMPLES, seed: int = SEED,
-                       full_rank: bool = False, device: str = "cpu") -> str:
+                       full_rank: bool = False, device: str = "cpu", per_sample: bool = False) -> str:
     """Compute SeFa or ReSeFa directions of a checkpoint's EMA generator and save them (with its sha256).
+
+    ``per_sample`` (ReSeFa): the official output, one direction set per latent, saved as ``<out stem>_s<i>.npz``
+    (``i`` = 0 .. ``num_samples - 1``); the default averages ``M_R`` and ``M_B`` over the latents into one set.
 
     Args:
         checkpoint: GAN checkpoint (``.pth``) of a StyleGAN2.
@@ -130,9 +133,10 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         seed: Their seed (official 4).
         full_rank: ReSeFa's official ``--full_rank`` regulariser.
         device: Torch device.
+        per_sample: ReSeFa only: one file per latent (official), ``out`` names the first.
 
     Returns:
-        ``out``; the file holds ``(w_dim, w_dim)`` directions.
+        ``out`` (with ``per_sample``, the first per-sample file); a file holds ``(w_dim, w_dim)`` directions.
     """
     from gen3d.apis.gan_inference import load_generator
 
@@ -140,6 +144,8 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         raise ValueError(f"method must be 'sefa' or 'resefa', got {method!r}")
     if method == "sefa" and region is not None:
         raise ValueError("region: SeFa is closed-form over the whole image and takes no region (use method='resefa')")
+    if per_sample and method != "resefa":
+        raise ValueError("per_sample: only ReSeFa computes one direction set per latent")
     if method == "resefa" and region is None:
         raise ValueError("region: ReSeFa needs a region (a box [cr, cc, h, w] at 256 px, a box name or a mask file)")
     gen = load_generator(checkpoint, device=device)
@@ -152,12 +158,20 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         return out
     stored, mask = resolve_region(region, size)
     result = resefa_directions(gen, mask.to(next(gen.parameters()).device), num_samples, seed,
-                               full_rank=full_rank, layers=layers)
+                               average=not per_sample, full_rank=full_rank, layers=layers)
     extra = {"region_input": list(region) if isinstance(region, Sequence) and not isinstance(region, str) else None,
              "full_rank": full_rank}
-    save_directions(out, result.directions, result.eigenvalues, method="resefa", layers=layers, region=stored,
-                    samples=num_samples, seed=seed, resolution=size, checkpoint=checkpoint, extra=extra)
-    return out
+    if not per_sample:
+        save_directions(out, result.directions, result.eigenvalues, method="resefa", layers=layers, region=stored,
+                        samples=num_samples, seed=seed, resolution=size, checkpoint=checkpoint, extra=extra)
+        return out
+    stem, paths = osp.splitext(out)[0], []
+    for i in range(len(result.directions)):  # the official image_{i:02d}_... files, one latent each
+        paths.append(f"{stem}_s{i}.npz")
+        save_directions(paths[-1], result.directions[i], result.eigenvalues[i], method="resefa", layers=layers,
+                        region=stored, samples=num_samples, seed=seed, resolution=size, checkpoint=checkpoint,
+                        extra={**extra, "sample": i})
+    return paths[0]
 
 
 def stored_region_mask(meta: dict, mask: np.ndarray | None, size: int) -> Tensor | None:

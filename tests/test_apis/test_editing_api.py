@@ -52,6 +52,20 @@ def test_compute_directions_stores_scaled_box_and_checkpoint_hash(files):
     assert ds.metadata["checkpoint_sha256"] == file_sha256(ckpt)
 
 
+def test_per_sample_directions_are_the_official_one_set_per_latent(files, tmp_path):
+    _, ckpt, averaged, _ = files
+    first = compute_directions(ckpt, str(tmp_path / "eyes.npz"), "resefa", BOX_256, num_samples=2, per_sample=True)
+    assert first == str(tmp_path / "eyes_s0.npz") and not (tmp_path / "eyes.npz").exists()
+    sets = [load_directions(tmp_path / f"eyes_s{i}.npz") for i in range(2)]
+    assert [d.metadata["extra"]["sample"] for d in sets] == [0, 1] and not (tmp_path / "eyes_s2.npz").exists()
+    assert all(d.directions.shape == (16, 16) and d.metadata["samples"] == 2 for d in sets)
+    assert not np.allclose(np.abs(sets[0].directions[0]), np.abs(sets[1].directions[0]))  # two latents, two sets
+    mean = load_directions(averaged).directions[0]
+    assert not any(np.allclose(np.abs(d.directions[0]), np.abs(mean)) for d in sets)  # neither is the average
+    with pytest.raises(ValueError, match="per_sample: only ReSeFa"):
+        compute_directions(ckpt, str(tmp_path / "x.npz"), "sefa", per_sample=True)
+
+
 def test_compute_directions_refuses_region_for_sefa_and_none_for_resefa(files, tmp_path):
     _, ckpt, _, _ = files
     with pytest.raises(ValueError, match="region: SeFa"):

@@ -43,6 +43,14 @@ def test_compute_directions_then_manipulate(tmp_path: Path, capsys):
     assert np.array_equal(grid, np.asarray(Image.open(api[0])))  # every option reaches the library
 
 
+def test_per_sample_flag_writes_one_file_per_latent(tmp_path: Path):
+    ckpt = make_tiny_gan_checkpoint(tmp_path / "g.pth")
+    _tool("compute_directions").main([str(ckpt), "--out", str(tmp_path / "box.npz"), "--region", "128,128,64,64",
+                                      "--num-samples", "2", "--per-sample"])
+    assert sorted(p.name for p in tmp_path.glob("box*.npz")) == ["box_s0.npz", "box_s1.npz"]
+    assert load_directions(tmp_path / "box_s1.npz").metadata["extra"]["sample"] == 1
+
+
 def test_tools_exit_with_a_message(tmp_path: Path):
     assert _tool("compute_directions").parse_region("120,128,20,115") == [120, 128, 20, 115]
     assert _tool("compute_directions").parse_region("eyes") == "eyes"

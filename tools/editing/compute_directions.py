@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=5, help="resefa: latents averaged over")
     parser.add_argument("--seed", type=int, default=4, help="resefa: their seed")
     parser.add_argument("--full-rank", action="store_true", help="resefa: official M_B regulariser")
+    parser.add_argument("--per-sample", action="store_true",
+                        help="resefa: one file per latent, OUT_s<i>.npz (official), instead of their average")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> str:
 
     try:
         path = compute_directions(args.checkpoint, args.out, args.method, args.region, args.layers,
-                                  args.num_samples, args.seed, args.full_rank, args.device)
+                                  args.num_samples, args.seed, args.full_rank, args.device, args.per_sample)
     except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     print(f"{args.method} directions -> {path}")
