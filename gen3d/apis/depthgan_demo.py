@@ -185,11 +185,12 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
     Returns:
         The written paths, the comparison first.
     """
+    from gen3d.apis.gan3d_demo import save_side_by_side
     from gen3d.apis.gan_3d import geometry_maps, write_3d_outputs
-    from gen3d.apis.gan_inference import load_generator, make_grid, save_image
+    from gen3d.apis.gan_inference import load_generator
     from gen3d.datasets.rooms_synthesis import sample_view
     from gen3d.models.gans.sampling import generate, seed_latents, seed_poses
-    from gen3d.runtime.generation import geometry_panels
+    from gen3d.runtime.colormaps import geometry_panels
 
     views = [sample_view(0, s, size)[0] for s in seeds]
     real = geometry_panels({"image": np.stack([v.image for v in views]),
@@ -206,8 +207,5 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
                                        frames=frames, geometry=True, scale=4)]
         else:
             panels.append(generate(gen, z).permute(0, 2, 3, 1).numpy())
-    gap = np.full((*real.shape[:2], 4, 3), 255, np.uint8)
-    rows = np.concatenate([p if i == 0 else np.concatenate([gap, p], 2) for i, p in enumerate(panels)], 2)
-    grid = make_grid(rows.transpose(0, 3, 1, 2), 1, pad=2)
-    paths.insert(0, save_image(grid.repeat(3, 0).repeat(3, 1), osp.join(out_dir, "compare_rooms.png")))
+    paths.insert(0, save_side_by_side(panels, osp.join(out_dir, "compare_rooms.png")))
     return paths

@@ -41,20 +41,6 @@ OUTLINE_RGB = (255, 0, 0)  # the region's outline on the grid's strength-0 colum
 Region = Sequence[int] | str | np.ndarray | Tensor
 
 
-def parse_ints(text: str) -> list[int]:
-    """``'4,5,6'``, ``'0-3'`` or ``'0-3,9'`` -> the integers (for ``--layers`` / ``--seeds``)."""
-    out: list[int] = []
-    for part in text.split(","):
-        lo, sep, hi = part.strip().partition("-")
-        if not lo and sep:  # a negative number such as "-3"
-            out.append(int(part))
-            continue
-        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    if not out:
-        raise ValueError(f"no integers in {text!r}")
-    return out
-
-
 def _resize_mask(mask: np.ndarray | Tensor, size: int) -> Tensor:
     mask = torch.as_tensor(np.asarray(mask)).bool()
     if tuple(mask.shape) == (size, size):
@@ -229,9 +215,9 @@ def manipulate(checkpoint: str, directions_file: str, out_dir: str, index: int =
     if stored is None:
         warnings.warn(f"{directions_file} records no checkpoint sha256: cannot check it belongs to {checkpoint}",
                       stacklevel=2)
-    elif stored != file_sha256(checkpoint):
+    elif stored != (actual := file_sha256(checkpoint)):
         raise ValueError(f"{directions_file} was computed for another generator (checkpoint sha256 {stored[:12]}..., "
-                         f"{checkpoint} has {file_sha256(checkpoint)[:12]}...)")
+                         f"{checkpoint} has {actual[:12]}...)")
     gen = load_generator(checkpoint, device=device)
     if not 0 <= index < len(ds.directions):
         raise ValueError(f"index must be in [0, {len(ds.directions)}), got {index}")

@@ -146,10 +146,8 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
     ``compare_geometry.png``: a row per seed, each run's RGB | depth | normals side by side; the sweeps (with depth
     and normals) go under each run's folder.
     """
-    import numpy as np
-
     from gen3d.apis.gan_3d import geometry_maps, write_3d_outputs
-    from gen3d.apis.gan_inference import load_generator, make_grid, save_image
+    from gen3d.apis.gan_inference import load_generator
     from gen3d.models.gans.sampling import seed_latents, seed_poses
 
     panels, paths = [], []
@@ -160,8 +158,20 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
         paths += [line.rsplit("-> ", 1)[-1] for line in
                   write_3d_outputs(gen, z[:1], pose[:1], res["work_dir"], [seeds[0]], sweep="yaw", frames=24,
                                    geometry=True, scale=2)]
+    paths.insert(0, save_side_by_side(panels, osp.join(out_dir, "compare_geometry.png")))
+    return paths
+
+
+def save_side_by_side(panels: list[Any], path: str, scale: int = 3) -> str:
+    """Write runs' panels ``[(N, H, W_k, 3) uint8, ...]`` side by side (white gaps), a row per sample; returns ``path``.
+
+    The demos' comparison pictures (``compare_geometry.png``, ``compare_rooms.png``), up-scaled ``scale`` times.
+    """
+    import numpy as np
+
+    from gen3d.apis.gan_inference import make_grid, save_image
+
     gap = np.full((*panels[0].shape[:2], 4, 3), 255, np.uint8)
     rows = np.concatenate([p if i == 0 else np.concatenate([gap, p], 2) for i, p in enumerate(panels)], 2)
     grid = make_grid(rows.transpose(0, 3, 1, 2), 1, pad=2)
-    paths.insert(0, save_image(grid.repeat(3, 0).repeat(3, 1), osp.join(out_dir, "compare_geometry.png")))
-    return paths
+    return save_image(grid.repeat(scale, 0).repeat(scale, 1), path)

@@ -17,7 +17,6 @@ from gen3d.apis.editing import (
     locality_table,
     manipulate,
     outline,
-    parse_ints,
     resolve_region,
 )
 from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
@@ -187,7 +186,9 @@ def test_benchmark_task_rows(files):
     assert len(rows) == 3 and "UNTRAINED" not in title and "at 16 px" in title
 
 
-def test_parse_ints():
-    assert parse_ints("4,5,6") == [4, 5, 6] and parse_ints("0-2,9") == [0, 1, 2, 9]
+def test_layer_lists_parse_with_the_seed_parser():
+    from gen3d.runtime.generation import parse_seeds  # what the editing tools parse --layers / --seeds with
+
+    assert parse_seeds("4,5,6") == [4, 5, 6] and parse_seeds("0-2,9") == [0, 1, 2, 9]
     with pytest.raises(ValueError):
-        parse_ints("a")
+        parse_seeds("a")

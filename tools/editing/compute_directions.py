@@ -30,7 +30,7 @@ def parse_region(text: str) -> list[int] | str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gen3d.apis.editing import parse_ints
+    from gen3d.runtime.generation import parse_seeds  # "4,5,6", "0-3", "0-3,9"
 
     parser = argparse.ArgumentParser(description="Compute SeFa / ReSeFa editing directions of a StyleGAN2 checkpoint")
     parser.add_argument("checkpoint", help="GAN checkpoint (.pth) written by tools/train.py")
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--method", choices=("resefa", "sefa"), default="resefa")
     parser.add_argument("--region", type=parse_region,
                         help="resefa: box cr,cc,h,w at 256 px, a box name or a .png/.npy mask")
-    parser.add_argument("--layers", type=parse_ints, help="e.g. 4,5,6,7 or 0-3 (default: all)")
+    parser.add_argument("--layers", type=parse_seeds, help="e.g. 4,5,6,7 or 0-3 (default: all)")
     parser.add_argument("--num-samples", type=int, default=5, help="resefa: latents averaged over")
     parser.add_argument("--seed", type=int, default=4, help="resefa: their seed")
     parser.add_argument("--full-rank", action="store_true", help="resefa: official M_B regulariser")

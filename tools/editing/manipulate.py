@@ -21,20 +21,20 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gen3d.apis.editing import parse_ints
+    from gen3d.runtime.generation import parse_seeds  # "4,5,6", "0-3", "0-3,9"
 
     parser = argparse.ArgumentParser(description="Image grids and GIFs of an edit along a SeFa / ReSeFa direction")
     parser.add_argument("checkpoint", help="the GAN checkpoint the directions were computed for")
     parser.add_argument("directions", help=".npz written by tools/editing/compute_directions.py")
     parser.add_argument("--out-dir", default="work_dirs/manipulate", help="where the PNG / GIF files go")
     parser.add_argument("--index", type=int, default=0, help="direction (row of the file)")
-    parser.add_argument("--layers", type=parse_ints, default=[4, 5, 6, 7], help="edited layers, e.g. 4,5,6,7 or 0-3")
+    parser.add_argument("--layers", type=parse_seeds, default=[4, 5, 6, 7], help="edited layers, e.g. 4,5,6,7 or 0-3")
     parser.add_argument("--start", type=float, default=-10.0, help="first strength")
     parser.add_argument("--end", type=float, default=10.0, help="last strength")
     parser.add_argument("--steps", type=int, default=7, help="strengths")
     parser.add_argument("--truncation", type=float, default=0.7, help="truncation psi")
     parser.add_argument("--trunc-layers", type=int, default=8, help="layers truncated")
-    parser.add_argument("--seeds", type=parse_ints, default=[0, 1, 2], help="one grid row per seed, e.g. 0-3")
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="one grid row per seed, e.g. 0-3")
     parser.add_argument("--fps", type=int, default=4)
     parser.add_argument("--scale", type=int, default=1, help="nearest up-scaling of the written images")
     parser.add_argument("--device", default="cpu")

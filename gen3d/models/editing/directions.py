@@ -7,7 +7,6 @@ the generator checkpoint's sha256 when given. Loading uses ``np.load(allow_pickl
 code, and every malformed entry raises a ``ValueError`` naming the file and the key.
 """
 
-import hashlib
 import json
 import os
 import zipfile
@@ -18,26 +17,12 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from gen3d.runtime.manifest import sha256_file as file_sha256  # one file hash for bundles and direction files
+
 METHODS = ("sefa", "resefa")
 FORMAT_VERSION = 1
 REQUIRED_METADATA = ("format_version", "method", "layers", "region", "samples", "seed", "resolution",
                      "checkpoint_sha256")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file (e.g. the generator checkpoint the directions belong to).
-
-    Args:
-        path: File path.
-
-    Returns:
-        64 hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

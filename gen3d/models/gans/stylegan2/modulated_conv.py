@@ -27,6 +27,11 @@ DEMOD_EPS = 1e-8  # modulated_conv2d: `(w.square().sum(dim=[2,3,4]) + 1e-8).rsqr
 NOISE_MODES = ("random", "const", "none")
 
 
+def _demodulation(w: Tensor) -> Tensor:
+    """Eq. 3's ``1 / sqrt(sum_{i,k} w'^2 + eps)`` of a modulated weight ``(N, C_out, C_in, k, k)``: ``(N, C_out)``."""
+    return (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()
+
+
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool = True, up: int = 1,
                      resample_filter: Tensor | None = None, fused: bool = False) -> Tensor:
     """Style-modulated 2-D convolution with optional demodulation and 2x FIR up-sampling.
@@ -49,7 +54,7 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool
     if demodulate or fused:
         w = weight.unsqueeze(0) * styles.reshape(n, 1, c_in, 1, 1)  # (N, C_out, C_in, k, k)
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()  # (N, C_out)
+        dcoefs = _demodulation(w)  # (N, C_out)
     if not fused:
         x = x * styles.reshape(n, c_in, 1, 1).to(x.dtype)
         x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up)
@@ -74,8 +79,7 @@ def demodulation_coefficients(weight: Tensor, styles: Tensor) -> Tensor:
     Returns:
         ``(N, C_out)``: ``1 / sqrt(sum_{i,k} (s_i W_oik)^2 + eps)``.
     """
-    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
-    return (w.square().sum(dim=[2, 3, 4]) + DEMOD_EPS).rsqrt()
+    return _demodulation(weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1))
 
 
 class ModulatedConv2d(nn.Module):
