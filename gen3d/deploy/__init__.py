@@ -10,7 +10,7 @@ from typing import Any
 _EXPORTS = {
     "anomaly_wrapper": ("MASK_FILL", "AnomalyEnd2End", "AnomalyRaw", "export_copy", "reference_outputs"),
     "bundle": ("build_bundle",),
-    "onnx_export": ("ExportError", "export_onnx", "onnx_opset", "set_input_defaults", "simplify_onnx"),
+    "onnx_export": ("ExportError", "export_onnx", "onnx_opset", "simplify_onnx"),
     "parity": ("ParityError", "backend_outputs", "binary_auroc", "check_fp32_parity", "check_task_parity",
                "load_eval_set", "ort_runner", "torch_outputs"),
     "quantize": ("quantize_qdq",),

@@ -73,9 +73,12 @@ def run_variant(variant: str, path: str, batch: int, threads: int, rounds: int, 
                 model((x.permute(0, 3, 1, 2).float() - mean) / std, mode="tensor")
     else:
         sess = _make_ort(path, threads, DEFAULT_DISABLED, spin=variant == "ort-spin")
-        names = {i.name for i in sess.get_inputs()}
-        feeds = {"image": images, "class_index": np.zeros(batch, np.int64)} if "image" in names else \
+        shapes = {i.name: i.shape for i in sess.get_inputs()}
+        feeds = {"image": images, "class_index": np.zeros(batch, np.int64)} if "image" in shapes else \
             {"input": rng.standard_normal((batch, 3, *size), dtype=np.float32)}
+        for name in ("image_threshold", "pixel_threshold"):  # real inputs since the thresholds left the graph
+            if name in shapes:
+                feeds[name] = np.ones(shapes[name], np.float32)
 
         def fn() -> None:
             sess.run(None, feeds)

@@ -40,7 +40,7 @@ from .anomaly_wrapper import (
     AnomalyRaw,
     normalization_of,
 )
-from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
+from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
 from .parity import (
     AUROC_TOLERANCE,
     LABEL_MARGIN,
@@ -290,10 +290,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
                                                           max_auroc_drop=int8_auroc_drop,
                                                           label_margin=int8_label_margin)}
         logger.info("int8 task-level parity: %s", parity["int8"])
-    if defaults:
-        set_input_defaults(onnx_path, defaults)
-        if onnx_path != fp32_path:
-            set_input_defaults(fp32_path, defaults)
+    # The thresholds stay real graph inputs, their defaults in the manifest only: onnx-tensorrt turns an input with
+    # an initializer default into a constant, so an engine built from such a file would ignore the fed thresholds.
     engine, why = _build_engine(onnx_path, dcfg, work_dir)
     logger.info("TensorRT engine: %s", why if engine is None else engine.get("file"))
     if engine is not None and mode == "end2end":

@@ -26,7 +26,6 @@ import logging
 import os
 import os.path as osp
 
-import numpy as np
 import torch
 from mmengine.config import Config
 
@@ -42,7 +41,7 @@ from .gan_wrapper import (
     generator_of,
     latent_inputs,
 )
-from .onnx_export import DEFAULT_OPSET, export_onnx, set_input_defaults, simplify_onnx
+from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
 from .parity import ort_runner
 
 logger = logging.getLogger("gen3d.deploy")
@@ -109,7 +108,7 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
     export_onnx(wrapper, args, path, names_in, names_out, axes, opset, exporter)
     if oc.get("simplify", True):
         simplify_onnx(path, feeds)
-    set_input_defaults(path, {"truncation_psi": np.array([psi_default], np.float32)})
+    # truncation_psi stays a real input (its default in the manifest only; onnx-tensorrt would fold an initializer).
     step = 8 if dyn else batch
     n = max(step, (int(max_images) // step) * step)
     psis = tuple(float(p) for p in cc.get("parity_psi", (1.0, 0.7)))

@@ -10,8 +10,8 @@ generator. Graph (``GeneratorEnd2End``)::
     pose            float32 [N, pose_dim]  camera poses (3D-aware generators only)
                  or yaw     [N, 1]         a generator whose pose is one angle (DepthGAN: pose_distribution()
                                            'order' == ['yaw']; the input takes the angle's name)
-    truncation_psi  float32 [1]            w = w_avg + psi * (w - w_avg); default stored in the graph (ONNX Runtime
-                                           uses it when the input is not fed)
+    truncation_psi  float32 [1]            w = w_avg + psi * (w - w_avg); a required input, its default in the
+                                           manifest (the runtime feeds it when not given)
     ->
     image           uint8 [N, R, R, C]     RGB / grey, stylegan2-ada's rounding clamp(x * 127.5 + 128, 0, 255)
                  or float32 [N, C, R, R]   the raw generator image, about [-1, 1] (``output='float'``)

@@ -1,4 +1,4 @@
-"""ONNX export with an explicit exporter, opset check, full checker, onnxslim with an output check, input defaults.
+"""ONNX export with an explicit exporter, opset check, full checker and onnxslim with an output check.
 
 The exporter is never left to torch's default (which changed to ``dynamo=True`` in torch 2.9): ``'torchscript'``
 (``dynamo=False``) is the default because it writes the requested opset directly; ``'dynamo'`` is optional. The
@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import onnx
 import torch
-from onnx import numpy_helper
 from torch import nn
 
 DEFAULT_OPSET = 17
@@ -142,32 +141,3 @@ def simplify_onnx(path: str, feeds: Mapping[str, np.ndarray], atol: float = 1e-5
     onnx.checker.check_model(path, full_check=True)
     logger.info("onnxslim: outputs unchanged (max |diff| %s)", diffs)
     return True
-
-
-def set_input_defaults(path: str, defaults: Mapping[str, np.ndarray]) -> None:
-    """Give graph inputs default values: an initializer with the input's name (ONNX IR >= 4).
-
-    ONNX Runtime uses the initializer when the input is not fed and never constant-folds it; TensorRT treats the
-    input as a normal input, so callers must feed it (the manifest records the defaults).
-
-    Args:
-        path: ONNX file, rewritten.
-        defaults: ``{input name: array}`` with the input's dtype and a shape matching its static dims.
-
-    Raises:
-        ExportError: An input is unknown or the value's rank differs.
-    """
-    model = onnx.load(path)
-    inputs = {i.name: i for i in model.graph.input}
-    for name, value in defaults.items():
-        if name not in inputs:
-            raise ExportError(f"no graph input named {name!r} (inputs: {sorted(inputs)})")
-        rank = len(inputs[name].type.tensor_type.shape.dim)
-        if np.ndim(value) != rank:
-            raise ExportError(f"default of {name!r} has rank {np.ndim(value)}, the input has rank {rank}")
-        for init in list(model.graph.initializer):
-            if init.name == name:
-                model.graph.initializer.remove(init)
-        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-    onnx.save(model, path)
-    onnx.checker.check_model(path, full_check=True)

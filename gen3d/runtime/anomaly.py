@@ -117,9 +117,12 @@ class AnomalyRuntime:
         for name in required_in:
             if name not in declared:
                 raise ManifestError(f"{where}: the manifest declares no {name!r} input ({self.mode} mode)")
-        for name in [*required_in, *(n for n in declared if n not in required_in and "default" not in declared[n])]:
+        for name in [*required_in, *(n for n in declared if n not in required_in)]:
             if name not in graph_in:
-                raise ManifestError(f"{where}: the graph has no input {name!r} (graph inputs: {graph_in})")
+                why = (" (it has a manifest default: a graph built from a file that stored the default as an ONNX "
+                       "initializer, as onnx-tensorrt does, holds it as a constant and would ignore the fed value; "
+                       "rebuild the engine from this bundle's model.onnx)") if "default" in declared[name] else ""
+                raise ManifestError(f"{where}: the graph has no input {name!r} (graph inputs: {graph_in}){why}")
         unknown = [n for n in graph_in if n not in declared]
         if unknown:
             raise ManifestError(f"{where}: the graph needs inputs {unknown} that the manifest does not declare")
@@ -148,7 +151,7 @@ class AnomalyRuntime:
             self.interpolation = _INTERPOLATION.get(str(pre.get("interpolation", "bilinear")), cv2.INTER_LINEAR)
 
     def _default_thresholds(self) -> dict[str, dict[str, float | None]]:
-        """Per-class thresholds: the graph inputs' defaults, else ``manifest['thresholds']``."""
+        """Per-class thresholds: the manifest inputs' defaults, else ``manifest['thresholds']``."""
         table = {c: {"image": None, "pixel": None} for c in self.classes}
         for cls_name, thr in (self.manifest.get("thresholds") or {}).items():
             table.setdefault(cls_name, {"image": None, "pixel": None})

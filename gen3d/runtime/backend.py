@@ -46,6 +46,35 @@ class Backend(Protocol):
         ...
 
 
+def manifest_defaults(manifest: dict[str, Any] | None) -> dict[str, np.ndarray]:
+    """``{input: array}`` for the manifest inputs that give a ``default`` (thresholds, ``truncation_psi``).
+
+    Defaults live in the manifest, not in the graph: an ONNX initializer default is turned into a constant by
+    onnx-tensorrt, so an engine built from such a file would ignore the fed value.
+    """
+    defaults = {}
+    for entry in (manifest or {}).get("inputs", []):
+        if "default" in entry:
+            defaults[entry["name"]] = np.asarray(entry["default"], dtype=np.dtype(entry.get("dtype", "float32")))
+    return defaults
+
+
+def check_feeds(backend: str, feeds: dict[str, Any], inputs: Sequence[str], defaults: dict[str, Any]) -> None:
+    """Raise ``KeyError`` for a feed the graph cannot take or a graph input that is neither fed nor defaulted.
+
+    A feed the graph lacks is an error, never dropped: it is how a threshold baked into an engine as a constant
+    would otherwise be ignored without a word.
+    """
+    unknown = [k for k in feeds if k not in inputs]
+    if unknown:
+        raise KeyError(f"{backend}: the graph has no input {unknown} (graph inputs: {list(inputs)}); a value that "
+                       "the graph cannot take is refused rather than ignored (an engine built from a file whose "
+                       "input had an ONNX default holds it as a constant: rebuild it from the bundle's model.onnx)")
+    missing = [n for n in inputs if n not in feeds and n not in defaults]
+    if missing:
+        raise KeyError(f"{backend}: missing inputs {missing} (graph inputs: {list(inputs)}; no manifest default)")
+
+
 def static_dims(shape: Sequence[Any]) -> tuple[int | None, ...]:
     """A shape with every dynamic axis (string, ``None``, negative or zero) replaced by ``None``."""
     return tuple(d if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
@@ -63,6 +92,8 @@ class OrtBackend:
         providers: Execution providers in order of preference. Default: CUDA if this onnxruntime build has it,
             then CPU. The TensorRT execution provider is opt-in (pass it here): it builds an engine each time a
             session starts; bundles carry a prebuilt engine for :class:`~gen3d.runtime.trt_backend.TrtBackend`.
+        defaults: ``{input: array}`` fed when ``run`` is not given that input (the manifest's defaults,
+            :func:`manifest_defaults`).
 
     Raises:
         RuntimeError: onnxruntime is not installed or cannot load the graph (names the file).
@@ -71,7 +102,8 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None,
-                 hints: dict[str, Any] | None = None, spin: bool | None = None) -> None:
+                 hints: dict[str, Any] | None = None, spin: bool | None = None,
+                 defaults: dict[str, np.ndarray] | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -84,7 +116,7 @@ class OrtBackend:
             raise RuntimeError(f"onnxruntime providers {missing} are not available here (available: {available})")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # thresholds that are inputs with stored defaults trigger a harmless warning
+        options.log_severity_level = 3  # older bundles' inputs with initializer defaults trigger a harmless warning
         # Session hints measured at export (manifest 'runtime_hints'): e.g. no thread spinning, which doubled the
         # latency when another process shared the cores, and kernels that were slower on this CPU class.
         hints = hints or {}
@@ -100,26 +132,33 @@ class OrtBackend:
                                                 disabled_optimizers=list(hints.get("disabled_optimizers") or []))
         except Exception as err:  # onnxruntime raises its own exception types
             raise RuntimeError(f"onnxruntime cannot load {onnx_path}: {err}") from err
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        # Bundles written before December 2026 kept input defaults as initializers of the same name: those are
+        # overridable initializers, not in get_inputs(), and are inputs here too (a feed overrides them).
+        inputs = [*self.session.get_inputs(), *self.session.get_overridable_initializers()]
+        outputs = self.session.get_outputs()
         self.providers = self.session.get_providers()
         self.input_names = [i.name for i in inputs]
         self.output_names = [o.name for o in outputs]
         self.input_dtypes = {i.name: np.dtype(_ORT_DTYPES.get(i.type, np.float32)) for i in inputs}
         self.input_shapes = {i.name: static_dims(i.shape) for i in inputs}
-        # Inputs with a stored default (an initializer of the same name, e.g. thresholds, truncation_psi) are not
-        # in get_inputs(); feeding them overrides the default.
-        self.optional_input_names = [i.name for i in self.session.get_overridable_initializers()]
+        initialised = {i.name for i in self.session.get_overridable_initializers()}
+        self.defaults = {k: v for k, v in (defaults or {}).items() if k in self.input_names}
+        self._optional = initialised | set(self.defaults)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the graph; feeds the graph does not have are left out (inputs with a default may be fed).
+        """Run the graph; an input not fed takes its default (the manifest's, or an older file's initializer).
 
         Args:
             feeds: Input name -> array.
 
         Returns:
             Output name -> array, for every graph output.
+
+        Raises:
+            KeyError: A feed the graph has no input for, or an input neither fed nor defaulted.
         """
-        used = {k: v for k, v in feeds.items() if k in self.input_names or k in self.optional_input_names}
+        check_feeds(self.name, feeds, self.input_names, dict.fromkeys(self._optional))
+        used = {**{k: v for k, v in self.defaults.items() if k not in feeds}, **feeds}
         return dict(zip(self.output_names, self.session.run(self.output_names, used)))
 
 
@@ -187,4 +226,5 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
                 raise
             warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
     hints = (manifest.get("runtime_hints") or {}).get("onnxruntime")
-    return OrtBackend(bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file"), threads, hints=hints, spin=spin)
+    return OrtBackend(bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file"), threads, hints=hints, spin=spin,
+                      defaults=manifest_defaults(manifest))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from gen3d.runtime.backend import check_feeds, manifest_defaults
+
 ORT_ALTERNATIVE = "gen3d.runtime.backend.OrtBackend (onnxruntime) with the bundle's model.onnx"
 
 
@@ -91,15 +93,6 @@ def coerce_feed(name: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
             raise TypeError(f"input {name!r} is {array.dtype}, the engine expects {dtype}")
         array = array.astype(dtype)
     return np.ascontiguousarray(array)
-
-
-def manifest_defaults(manifest: dict[str, Any] | None) -> dict[str, np.ndarray]:
-    """Inputs that the manifest gives a ``default`` for (TensorRT has no initializer defaults)."""
-    defaults = {}
-    for entry in (manifest or {}).get("inputs", []):
-        if "default" in entry:
-            defaults[entry["name"]] = np.asarray(entry["default"], dtype=np.dtype(entry.get("dtype", "float32")))
-    return defaults
 
 
 class _DeviceBuffer:
@@ -194,7 +187,7 @@ class TrtBackend:
             except TrtEngineError:
                 continue
             if index != self._profile:
-                self.context.set_optimization_profile_async(index, self.stream)
+                self.context.set_optimization_profile_async(index, int(self.stream))  # the handle execute_async_v3 gets
                 self._profile = index
             return
         for n in dynamic:  # no profile fits: report against profile 0 (the usual single profile)
@@ -202,7 +195,7 @@ class TrtBackend:
         raise TrtEngineError(f"no optimisation profile holds the input shapes {shapes} together")
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the engine; feeds the engine does not have are left out.
+        """Run the engine; a feed the engine has no input for is an error (see :func:`check_feeds`).
 
         Args:
             feeds: Input name -> array. Inputs with a manifest ``default`` may be left out.
@@ -211,10 +204,9 @@ class TrtBackend:
             Output name -> array (host copies), for every engine output.
         """
         cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
+        check_feeds(self.name, feeds, self.input_names, self.defaults)
         arrays = {}
         for n in self.input_names:
-            if n not in feeds and n not in self.defaults:
-                raise KeyError(f"missing input {n!r} (engine inputs: {self.input_names})")
             arrays[n] = coerce_feed(n, feeds[n] if n in feeds else self.defaults[n], self._dtypes[n])
         for n in self.input_names:
             static = self.input_shapes[n]

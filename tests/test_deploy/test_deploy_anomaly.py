@@ -23,6 +23,7 @@ from gen3d.deploy import (
     torch_outputs,
 )
 from gen3d.deploy.anomaly_wrapper import END2END_INPUTS, END2END_OUTPUTS
+from gen3d.runtime.backend import make_backend
 from gen3d.runtime.manifest import load_manifest, sha256_file
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.anomaly_data import CLASSES, make_mvtec_tree
@@ -76,7 +77,8 @@ def test_tool_bundle_manifest_and_file_contract(bundle, trained):
     onnx.checker.check_model(proto, full_check=True)
     assert [i.name for i in proto.graph.input] == list(END2END_INPUTS)
     assert [o.name for o in proto.graph.output] == list(END2END_OUTPUTS)
-    assert {i.name for i in proto.graph.initializer} >= {"image_threshold", "pixel_threshold"}  # defaults
+    # real inputs, defaults in the manifest only: onnx-tensorrt would fold an initializer default into a constant
+    assert not {i.name for i in proto.graph.initializer} & {"image_threshold", "pixel_threshold"}
     for init in proto.graph.initializer:  # no -inf attention mask reaches the graph (fp16-safe)
         arr = onnx.numpy_helper.to_array(init)
         if arr.dtype.kind == "f":
@@ -93,7 +95,8 @@ def test_end2end_parity_dynamic_batch(bundle, model_and_data, batch):
     run = ort_runner(str(bundle / "model.onnx"))
     thresholds = AnomalyEnd2End(model, list(model.thresholds)).default_thresholds(model.thresholds)
     ref = torch_outputs(model, data, tuple(t.numpy() for t in thresholds), batch_size=batch)
-    out = backend_outputs(run, data, batch_size=batch)  # thresholds not fed: graph defaults
+    defaults = dict(zip(("image_threshold", "pixel_threshold"), (t.numpy() for t in thresholds)))
+    out = backend_outputs(run, data, batch_size=batch, extra=defaults)
     result = check_fp32_parity(ref, out)
     assert result["max_abs_diff_anomaly_map"] <= 1e-4 and result["label_flips"] == 0
     assert out["anomaly_map"].shape == (len(data.images), *model.input_size)
@@ -105,12 +108,11 @@ def test_thresholds_are_runtime_inputs(bundle, model_and_data):
     model, data = model_and_data
     run = ort_runner(str(bundle / "model.onnx"))
     feeds = dict(image=data.images[:4], class_index=data.class_index[:4])
-    default = run(feeds)
     manifest = load_manifest(str(bundle))
     given = {e["name"]: np.asarray(e["default"], np.float32) for e in manifest["inputs"] if "default" in e}
-    fed = run({**feeds, **given})
-    for name in default:
-        np.testing.assert_array_equal(default[name], fed[name])
+    default = run({**feeds, **given})
+    with pytest.raises(Exception, match="image_threshold"):  # no value hidden in the graph
+        run(feeds)
     low = run({**feeds, "image_threshold": np.full(2, 1e-3, np.float32), "pixel_threshold": np.full(2, 1e-3, "f4")})
     high = run({**feeds, "image_threshold": np.full(2, 1e6, np.float32), "pixel_threshold": np.full(2, 1e6, "f4")})
     assert low["pred_label"].all() and low["pred_mask"].all() and not high["pred_label"].any()
@@ -150,7 +152,8 @@ def test_parity_gate_fails_loudly_on_corrupted_model(bundle, model_and_data, tmp
     thresholds = AnomalyEnd2End(model, list(model.thresholds)).default_thresholds(model.thresholds)
     ref = torch_outputs(model, data, tuple(t.numpy() for t in thresholds))
     with pytest.raises(ParityError, match=r"max \|diff\| anomaly map .* \(gate 0.0001\)"):
-        check_fp32_parity(ref, backend_outputs(ort_runner(str(bad)), data))
+        check_fp32_parity(ref, backend_outputs(ort_runner(str(bad)), data, extra=dict(
+            image_threshold=thresholds[0].numpy(), pixel_threshold=thresholds[1].numpy())))
 
 
 def test_raw_mode_bundle(trained, tmp_path):
@@ -185,7 +188,8 @@ def test_int8_qdq_bundle_runs_and_passes_relaxed_task_gate(trained, tmp_path):
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and onnx_opset(proto) == 17
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    out = ort_runner(str(tmp_path / "model.onnx"))({"image": images, "class_index": np.array([0, 1, 0])})
+    run = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run  # manifest defaults
+    out = run({"image": images, "class_index": np.array([0, 1, 0])})
     assert out["anomaly_map"].shape == (3, 64, 64) and np.isfinite(out["anomaly_map"]).all()
     load_manifest(str(tmp_path))
 
@@ -209,7 +213,7 @@ def test_tensorrt_int8_static_bundle_is_symmetric_qdq_and_lints_clean(trained, t
         for version in ("8.6", "10"):
             issues = lint_onnx_for_tensorrt(proto, version, fp16=True)
             assert not has_errors(issues), format_lint_report(issues, version)
-    out = ort_runner(str(tmp_path / "model.onnx"))(
+    out = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run(
         {"image": np.zeros((1, 224, 224, 3), np.uint8), "class_index": np.zeros(1, np.int64)})
     assert out["anomaly_map"].shape == (1, 224, 224)
 

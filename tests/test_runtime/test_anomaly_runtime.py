@@ -129,14 +129,47 @@ def test_tensorrt_backend_without_tensorrt_is_a_clear_error(tmp_path, bundle):
         make_backend("openvino", with_engine, auto.manifest)
 
 
-def test_ort_backend_feeds_only_graph_inputs(bundle):
+def test_ort_backend_refuses_feeds_it_cannot_deliver(bundle):
     backend = OrtBackend(os.path.join(bundle, "model.onnx"), threads=1)
     assert backend.input_shapes["image"] == (None, 16, 16, 3)
     assert backend.input_dtypes["image"] == np.uint8
-    out = backend.run({"image": np.zeros((1, 16, 16, 3), np.uint8), "class_index": np.zeros(1, np.int64),
-                       "image_threshold": np.ones(2, np.float32), "pixel_threshold": np.ones(2, np.float32),
-                       "not_in_graph": np.zeros(1)})
+    feeds = {"image": np.zeros((1, 16, 16, 3), np.uint8), "class_index": np.zeros(1, np.int64),
+             "image_threshold": np.ones(2, np.float32), "pixel_threshold": np.ones(2, np.float32)}
+    out = backend.run(feeds)
     assert set(out) == {"pred_score", "pred_label", "anomaly_map", "pred_mask"}
+    with pytest.raises(KeyError, match=r"no input \['not_in_graph'\]"):  # never dropped without a word
+        backend.run({**feeds, "not_in_graph": np.zeros(1)})
+    with pytest.raises(KeyError, match=r"missing inputs \['image_threshold', 'pixel_threshold'\]"):
+        backend.run({k: feeds[k] for k in ("image", "class_index")})
+
+
+def test_manifest_defaults_feed_inputs_that_are_not_given(bundle):
+    """The thresholds are real graph inputs; their defaults come from the manifest (never an ONNX initializer)."""
+    import onnx
+
+    from gen3d.runtime.backend import manifest_defaults
+    from gen3d.runtime.manifest import load_manifest
+
+    path = os.path.join(bundle, "model.onnx")
+    assert not {i.name for i in onnx.load(path).graph.initializer} & {"image_threshold", "pixel_threshold"}
+    defaults = manifest_defaults(load_manifest(bundle))
+    backend = OrtBackend(path, threads=1, defaults=defaults)
+    feeds = {"image": np.full((1, 16, 16, 3), 250, np.uint8), "class_index": np.ones(1, np.int64)}
+    np.testing.assert_array_equal(backend.run(feeds)["pred_label"], backend.run({**feeds, **defaults})["pred_label"])
+    high = {"image_threshold": np.full(2, 1e6, np.float32)}
+    assert backend.run(feeds)["pred_label"].all() and not backend.run({**feeds, **high})["pred_label"].any()
+
+
+def test_runtime_refuses_a_graph_whose_thresholds_were_folded(bundle):
+    """An engine built from a file with initializer thresholds has no threshold inputs: refused at load."""
+
+    class _Folded(_EngineLike):
+        def __init__(self, onnx_path):
+            super().__init__(onnx_path)
+            self.input_names = ["image", "class_index"]
+
+    with pytest.raises(ManifestError, match="no input 'image_threshold'.*rebuild the engine"):
+        AnomalyRuntime(bundle, backend=_Folded(os.path.join(bundle, "model.onnx")))
 
 
 @pytest.mark.parametrize("spin, expected", [(None, "0"), (True, "1"), (False, "0")])
@@ -177,3 +210,21 @@ def test_any_backend_gives_the_same_results(bundle, runtime):
     for g, r in zip(got, ref):
         assert type(g) is type(r) and g.label == r.label and g.score == pytest.approx(r.score)
         np.testing.assert_array_equal(g.pred_mask, r.pred_mask)
+
+
+def test_older_bundles_with_initializer_defaults_still_run(tmp_path, runtime):
+    """Bundles written before the thresholds left the graph stored them as initializers: still inputs, still fed."""
+    import onnx
+
+    old = make_bundle(tmp_path / "old")
+    path = os.path.join(old, "model.onnx")
+    proto = onnx.load(path)
+    for name, values in (("image_threshold", [9.0, 9.0]), ("pixel_threshold", [9.0, 9.0])):
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(values, np.float32), name))
+    onnx.save(proto, path)
+    reseal_bundle(old)
+    legacy = AnomalyRuntime(old, backend="onnxruntime", threads=1)
+    assert {"image_threshold", "pixel_threshold"} <= set(legacy.backend.input_names)
+    frames = [frame(False), frame(True)]
+    got, ref = legacy.predict(frames, "cable"), runtime.predict(frames, "cable")
+    assert [g.label for g in got] == [r.label for r in ref] == [False, True]  # the manifest's values are fed, not 9

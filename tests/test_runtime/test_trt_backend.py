@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
+from gen3d.runtime.backend import manifest_defaults
 from gen3d.runtime.trt_backend import (
     TensorRTNotAvailableError,
     TrtBackend,
     TrtEngineError,
     check_shape_in_profile,
     coerce_feed,
-    manifest_defaults,
 )
 
 
@@ -109,5 +109,7 @@ def test_run_defaults_and_profile_errors(tmp_path):
     for batch in (1, 4, 2):  # buffers grow and are re-used
         image = np.arange(batch * 4, dtype=np.uint8).reshape(batch, 4)
         np.testing.assert_allclose(backend.run({"image": image})["out"], image.astype(np.float32) - 1.0)
+    with pytest.raises(KeyError, match="no input"):  # never dropped without a word
+        backend.run({"image": np.zeros((1, 4), np.uint8), "image_threshold": np.ones(2, np.float32)})
     with pytest.raises(TrtEngineError, match=r"'image'.*outside the engine's optimisation profile"):
         backend.run({"image": np.zeros((8, 4), np.uint8)})

@@ -60,7 +60,8 @@ def test_export_parity_against_the_device_model(trained, device, tmp_path):
     run, provider = ort_runner_for(str(tmp_path / "model.onnx"), device)
     with strict_fp32():
         ref = torch_outputs(OnDevice(model, device), data, thresholds, batch_size=4)
-    out = backend_outputs(run, data, batch_size=4)
+    out = backend_outputs(run, data, batch_size=4, extra=dict(image_threshold=thresholds[0],
+                                                            pixel_threshold=thresholds[1]))
     map_diff, score_diff = max_abs_diff(ref["anomaly_map"], out["anomaly_map"]), max_abs_diff(
         ref["pred_score"], out["pred_score"])
     note = f"{device} model vs ORT {provider}: map {map_diff:.3g}, score {score_diff:.3g}"
