@@ -19,10 +19,24 @@ from tqdm import tqdm
 
 from gen3d.runtime.paths import safe_component, safe_makedirs
 
-# Official sources. Both datasets are CC BY-NC-SA 4.0: non-commercial use only.
-MVTEC_AD_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
+# Official sources. Both datasets are CC BY-NC-SA 4.0: non-commercial use only. The MVTec AD link users had
+# (.../f282/download/420938113-1629952094/...) is reported dead; this is the current share, and both checksums are
+# the ones anomalib verifies (open-edge-platform/anomalib, src/anomalib/data/datamodules/image/{mvtecad,visa}.py).
+MVTEC_AD_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f283/download/420938113-1629960298/"
                 "mvtec_anomaly_detection.tar.xz")
+MVTEC_AD_SHA256 = "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
+MVTEC_AD_PAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"  # where to get it by hand if the link moves
 VISA_URL = "https://amazon-visual-anomaly.s3.us-west-2.amazonaws.com/VisA_20220922.tar"
+VISA_SHA256 = "2eb8690c803ab37de0324772964100169ec8ba1fa3f7e94291c9ca673f40f362"
+
+
+def file_sha256(path: str) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def download(url: str, dest_dir: str, sha256: str | None = None) -> str:
@@ -34,7 +48,8 @@ def download(url: str, dest_dir: str, sha256: str | None = None) -> str:
         sha256: Expected checksum, verified when given.
 
     Returns:
-        Path of the downloaded file.
+        Path of the downloaded file. An archive already there is re-used only when its checksum matches (so a file
+        left by an interrupted or corrupted download is never extracted); otherwise it is named in the error.
 
     Raises:
         ValueError: The checksum does not match.
@@ -42,6 +57,8 @@ def download(url: str, dest_dir: str, sha256: str | None = None) -> str:
     os.makedirs(dest_dir, exist_ok=True)
     path = osp.join(dest_dir, osp.basename(url.split("?")[0]))
     if osp.isfile(path):
+        if sha256 and (got := file_sha256(path)) != sha256:
+            raise ValueError(f"{path} exists but its sha256 is {got}, expected {sha256}: delete it to download again")
         return path
     tmp = path + ".part"
     digest = hashlib.sha256()
