@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import os.path as osp
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -110,47 +107,65 @@ def init_anomaly_model(checkpoint: str, config: str | Config | None = None, devi
     return model
 
 
-@dataclass
-class Frame:
-    """One image to inspect: its RGB pixels or the reason it could not be decoded."""
+class CheckpointPredictor:
+    """A PyTorch anomaly checkpoint behind the runtime's predictor interface, for the one inspection loop.
 
-    source: str
-    image: np.ndarray | None
-    error: str | None = None
-
-
-def iter_frames(source: str) -> Iterator[Frame]:
-    """Yield frames from an image file, a folder (recursively, sorted), a video file or a camera index/URL.
-
-    The frames come from :func:`gen3d.runtime.sources.iter_frames`, the reader of the deployed runtime, so a
-    checkpoint and a bundle see the same pixels and the same failures: a file or a video frame that fails to
-    decode is yielded with ``image=None`` and the reason, and the stream goes on (a corrupt frame in the middle
-    of a video file does not end it). A live camera or stream that stops delivering raises
-    :class:`~gen3d.runtime.sources.StreamStalled` after 30 unreadable frames in a row.
+    :func:`gen3d.runtime.run.run_inspection` runs bundles and checkpoints alike through ``classes``,
+    ``resolve_class`` and ``predict``; the raw score and map of the model go through the same post-processing as a
+    raw bundle (:func:`gen3d.runtime.anomaly.apply_thresholds`), so ``score`` is ``clip(raw / (2 *
+    image_threshold), 0, 1)`` (0.5 = the threshold) on both paths, and ``latency_ms`` is measured the same way.
 
     Args:
-        source: Image file, folder, video file, camera index (``'0'``) or stream URL.
-
-    Yields:
-        :class:`Frame` with ``image`` ``(H, W, 3)`` uint8 RGB, or ``None`` and ``error``.
-
-    Raises:
-        FileNotFoundError: ``source`` does not exist, or a folder holds no images.
-        OSError: A video, camera or stream cannot be opened.
+        model: An anomaly model from :func:`init_anomaly_model` (``thresholds`` from its validation).
+        thresholds: ``{class: {'image': t, 'pixel': t}}`` overriding the checkpoint's.
     """
-    from gen3d.runtime.sources import iter_frames as runtime_frames
 
-    for frame in runtime_frames(source):
-        yield Frame(frame.source, frame.rgb, frame.error)
+    def __init__(self, model: nn.Module, thresholds: dict[str, dict[str, float]] | None = None) -> None:
+        self.model = model
+        self._thresholds = {c: {"image": t.get("image"), "pixel": t.get("pixel")}
+                            for c, t in (getattr(model, "thresholds", None) or {}).items()}
+        for cls_name, thr in (thresholds or {}).items():
+            self._thresholds.setdefault(cls_name, {"image": None, "pixel": None}).update(thr)
+        self.classes = sorted(self._thresholds)
+        self.backend_name = f"pytorch-{next(model.parameters()).device.type}"
 
+    @property
+    def thresholds(self) -> dict[str, dict[str, float | None]]:
+        """A copy of the thresholds in use."""
+        return {k: dict(v) for k, v in self._thresholds.items()}
 
-def guess_class(path: str, classes: Sequence[str]) -> str | None:
-    """The class of an image from its path (a folder named like a known class), or the only class."""
-    if len(classes) == 1:
-        return classes[0]
-    parts = set(osp.normpath(path).split(os.sep))
-    found = [c for c in classes if c in parts]
-    return found[0] if len(found) == 1 else None
+    def resolve_class(self, class_name: str | None) -> str | None:
+        """The known class meant by ``class_name`` (as :meth:`gen3d.runtime.AnomalyRuntime.resolve_class`).
+
+        Raises:
+            ValueError: Unknown class, or ``None`` with several classes; lists the known classes.
+        """
+        if class_name is None:
+            if len(self.classes) <= 1:
+                return self.classes[0] if self.classes else None
+            raise ValueError(f"no product class given; this checkpoint knows {self.classes} (pass --class-name)")
+        if self.classes and class_name not in self.classes:
+            raise ValueError(f"unknown class {class_name!r}; this checkpoint knows: {self.classes}")
+        return class_name
+
+    def predict(self, frames: Sequence[np.ndarray], class_names: Sequence[str | None],
+                sources: Sequence[str]) -> list:
+        """Judge ``(H, W, 3)`` uint8 RGB frames; returns one :class:`gen3d.runtime.anomaly.Result` per frame."""
+        import time
+
+        from gen3d.runtime.anomaly import Result, apply_thresholds
+
+        start = time.perf_counter()
+        samples = inference_anomaly(self.model, list(frames), list(class_names), list(sources))
+        latency = (time.perf_counter() - start) * 1000.0 / max(len(frames), 1)
+        results = []
+        for source, name, sample in zip(sources, class_names, samples):
+            amap = sample.anomaly_map.detach().float().cpu().numpy()
+            res = apply_thresholds(Result(source, name), float(sample.pred_score),
+                                   amap.reshape(amap.shape[-2:]), self._thresholds.get(name or "", {}))
+            res.latency_ms = latency
+            results.append(res)
+        return results
 
 
 @torch.no_grad()

@@ -20,7 +20,8 @@ from gen3d.runtime.backend import BACKENDS
 
 def build_parser() -> argparse.ArgumentParser:
     """The bundle options shared with ``tools/infer.py``."""
-    parser = argparse.ArgumentParser(description="Run a gen3d bundle on images, a folder, a video or a camera")
+    parser = argparse.ArgumentParser(prog="python -m gen3d.runtime",
+                                     description="Run a gen3d bundle on images, a folder, a video or a camera")
     parser.add_argument("model", help="bundle folder (manifest.json + model.onnx [+ model.engine])")
     parser.add_argument("input", nargs="?", help="image file, folder, video file, camera index (0) or stream URL "
                                                  "(not for generator bundles)")

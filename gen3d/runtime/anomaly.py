@@ -56,6 +56,37 @@ class Result:
     latency_ms: float | None = None
 
 
+def apply_thresholds(result: Result, raw_score: float, raw_map: np.ndarray,
+                     thresholds: Mapping[str, float | None]) -> Result:
+    """The end2end post-processing (:mod:`gen3d.deploy.anomaly_wrapper`) in numpy, on a raw score and map.
+
+    ``score = clip(raw / (2 * image_threshold), 0, 1)`` (0.5 = the threshold), ``label = raw >= image_threshold``,
+    the map normalised the same way by the pixel threshold and ``pred_mask = map >= pixel_threshold``; without a
+    threshold the raw value is kept and there is no verdict. Raw bundles and PyTorch checkpoints go through this,
+    so the score column means the same on every path.
+
+    Args:
+        result: Filled in place (``score``, ``label``, ``anomaly_map``, ``pred_mask``, ``raw_score``,
+            ``map_threshold``).
+        raw_score: The unnormalised image score.
+        raw_map: ``(h, w)`` float32 raw anomaly map.
+        thresholds: ``{'image': t or None, 'pixel': t or None}`` of the frame's class.
+
+    Returns:
+        ``result``.
+    """
+    result.raw_score = float(raw_score)
+    result.anomaly_map = np.asarray(raw_map, np.float32)
+    t_img, t_pix = thresholds.get("image"), thresholds.get("pixel")
+    result.score = float(np.clip(result.raw_score / (2.0 * t_img), 0.0, 1.0)) if t_img else result.raw_score
+    result.label = None if t_img is None else bool(result.raw_score >= t_img)
+    if t_pix:
+        result.pred_mask = (result.anomaly_map >= t_pix).astype(np.uint8)
+        result.anomaly_map = np.clip(result.anomaly_map / (2.0 * t_pix), 0.0, 1.0).astype(np.float32)
+        result.map_threshold = 0.5
+    return result
+
+
 def _as_rgb(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 1:
         frame = frame[:, :, 0]
@@ -300,15 +331,8 @@ class AnomalyRuntime:
                 if "raw_score" in out:
                     res.raw_score = float(np.asarray(out["raw_score"]).reshape(len(idx), -1)[j, 0])
                 res.map_threshold = self._map_threshold(thr.get("pixel"))
-            else:  # the end2end post-processing (gen3d.deploy.anomaly_wrapper), in numpy
-                res.raw_score = float(scores[j])
-                t_img, t_pix = thr.get("image"), thr.get("pixel")
-                res.score = float(np.clip(res.raw_score / (2.0 * t_img), 0.0, 1.0)) if t_img else res.raw_score
-                res.label = None if t_img is None else bool(res.raw_score >= t_img)
-                if t_pix:
-                    res.pred_mask = (amaps[j] >= t_pix).astype(np.uint8)
-                    res.anomaly_map = np.clip(amaps[j] / (2.0 * t_pix), 0.0, 1.0).astype(np.float32)
-                    res.map_threshold = 0.5
+            else:
+                apply_thresholds(res, float(scores[j]), amaps[j], thr)
             results.append(res)
         latency = (time.perf_counter() - start) * 1000.0 / len(idx)
         for res in results:

@@ -103,17 +103,45 @@ class VerdictWriter:
 
 
 def overlay_name(source: str, root: str | None = None) -> str:
-    """A unique, flat ``.png`` name for the overlay of ``source``.
+    """A flat ``.png`` name for the overlay of ``source`` (see :class:`OverlayNames` for names that never collide).
 
-    Files under a folder ``root`` keep their relative path (``good/000.png`` -> ``good__000.png``), so equal
-    file names in different sub-folders do not overwrite each other; video frames get their index. The stem is a
+    Files under a folder ``root`` keep their relative path (``good/000.png`` -> ``good__000.png``); video and
+    camera frames (``<source>#<index>``, only when the part after the last ``#`` is a number and the part before it
+    is not an image file) get their index; a file named ``lot#1.png`` keeps its whole name. The stem is a
     :func:`~gen3d.runtime.paths.safe_component` (file names are data: they never lead out of the overlay folder).
     """
-    base, _, index = source.partition("#")
+    base, sep, index = source.rpartition("#")
+    if not (sep and index.isdigit() and not osp.isfile(source)):
+        base, index = source, ""
     rel = osp.relpath(base, root) if root and not index else osp.basename(base.rstrip("/")) or "stream"
     stem = osp.splitext(rel)[0]
     stem = safe_component(stem.replace(os.sep, "__").replace("/", "__").replace(":", "_"))
-    return f"{stem}_{int(index):06d}.png" if index.isdigit() else f"{stem}.png"
+    return f"{stem}_{int(index):06d}.png" if index else f"{stem}.png"
+
+
+class OverlayNames:
+    """Overlay file names unique within one run: :func:`overlay_name`, then ``_2``, ``_3`` ... on a clash.
+
+    Flattening can make two inputs share a name (``good__000.png`` next to ``good/000.png``, two cameras' frame 5,
+    the same file name in two folders when no root is known); a clash never overwrites an earlier overlay.
+
+    Args:
+        root: The input folder, if the input is one.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = root
+        self._used: set[str] = set()
+
+    def __call__(self, source: str) -> str:
+        """The name for ``source``'s overlay (each call reserves a new one)."""
+        name = overlay_name(source, self.root)
+        stem, k = name[:-4], 1
+        while name in self._used:
+            k += 1
+            name = f"{stem}_{k}.png"
+        self._used.add(name)
+        return name
 
 
 def write_overlay(path: str, rgb: np.ndarray, result: Result) -> None:

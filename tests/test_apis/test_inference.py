@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from gen3d.apis.inference import guess_class, init_anomaly_model, init_model, is_anomaly_model, iter_frames
+from gen3d.apis.inference import init_anomaly_model, init_model, is_anomaly_model
+from gen3d.runtime.run import guess_class
+from gen3d.runtime.sources import iter_frames
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.gan import make_tiny_gan_checkpoint
 
@@ -19,7 +21,7 @@ def test_iter_frames_folder_reports_corrupt_files_and_goes_on(tmp_path):
     cv2.imwrite(str(tmp_path / "sub" / "c.jpg"), np.ones((8, 8, 3), np.uint8))
     frames = list(iter_frames(str(tmp_path)))
     assert [f.source.endswith(n) for f, n in zip(frames, ("a.png", "b.png", "c.jpg"))] == [True] * 3
-    assert frames[0].image.shape == (8, 8, 3) and frames[1].image is None and "b.png" in frames[1].error
+    assert frames[0].rgb.shape == (8, 8, 3) and frames[1].rgb is None and "b.png" in frames[1].error
 
 
 def test_iter_frames_missing_and_empty_inputs(tmp_path):
@@ -64,8 +66,8 @@ def test_iter_frames_video_goes_on_after_a_corrupt_frame(tmp_path):
     _video_with_corrupt_frame(video)
     frames = list(iter_frames(str(video)))
     assert [f.source for f in frames] == [f"{video}#{i}" for i in range(6)]
-    assert [f.image is None for f in frames] == [False, False, True, False, False, False]
-    assert frames[2].error and frames[3].image.shape == (64, 64, 3)
+    assert [f.rgb is None for f in frames] == [False, False, True, False, False, False]
+    assert frames[2].error and frames[3].rgb.shape == (64, 64, 3)
 
 
 def _tiny_uniad_checkpoint(path):
@@ -114,3 +116,34 @@ def test_infer_tool_names_a_checkpoint_it_cannot_run(tmp_path, kind):
     out = run_tool("infer.py", str(ckpt), str(image), "--out-dir", str(tmp_path / "out"))
     assert out.returncode != 0
     assert out.stderr.startswith("error:") and expected in out.stderr and "Traceback" not in out.stderr
+
+
+def test_infer_checkpoint_runs_the_runtime_loop_with_the_bundle_score_meaning(tmp_path):
+    """One loop: JSONL, latency, collision-free overlay names, and score = clip(raw / (2 t), 0, 1) as bundles."""
+    import json
+
+    from gen3d.apis.inference import inference_anomaly
+
+    ckpt = _tiny_uniad_checkpoint(tmp_path / "uniad.pth")
+    root = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    names = ["good/000.png", "crack/000.png", "a/lot#1.png", "a/lot#2.png", "good__000.png"]
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / name), rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    thr = tmp_path / "thr.json"
+    thr.write_text(json.dumps({"bottle": {"image": 0.25, "pixel": 0.5}}))
+    out = run_tool("infer.py", str(ckpt), str(root), "--out-dir", str(tmp_path / "out"), "--class-name", "bottle",
+                   "--jsonl", "--thresholds", str(thr), "--batch-size", "2")
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "verdicts.jsonl").open()]
+    assert sorted(r["path"] for r in rows) == sorted(str(root / n) for n in names)
+    assert all(r["latency_ms"] > 0 and r["class"] == "bottle" and r["error"] is None for r in rows)
+    overlays = list((tmp_path / "out" / "overlays").iterdir())
+    assert len({p.name for p in overlays}) == len(names)  # nothing overwritten
+    model = init_anomaly_model(str(ckpt))
+    for row in rows:
+        rgb = cv2.cvtColor(cv2.imread(row["path"]), cv2.COLOR_BGR2RGB)
+        raw = float(inference_anomaly(model, [rgb], ["bottle"])[0].pred_score)
+        assert row["score"] == pytest.approx(min(max(raw / 0.5, 0.0), 1.0), rel=1e-4)
+        assert row["label"] == ("DEFECT" if raw >= 0.25 else "GOOD")

@@ -123,3 +123,17 @@ def test_python_m_gen3d_runtime(bundle, inputs, tmp_path):
     assert out.returncode == 0 and out.stdout.strip().endswith("NO_TORCH_OK"), out.stderr[-3000:]
     assert json.loads((tmp_path / "verdicts.jsonl").read_text())["label"] == "DEFECT"
     assert not (tmp_path / "overlays").exists()
+
+
+def test_overlay_names_never_collide(bundle, tmp_path):
+    """Equal names in two folders, '#' in file names and a flattened twin each get their own overlay."""
+    root = tmp_path / "in" / "bottle"
+    names = ["good/000.png", "crack/000.png", "a/lot#1.png", "a/lot#2.png", "good__000.png"]
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / name), frame(True))
+    summary = run_bundle(bundle, str(root), str(tmp_path / "out"), class_name="bottle", log=io.StringIO())
+    assert summary["counts"]["DEFECT"] == len(names)
+    overlays = sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir())
+    assert len(overlays) == len(names) and "a__lot#1.png" in overlays and "a__lot#2.png" in overlays
+    assert overlay_name("/v/line.mp4#12") == "line_000012.png"
