@@ -8,11 +8,10 @@ Example::
     images = gen.sample(range(16), truncation_psi=0.7)      # uint8 [16, R, R, C]
     write_grid("grid.png", images)
 
-Seeds: ``tools/gan/generate.py`` draws the latent of seed ``s`` with ``torch.randn(z_dim,
-generator=torch.Generator().manual_seed(s))``, which numpy cannot reproduce. Here seed ``s`` gives
-:func:`seed_latents` (``numpy.random.default_rng(s).standard_normal(z_dim)``): deterministic, but a *different*
-image than the PyTorch tool gives for the same seed. To reproduce a PyTorch sample exactly, pass its latent to
-:meth:`GeneratorRuntime.generate`.
+Seeds: seed ``s`` gives :func:`seed_latents` (``numpy.random.default_rng(s).standard_normal(z_dim)``) and, for a
+3D-aware generator, :func:`seed_poses` (``default_rng((s, 1))``). The PyTorch side
+(:mod:`gen3d.models.gans.sampling`, ``tools/gan/generate.py``, the sample hooks) draws through these same functions,
+so a checkpoint and its bundle give the same image for the same seed.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ GENERATOR_OUTPUTS = ("image", "depth", "normal", "mask")
 def seed_latents(seeds: Iterable[int], z_dim: int) -> np.ndarray:
     """One standard-normal latent per seed, ``numpy.random.default_rng(seed)``: float32 ``[len(seeds), z_dim]``.
 
-    Not the latents of ``gen3d.apis.gan_inference.seed_latents`` (torch's generator); see the module docstring.
+    The latents of every seeded sample in gen3d, PyTorch or bundle (see the module docstring).
     """
     rows = [np.random.default_rng(int(s)).standard_normal(int(z_dim)) for s in seeds]
     return np.asarray(rows, np.float32).reshape(len(rows), int(z_dim))
@@ -317,8 +316,8 @@ class GeneratorRuntime:
                class_index: int | str | None = None, pose: np.ndarray | None = None) -> np.ndarray:
         """Images for seeds: uint8 ``[N, H, W, C]``.
 
-        Latents come from :func:`seed_latents` (not torch's); poses are given, or drawn per seed from the manifest's
-        ``pose_distribution`` with :func:`seed_poses`.
+        Latents come from :func:`seed_latents` (as on the PyTorch side); poses are given, or drawn per seed from the
+        manifest's ``pose_distribution`` with :func:`seed_poses`.
         """
         return self.sample_maps(seeds, truncation_psi, class_index, pose)["image"]
 

@@ -19,18 +19,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``'0-7'``, ``'1,5,9'`` or ``'0-3,10'`` -> the seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    if not seeds:
-        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
-    return seeds
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from gen3d.runtime.generation import parse_seeds  # one seed-list syntax for checkpoints and bundles
+
     parser = argparse.ArgumentParser(description="Sample image grids and latent interpolations from a GAN checkpoint")
     parser.add_argument("checkpoint", help="checkpoint (.pth) written by tools/train.py")
     parser.add_argument("--out-dir", default="work_dirs/generate", help="where the PNG / GIF / MP4 files go")

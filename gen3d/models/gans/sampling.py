@@ -15,12 +15,18 @@ from .generator_output import GeneratorOutput
 
 
 def seed_latents(seeds: Sequence[int], z_dim: int) -> Tensor:
-    """One standard-normal latent per seed (the same seed always gives the same latent).
+    """One standard-normal latent per seed, the latents a generator bundle draws for the same seeds.
+
+    Seed ``s`` gives ``numpy.random.default_rng(s).standard_normal(z_dim)``
+    (:func:`gen3d.runtime.generation.seed_latents`), so ``tools/gan/generate.py --seeds 0-15`` on a checkpoint and
+    ``python -m gen3d.runtime BUNDLE --seeds 0-15`` draw the same latents and show the same images.
 
     Returns:
         ``z`` ``[len(seeds), z_dim]`` float32.
     """
-    return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+    from gen3d.runtime.generation import seed_latents as numpy_latents
+
+    return torch.from_numpy(numpy_latents(list(seeds), int(z_dim)))
 
 
 def class_onehot(c_dim: int, class_idx: int | None, n: int) -> Tensor | None:
@@ -43,10 +49,17 @@ def class_onehot(c_dim: int, class_idx: int | None, n: int) -> Tensor | None:
 def seed_poses(gen: nn.Module, seeds: Sequence[int]) -> Tensor | None:
     """One pose per seed from the generator's pose distribution, ``[len(seeds), pose_dim]``; None for 2D generators.
 
-    Seed ``s`` draws with ``torch.Generator().manual_seed(s)``, as its latent does (:func:`seed_latents`).
+    A generator with ``pose_distribution()`` (pi-GAN, GeoD, DepthGAN) draws as a bundle does
+    (:func:`gen3d.runtime.generation.seed_poses`: ``numpy.random.default_rng((s, 1))``), so a checkpoint and its
+    bundle render the same seed from the same camera; any other draws from ``sample_pose`` with
+    ``torch.Generator().manual_seed(s)``.
     """
     if not int(getattr(gen, "pose_dim", 0)):
         return None
+    if hasattr(gen, "pose_distribution"):
+        from gen3d.runtime.generation import seed_poses as numpy_poses
+
+        return torch.from_numpy(numpy_poses(list(seeds), gen.pose_distribution()))
     return torch.cat([gen.sample_pose(1, "cpu", generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 
