@@ -131,7 +131,10 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
+    from gen3d.runtime.backend import keep_caches_under
     from gen3d.runtime.run import run_bundle
+
+    keep_caches_under(args.out_dir)  # nothing written outside --out-dir (read-only edge file systems)
 
     if bundle_task(args.model) == "generation":
         return run_generation_cli(args)

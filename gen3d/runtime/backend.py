@@ -46,6 +46,27 @@ class Backend(Protocol):
         ...
 
 
+def keep_caches_under(out_dir: str) -> str | None:
+    """Send ONNX Runtime's own files (its device id and telemetry database) under ``out_dir/.cache``.
+
+    ``import onnxruntime`` writes ``$XDG_CACHE_HOME/Microsoft/DeveloperTools/.onnxruntime/`` (``~/.cache`` when
+    unset), which fails or leaves files behind on a read-only edge file system. Called by the runtime's command line
+    before onnxruntime is imported, so the run writes nothing outside the output folder. A ``XDG_CACHE_HOME`` the
+    user set is respected; in-process callers can call this first.
+
+    Returns:
+        The cache folder chosen, or ``None`` when left as it was (already set, or onnxruntime already imported).
+    """
+    import os
+    import sys
+
+    if os.environ.get("XDG_CACHE_HOME") or "onnxruntime" in sys.modules:
+        return None
+    folder = osp.join(osp.abspath(out_dir), ".cache")
+    os.environ["XDG_CACHE_HOME"] = folder
+    return folder
+
+
 def manifest_defaults(manifest: dict[str, Any] | None) -> dict[str, np.ndarray]:
     """``{input: array}`` for the manifest inputs that give a ``default`` (thresholds, ``truncation_psi``).
 

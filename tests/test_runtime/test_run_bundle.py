@@ -137,3 +137,19 @@ def test_overlay_names_never_collide(bundle, tmp_path):
     overlays = sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir())
     assert len(overlays) == len(names) and "a__lot#1.png" in overlays and "a__lot#2.png" in overlays
     assert overlay_name("/v/line.mp4#12") == "line_000012.png"
+
+
+def test_the_runtime_writes_nothing_outside_its_out_dir(bundle, inputs, tmp_path):
+    """onnxruntime's device-id and telemetry files go under --out-dir/.cache, not the home folder."""
+    import subprocess
+    import sys
+
+    home, out = tmp_path / "home", tmp_path / "out"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "gen3d.runtime", bundle, str(inputs / "cable" / "x.png"),
+                          "--out-dir", str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert list(home.iterdir()) == []
+    assert (out / "verdicts.csv").is_file() and (out / ".cache").is_dir()
