@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gen3d.runtime.__main__ import add_verify_flag
+    from gen3d.runtime.__main__ import add_stream_flags, add_verify_flag
 
     parser = argparse.ArgumentParser(description="Run an anomaly checkpoint or bundle on images, a video or a camera")
     parser.add_argument("model", help="checkpoint (.pth) from tools/train.py, or bundle folder from tools/deploy.py")
@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning, for cores of its own (bundles only; default: off)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV")
+    add_stream_flags(parser)
     add_verify_flag(parser)
     return parser.parse_args(argv)
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(run_cli(args))
     from gen3d.apis.inference import CheckpointPredictor, init_anomaly_model
-    from gen3d.runtime.__main__ import load_thresholds
+    from gen3d.runtime.__main__ import load_thresholds, stream_options
     from gen3d.runtime.run import run_inspection
     from gen3d.runtime.sources import StreamStalled
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"warning: {args.model} holds no thresholds (saved before any validation): every verdict is "
                   "'unknown'; use a validated checkpoint (best_*.pth) or --thresholds", file=sys.stderr)
         run_inspection(predictor, args.input, args.out_dir, args.class_name, args.batch_size,
-                       overlay=not args.no_overlay, jsonl=args.jsonl, log=sys.stderr)
+                       overlay=not args.no_overlay, jsonl=args.jsonl, log=sys.stderr, **stream_options(args))
     except StreamStalled as err:  # a camera that stopped: the verdicts so far are written
         print(f"warning: {err}", file=sys.stderr)
     except (OSError, ValueError, CorruptCheckpointError, UnsafeCheckpointError) as err:

@@ -34,16 +34,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning: faster on cores of its own, slower on shared ones "
                              "(default: the bundle's hint, off)")
-    parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV (bundles only)")
+    parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV")
+    add_stream_flags(parser)
     add_verify_flag(parser)
     gen = parser.add_argument_group("generator bundles (task='generation')")
-    gen.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,5,9 (numpy latents: not the images "
-                                                     "tools/gan/generate.py gives for the same seeds)")
+    gen.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,5,9 (the same latents, and images, as "
+                                                     "tools/gan/generate.py gives for them)")
     gen.add_argument("--truncation-psi", type=float, help="default: the bundle's stored value")
     gen.add_argument("--class-index", help="class index or name (conditional generators)")
     gen.add_argument("--grid-cols", type=int, help="images per grid row (default: square)")
     gen.add_argument("--save-images", action="store_true", help="also write one seedNNNN.png per seed")
     return parser
+
+
+def add_stream_flags(parser: argparse.ArgumentParser) -> None:
+    """``--save``, ``--video``, ``--vid-stride``, ``--frame-log`` (shared with ``tools/infer.py``)."""
+    parser.add_argument("--save", choices=("all", "defects", "none"),
+                        help="overlay PNGs for all frames, defects only, or none (default: all for images and "
+                             "folders, defects for videos and live sources)")
+    parser.add_argument("--video", action="store_true", help="also write <out-dir>/annotated.mp4")
+    parser.add_argument("--vid-stride", type=int, default=1, help="videos and live sources: every N-th frame")
+    parser.add_argument("--frame-log", action=argparse.BooleanOptionalAction, default=None,
+                        help="one line per frame with verdict, score, latency and dropped frames (default: on for "
+                             "videos and live sources)")
+
+
+def stream_options(args: argparse.Namespace) -> dict:
+    """The :func:`~gen3d.runtime.run.run_inspection` keywords of :func:`add_stream_flags`."""
+    return {"save": getattr(args, "save", None), "video": bool(getattr(args, "video", False)),
+            "vid_stride": int(getattr(args, "vid_stride", 1) or 1), "frame_log": getattr(args, "frame_log", None)}
 
 
 def add_verify_flag(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +165,7 @@ def _run_cli(args: argparse.Namespace) -> int:
                    batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,
                    spin=getattr(args, "spin", None),
                    thresholds=load_thresholds(getattr(args, "thresholds", None)),
-                   verify_hashes=not getattr(args, "allow_modified_bundle", False))
+                   verify_hashes=not getattr(args, "allow_modified_bundle", False), **stream_options(args))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -144,15 +144,55 @@ class OverlayNames:
         return name
 
 
-def write_overlay(path: str, rgb: np.ndarray, result: Result) -> None:
-    """Save image | heatmap overlay with the predicted contour and the verdict (see :func:`draw_overlay`).
+def overlay_picture(rgb: np.ndarray, result: Result) -> np.ndarray:
+    """Image | heatmap overlay with the predicted contour and the verdict (see :func:`draw_overlay`).
 
     Args:
-        path: ``.png`` file to write.
         rgb: ``(H, W, 3)`` uint8 frame as read (the map and mask are resized to it).
         result: Its verdict, with ``anomaly_map``.
+
+    Returns:
+        ``(H, 2W, 3)`` uint8 RGB picture.
     """
     label = None if result.label is None else int(result.label)
-    pic = draw_overlay(rgb, result.anomaly_map, result.score if result.score is not None else float("nan"), label,
-                       result.pred_mask, None, result.map_threshold, result.class_name or "")
-    save_rgb(path, pic)
+    return draw_overlay(rgb, result.anomaly_map, result.score if result.score is not None else float("nan"), label,
+                        result.pred_mask, None, result.map_threshold, result.class_name or "")
+
+
+def write_overlay(path: str, rgb: np.ndarray, result: Result) -> None:
+    """Save :func:`overlay_picture` of ``result`` as ``path`` (``.png``)."""
+    save_rgb(path, overlay_picture(rgb, result))
+
+
+class AnnotatedVideo:
+    """An MP4 of the annotated frames (``mp4v``), opened at the first frame's size; later frames are resized to it.
+
+    Args:
+        path: ``.mp4`` file to write.
+        fps: Frames per second (the source's, where known).
+    """
+
+    def __init__(self, path: str, fps: float = 10.0) -> None:
+        self.path, self.fps = path, float(fps) if fps and fps > 0 else 10.0
+        self._writer: Any = None
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one ``(H, W, 3)`` uint8 RGB picture."""
+        import cv2
+
+        if self._writer is None:
+            self.size = (int(rgb.shape[1]), int(rgb.shape[0]))
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self._writer.isOpened():
+                raise OSError(f"cannot open {self.path} for writing (OpenCV without an MP4 encoder?)")
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None

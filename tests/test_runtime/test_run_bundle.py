@@ -64,7 +64,8 @@ def test_unknown_class_from_path_is_a_row_not_a_crash(bundle, tmp_path):
 
 def test_video_jsonl(bundle, tmp_path):
     video = write_video(tmp_path / "line.avi", n=5, step=60)
-    summary = run_bundle(bundle, str(video), str(tmp_path / "out"), class_name="cable", jsonl=True, log=io.StringIO())
+    summary = run_bundle(bundle, str(video), str(tmp_path / "out"), class_name="cable", jsonl=True, log=io.StringIO(),
+                         save="all")
     lines = [json.loads(x) for x in open(summary["verdicts"])]
     assert summary["verdicts"].endswith("verdicts.jsonl") and len(lines) == 5
     assert [x["path"] for x in lines] == [f"{video}#{i}" for i in range(5)]
@@ -78,7 +79,7 @@ def test_stalled_camera_keeps_what_came_before(bundle, tmp_path, monkeypatch):
     from gen3d.runtime import run as run_module
     from gen3d.runtime.sources import Frame
 
-    def stalling(source):
+    def stalling(source, **kwargs):
         yield Frame("0#0", frame(True))
         yield Frame("0#1", None, "frame could not be read")
         raise StreamStalled("0 stopped delivering frames")
@@ -153,3 +154,23 @@ def test_the_runtime_writes_nothing_outside_its_out_dir(bundle, inputs, tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     assert list(home.iterdir()) == []
     assert (out / "verdicts.csv").is_file() and (out / ".cache").is_dir()
+
+
+def test_video_input_stride_save_defects_annotated_mp4_and_frame_log(bundle, tmp_path):
+    """A line's video: every 2nd frame judged, a log line each, PNGs only for defects, one annotated MP4."""
+    video = write_video(tmp_path / "line.avi", n=6, size=(32, 24), step=50)  # frames 0, 50, ... 250 grey
+    log = io.StringIO()
+    summary = run_bundle(bundle, str(video), str(tmp_path / "out"), class_name="bottle", log=log, video=True,
+                         vid_stride=2)
+    assert summary["frames"] == 3 and summary["latency_ms"]["p95"] >= summary["latency_ms"]["mean"] * 0 > -1
+    lines = [ln for ln in log.getvalue().splitlines() if ln.startswith(str(video))]
+    assert [ln.split()[0] for ln in lines] == [f"{video}#{i}" for i in (0, 2, 4)] and all(" ms" in ln for ln in lines)
+    defects = summary["counts"]["DEFECT"]
+    assert 0 < defects < 3  # the bright frames are defects, the dark one is not
+    assert len(list((tmp_path / "out" / "overlays").iterdir())) == defects  # save='defects' for videos
+    cap = cv2.VideoCapture(summary["video"])
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    cap.release()
+    assert "latency mean" in log.getvalue().splitlines()[-1]
+    with pytest.raises(ValueError, match="save must be one of"):
+        run_bundle(bundle, str(video), str(tmp_path / "o2"), class_name="bottle", log=io.StringIO(), save="some")

@@ -1,5 +1,7 @@
 """Frame sources: images, folders with a corrupt file, videos, missing inputs, a camera that stops."""
 
+import queue
+
 import cv2
 import numpy as np
 import pytest
@@ -84,14 +86,74 @@ class _FlakyCamera:
         pass
 
 
-def test_camera_reports_dropped_frames_and_gives_up(monkeypatch):
+def test_camera_read_in_order_reports_unreadable_frames_and_gives_up(monkeypatch):
     monkeypatch.setattr(sources.cv2, "VideoCapture", _FlakyCamera)
     frames = []
     with pytest.raises(StreamStalled, match="stopped delivering frames"):
-        for f in iter_frames("0", max_failures=3):
+        for f in iter_frames("0", max_failures=3, latest_only=False):
             frames.append(f)
     assert [f.rgb is not None for f in frames] == [True, True, False, True, False, False, False]
     assert frames[2].source == "0#2" and frames[2].error
+
+
+class _FedCamera:
+    """A camera whose frames the test hands over one by one (``read`` blocks until fed)."""
+
+    feed: queue.Queue
+
+    def __init__(self, index):
+        pass
+
+    def isOpened(self):  # noqa: N802
+        return True
+
+    def get(self, prop):
+        return 0
+
+    def read(self):
+        ok, value = _FedCamera.feed.get(timeout=10)
+        return ok, (np.full((6, 8, 3), value, np.uint8) if ok else None)
+
+    def release(self):
+        pass
+
+
+def _wait(predicate, timeout=10.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_live_capture_thread_keeps_the_newest_frame_and_counts_the_dropped(monkeypatch):
+    """A model slower than the camera judges the newest frame; the ones it never saw are counted, not queued."""
+    _FedCamera.feed = queue.Queue()
+    monkeypatch.setattr(sources.cv2, "VideoCapture", _FedCamera)
+    reader = sources.LatestFrameReader("0", max_failures=2)
+    frames = iter(reader)
+    for value in (10, 20, 30):  # three frames arrive while the model is busy
+        _FedCamera.feed.put((True, value))
+    _wait(lambda: reader.captured == 3)
+    first = next(frames)
+    assert first.source == "0#2" and first.rgb[0, 0, 0] == 30 and first.dropped == 2
+    _FedCamera.feed.put((True, 40))
+    second = next(frames)
+    assert second.source == "0#3" and second.dropped == 0
+    _FedCamera.feed.put((False, 0))
+    _FedCamera.feed.put((False, 0))
+    with pytest.raises(StreamStalled, match="stopped delivering frames"):
+        next(frames)
+    assert reader.dropped == 2 and reader.captured == 4
+    reader.close()
+
+
+def test_video_stride_skips_frames(tmp_path):
+    video = write_video(tmp_path / "line.avi", n=7)
+    assert [f.source for f in iter_frames(str(video), vid_stride=3)] == [f"{video}#{i}" for i in (0, 3, 6)]
+    with pytest.raises(ValueError, match="vid_stride"):
+        next(iter_frames(str(video), vid_stride=0))
 
 
 def test_threshold_file_is_validated(tmp_path):
