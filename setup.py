@@ -87,7 +87,13 @@ FULL_SETUP = dict(
     ],
     entry_points={"console_scripts": ["gen3d = gen3d.cli:main"]},
     extras_require={
-        "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30"],
+        # onnxconverter-common: fp16 ONNX files for strongly typed TensorRT builds (TensorRT 11 has no FP16 flag).
+        # NVIDIA ModelOpt AutoCast is preferred when present but not listed: its [onnx] extra pins its own onnx and
+        # onnxruntime-gpu (give it its own venv). cuda-bindings is not listed either: torch's CUDA wheels pull 13.x,
+        # and the runner falls back to the system libcudart where 13.x is too new for the driver (JetPack 6).
+        "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30",
+                   "onnxconverter-common>=1.14"],
+        "fp16": ["onnxconverter-common>=1.14"],
         "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff>=0.4"],
     },
 )

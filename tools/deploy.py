@@ -1,6 +1,6 @@
 """Export a checkpoint into a deployable bundle and gate it against PyTorch.
 
-``python tools/deploy.py DEPLOY_CONFIG MODEL_CONFIG CHECKPOINT --work-dir DIR [--data-root D]``
+``python tools/deploy.py DEPLOY_CONFIG MODEL_CONFIG CHECKPOINT --work-dir DIR [--data-root D] [--timing-cache F]``
 
 Writes ``model.onnx`` (plus ``model_fp32.onnx`` for int8), ``manifest.json`` and, where TensorRT is installed and
 the deploy config targets it, a TensorRT engine. Parity gates run before the manifest is written; a failing gate
@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--int8-label-margin", type=float, default=0.01,
                         help="int8 gate: images whose PyTorch score is within this of the threshold (normalised "
                              "score 0.5) are reported, not gated")
+    parser.add_argument("--timing-cache", default=None,
+                        help="TensorRT timing-cache file, read when present and updated after a build (recorded in "
+                             "the manifest's engine entry); default WORK_DIR/tensorrt_timing.cache, 'none' to skip")
     parser.add_argument("--quiet", action="store_true", help="only print errors and the summary")
     return parser.parse_args(argv)
 
@@ -61,13 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(name)s: %(message)s")
+    from mmengine.config import Config
+
     from gen3d.deploy.bundle import build_bundle
     from gen3d.deploy.onnx_export import ExportError
     from gen3d.deploy.parity import ParityError
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
-        manifest = build_bundle(args.deploy_config, None if args.model_config == "-" else args.model_config,
+        deploy_cfg = Config.fromfile(args.deploy_config)
+        if deploy_cfg.backend_config.get("type") == "tensorrt" and (args.timing_cache or "").lower() != "none":
+            deploy_cfg.backend_config.timing_cache = osp.abspath(
+                args.timing_cache or osp.join(args.work_dir, "tensorrt_timing.cache"))
+        manifest = build_bundle(deploy_cfg, None if args.model_config == "-" else args.model_config,
                                 args.checkpoint, args.work_dir, data_root=args.data_root, max_images=args.max_images,
                                 int8_label_agreement=args.int8_label_agreement,
                                 int8_auroc_drop=args.int8_auroc_drop, int8_label_margin=args.int8_label_margin)

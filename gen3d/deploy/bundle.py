@@ -165,6 +165,19 @@ def _build_engine(onnx_path: str, dcfg: Config, work_dir: str) -> tuple[dict | N
     return entry, "built"
 
 
+def engine_source_entry(engine: dict | None, onnx_path: str, work_dir: str) -> dict[str, dict]:
+    """``{'onnx_fp16': {file, sha256}}`` when the engine was parsed from a converted copy inside the bundle.
+
+    A strongly typed fp16 build parses ``<stem>_fp16.onnx`` (:mod:`gen3d.deploy.tensorrt_builder`); naming it at the
+    manifest's top level seals it like every bundle file, so a changed copy fails verification. Empty otherwise
+    (no engine, an engine built from ``onnx_path`` itself, or a source outside the bundle).
+    """
+    file = ((engine or {}).get("built_from") or {}).get("file")
+    if not file or osp.isabs(file) or file.startswith("..") or osp.basename(file) == osp.basename(onnx_path):
+        return {}
+    return {"onnx_fp16": {"file": file, "sha256": sha256_file(osp.join(work_dir, file))}}
+
+
 TASK_CONFIGS = {"anomaly": "deploy/anomaly_onnxruntime-fp32_dynamic-batch.py",
                 "segmentation": "deploy/segmentation_onnxruntime-fp32_dynamic-batch.py",
                 "generation": "deploy/gan_onnxruntime_fp32_dynamic.py"}
@@ -319,6 +332,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     }
     if onnx_path != fp32_path:
         manifest["onnx_fp32"] = {"file": osp.basename(fp32_path), "sha256": sha256_file(fp32_path)}
+    manifest.update(engine_source_entry(engine, onnx_path, work_dir))
     write_manifest(work_dir, manifest)
     if not osp.exists(osp.join(work_dir, ckpt_name)) and backend.get("copy_checkpoint", False):
         shutil.copy(checkpoint, work_dir)

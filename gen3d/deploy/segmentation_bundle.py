@@ -166,7 +166,7 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
         ParityError: A gate failed.
         ValueError: An unsupported mode, output or precision.
     """
-    from .bundle import _build_engine, _versions
+    from .bundle import _build_engine, _versions, engine_source_entry
 
     oc, cc, backend = dcfg.onnx_config, dcfg.codebase_config, dcfg.backend_config
     mode, output = cc.get("mode", "end2end"), cc.get("output", "logits")
@@ -249,5 +249,6 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
         "backend": {"type": backend.get("type", "onnxruntime"), "precision": precision},
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},
     }
+    manifest.update(engine_source_entry(engine, path, work_dir))
     write_manifest(work_dir, manifest)
     return read_manifest(work_dir)  # as sealed and written (manifest_sha256, every file's sha256)

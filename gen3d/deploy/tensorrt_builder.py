@@ -1,23 +1,32 @@
-"""Build TensorRT engines from ONNX (TensorRT 10 Python API, with the 8.6 differences gated), cached by key.
+"""Build TensorRT engines from ONNX on TensorRT 10 (Jetson) and 11 (servers), cached by key.
 
 ``backend_config`` (the deploy config's dict, MMDeploy-style)::
 
     backend_config = dict(
         type="tensorrt",
         common_config=dict(precision="fp16",              # "fp32" | "fp16" | "int8" (int8 needs a Q/DQ ONNX)
-                           strongly_typed=False,          # TRT >= 10: types come from the ONNX (fp16 / Q/DQ graph)
+                           strongly_typed=False,          # TRT 10: weak FP16/INT8 flags (False) or types from the
+                                                          # ONNX (True); TRT 11: always strongly typed
+                           fp16_converter="auto",         # strongly typed fp16: see gen3d.deploy.fp16_convert
                            max_workspace_size="1GiB"),    # int bytes or "512MiB"/"1GiB"/"2GB"
+        timing_cache=None,                                # a timing-cache file (tools/deploy.py sets one)
         model_inputs=[dict(input_shapes=dict(             # one entry = one optimisation profile
             image=dict(min_shape=[1, 224, 224, 3], opt_shape=[4, 224, 224, 3], max_shape=[8, 224, 224, 3])))])
 
-``fp16_mode=True`` / ``int8_mode=True`` (MMDeploy's keys) are read too. INT8 goes through explicit quantization
-(Q/DQ nodes in the ONNX, e.g. from NVIDIA ModelOpt); the implicit calibrators were deprecated in TensorRT 10.1.
+The installed major version picks the path (:mod:`gen3d.deploy.tensorrt_api`): on 11 every network is strongly
+typed, so an fp16 build parses an fp16 copy of the ONNX (``<stem>_fp16.onnx`` next to the engine, converted by
+:func:`gen3d.deploy.fp16_convert.convert_to_fp16` unless the file is already fp16) and int8 the Q/DQ file; on 10 the
+config chooses between the weak flags and that same strongly typed path. ``fp16_mode=True`` / ``int8_mode=True``
+(MMDeploy's keys) are read too. INT8 goes through explicit quantization (Q/DQ nodes, e.g. from NVIDIA ModelOpt);
+the implicit calibrators were deprecated in TensorRT 10.1 and removed in 11.
 
-The engine is written to ``<cache_dir>/<key>.engine``, ``key`` = sha256 over (TensorRT version, GPU name and
-compute capability, precision, strong typing, sorted profile shapes, ONNX sha256), and re-used when present.
+The engine is written to ``<cache_dir>/<key>.engine``, ``key`` = sha256 over everything that changes the engine:
+TensorRT version, GPU name and compute capability, precision, strong typing, workspace size, sorted profile shapes
+and the sha256 of the ONNX file actually parsed (the fp16 copy where converted); re-used when present.
 Engines are not portable across TensorRT versions or GPUs: build on the target.
 
-Only the pure-Python parts are tested here; no machine in this project could run TensorRT.
+Only the pure-Python parts run here (with the stand-in modules of ``tests/helpers/fake_tensorrt.py``); no machine
+in this project could run TensorRT.
 """
 
 from __future__ import annotations
@@ -27,12 +36,17 @@ import json
 import os
 import os.path as osp
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gen3d.runtime.manifest import sha256_file
 from gen3d.runtime.trt_backend import TrtEngineError, cuda_check, import_cudart, import_tensorrt
+
+from .tensorrt_api import TensorRTBuildError, atomic_write, build_plan, resolve_strong_typing, trt_major
+
+__all__ = ["DEFAULT_WORKSPACE", "PRECISIONS", "BuildSettings", "EngineInfo", "TensorRTBuildError", "build_engine",
+           "cuda_device_identity", "engine_cache_key", "onnx_has_qdq", "parse_backend_config", "parse_profiles",
+           "parse_workspace", "prepare_onnx"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE = 1 << 30
@@ -41,18 +55,16 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1 << 10, "m": 10**6, "mb"
 Profile = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
 
 
-class TensorRTBuildError(RuntimeError):
-    """The ONNX parser or the builder failed; the message lists the parser errors."""
-
-
 @dataclass
 class BuildSettings:
     """What :func:`parse_backend_config` reads from a ``backend_config``."""
 
     precision: str = "fp32"
-    strongly_typed: bool = False
+    strongly_typed: bool | None = None  # None: not given (weak on TensorRT 10, strong on 11)
     workspace: int = DEFAULT_WORKSPACE
     profiles: list[Profile] = field(default_factory=list)
+    fp16_converter: str = "auto"
+    timing_cache: str | None = None
 
 
 @dataclass
@@ -66,8 +78,11 @@ class EngineInfo:
         profiles: Per profile, input name -> ``(min, opt, max)`` shapes.
         trt_version: ``tensorrt.__version__`` of the build.
         device: GPU name and compute capability, e.g. ``'Orin (sm_87)'``.
-        strongly_typed: Whether the network was created STRONGLY_TYPED.
+        strongly_typed: Whether the network was strongly typed (always on TensorRT 11).
         cached: Whether the engine was re-used from the cache.
+        workspace: Workspace pool limit in bytes.
+        built_from: The ONNX file parsed (the fp16 copy where converted) and its sha256.
+        timing_cache: The timing-cache file used, or None.
     """
 
     path: str
@@ -78,14 +93,25 @@ class EngineInfo:
     device: str
     strongly_typed: bool = False
     cached: bool = False
+    workspace: int = DEFAULT_WORKSPACE
+    built_from: dict[str, Any] | None = None
+    timing_cache: str | None = None
 
     def to_manifest(self, bundle_dir: str | None = None) -> dict[str, Any]:
         """The manifest's ``engine`` entry (``file`` relative to ``bundle_dir`` when given)."""
         file = osp.relpath(self.path, bundle_dir) if bundle_dir else osp.basename(self.path)
         profiles = [{n: {"min": list(s[0]), "opt": list(s[1]), "max": list(s[2])} for n, s in p.items()}
                     for p in self.profiles]
+        def rel(path: str | None) -> str | None:  # inside the bundle: relative (the bundle may move)
+            inside = path and bundle_dir and osp.abspath(path).startswith(osp.abspath(bundle_dir) + os.sep)
+            return osp.relpath(path, bundle_dir) if inside else path
+
+        built = dict(self.built_from or {})
+        if built.get("file"):
+            built["file"] = rel(built["file"])
         return {"file": file, "precision": self.precision, "profiles": profiles, "cache_key": self.key,
-                "tensorrt": self.trt_version, "device": self.device, "strongly_typed": self.strongly_typed}
+                "tensorrt": self.trt_version, "device": self.device, "strongly_typed": self.strongly_typed,
+                "workspace": self.workspace, "built_from": built or None, "timing_cache": rel(self.timing_cache)}
 
 
 def parse_workspace(value: int | str | None) -> int:
@@ -157,19 +183,23 @@ def parse_backend_config(backend_config: dict[str, Any]) -> BuildSettings:
     if backend_config.get("type", "tensorrt") != "tensorrt":
         raise ValueError(f"backend_config.type is {backend_config.get('type')!r}, expected 'tensorrt'")
     common = {**backend_config.get("common_config", {}), **{k: v for k, v in backend_config.items()
-                                                           if k in ("precision", "strongly_typed")}}
+                                                           if k in ("precision", "strongly_typed", "fp16_converter")}}
     precision = common.get("precision")
     if precision is None:
         precision = "int8" if common.get("int8_mode") else "fp16" if common.get("fp16_mode") else "fp32"
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     workspace = parse_workspace(common.get("max_workspace_size", common.get("workspace")))
-    return BuildSettings(precision, bool(common.get("strongly_typed", False)), workspace,
-                         parse_profiles(backend_config.get("model_inputs", [])))
+    typed = common.get("strongly_typed")
+    timing = backend_config.get("timing_cache", common.get("timing_cache"))
+    return BuildSettings(precision, None if typed is None else bool(typed), workspace,
+                         parse_profiles(backend_config.get("model_inputs", [])),
+                         str(common.get("fp16_converter", "auto")), str(timing) if timing else None)
 
 
 def engine_cache_key(trt_version: str, gpu_name: str, compute_capability: tuple[int, int] | str, precision: str,
-                     profiles: list[Profile], onnx_sha256: str, strongly_typed: bool = False) -> str:
+                     profiles: list[Profile], onnx_sha256: str, strongly_typed: bool = False,
+                     workspace: int = DEFAULT_WORKSPACE) -> str:
     """Hex sha256 identifying an engine build; independent of dict/profile ordering.
 
     Args:
@@ -178,13 +208,15 @@ def engine_cache_key(trt_version: str, gpu_name: str, compute_capability: tuple[
         compute_capability: ``(major, minor)`` or ``'8.7'``.
         precision: ``'fp32'``, ``'fp16'`` or ``'int8'``.
         profiles: From :func:`parse_profiles`.
-        onnx_sha256: The ONNX file's sha256.
-        strongly_typed: Whether the network is STRONGLY_TYPED.
+        onnx_sha256: The sha256 of the ONNX file parsed (the fp16 copy where converted).
+        strongly_typed: Whether the network is strongly typed.
+        workspace: Workspace pool limit in bytes (a smaller pool can rule tactics out).
     """
     cc = compute_capability if isinstance(compute_capability, str) else "{}.{}".format(*compute_capability)
     canonical = sorted(json.dumps({n: [list(s) for s in p[n]] for n in sorted(p)}, sort_keys=True) for p in profiles)
     payload = {"tensorrt": str(trt_version), "gpu": str(gpu_name), "cc": cc, "precision": precision,
-               "strongly_typed": bool(strongly_typed), "profiles": canonical, "onnx_sha256": onnx_sha256}
+               "strongly_typed": bool(strongly_typed), "profiles": canonical, "onnx_sha256": onnx_sha256,
+               "workspace": int(workspace)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,71 +236,25 @@ def cuda_device_identity(device: int = 0) -> tuple[str, tuple[int, int]]:
     return name.rstrip("\x00").strip(), (int(props.major), int(props.minor))
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp.", dir=osp.dirname(path) or ".")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def prepare_onnx(onnx_path: str, precision: str, strongly_typed: bool, out_dir: str, converter: str = "auto"
+                 ) -> tuple[str, dict[str, Any] | None]:
+    """The file to parse: ``onnx_path`` itself, or for a strongly typed fp16 build its fp16 copy in ``out_dir``.
 
+    Returns:
+        ``(path, conversion)``; ``conversion`` is :func:`~gen3d.deploy.fp16_convert.convert_to_fp16`'s record, or
+        None when no conversion was needed (fp32, int8 Q/DQ, weak typing, or a file that already is fp16).
 
-def _network_flags(trt: Any, strongly_typed: bool) -> int:
-    """EXPLICIT_BATCH on TensorRT < 10 (ignored and deprecated in 10); STRONGLY_TYPED where asked (>= 9)."""
-    flags = 0
-    if int(trt.__version__.split(".")[0]) < 10:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if strongly_typed:
-        if not hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"):
-            raise TensorRTBuildError(f"TensorRT {trt.__version__} has no STRONGLY_TYPED networks; set "
-                                     "strongly_typed=False")
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    return flags
+    Raises:
+        Fp16ConverterNotAvailableError: No converter installed (an ``ImportError`` saying what to install).
+    """
+    if not (strongly_typed and precision == "fp16"):
+        return onnx_path, None
+    from .fp16_convert import convert_to_fp16, is_fp16_graph
 
-
-def _build(trt: Any, onnx_path: str, settings: BuildSettings, timing_cache: str | None) -> bytes:
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_network_flags(trt, settings.strongly_typed))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(onnx_path):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise TensorRTBuildError(f"TensorRT {trt.__version__} cannot parse {onnx_path}:\n  " + "\n  ".join(errors)
-                                 + "\nRun gen3d.deploy.trt_ops.lint_onnx_for_tensorrt on it for a per-node report.")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace)
-    if not settings.strongly_typed:  # weakly typed: precision flags let TensorRT pick faster kernels
-        if settings.precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        if settings.precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)  # Q/DQ graph: scales come from the ONNX, no calibrator
-    inputs = {network.get_input(i).name: tuple(network.get_input(i).shape) for i in range(network.num_inputs)}
-    dynamic = sorted(n for n, s in inputs.items() if any(d < 0 for d in s))
-    if dynamic and not settings.profiles:
-        raise TensorRTBuildError(f"inputs {dynamic} have dynamic axes; give min/opt/max shapes in "
-                                 "backend_config.model_inputs")
-    for index, profile in enumerate(settings.profiles):
-        unknown = sorted(set(profile) - set(inputs))
-        missing = sorted(set(dynamic) - set(profile))
-        if unknown or missing:
-            raise TensorRTBuildError(f"profile {index}: unknown inputs {unknown}, dynamic inputs without shapes "
-                                     f"{missing} (network inputs: {inputs})")
-        trt_profile = builder.create_optimization_profile()
-        for name, (low, opt, high) in profile.items():
-            trt_profile.set_shape(name, low, opt, high)
-        config.add_optimization_profile(trt_profile)
-    if timing_cache:
-        data = b""
-        if osp.isfile(timing_cache):
-            with open(timing_cache, "rb") as f:
-                data = f.read()
-        config.set_timing_cache(config.create_timing_cache(data), False)
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise TensorRTBuildError(f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} (see the "
-                                 "log above; try a larger max_workspace_size or fp32)")
-    if timing_cache:
-        os.makedirs(osp.dirname(osp.abspath(timing_cache)), exist_ok=True)
-        _atomic_write(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-    return bytes(memoryview(plan))
+    if is_fp16_graph(onnx_path):
+        return onnx_path, None
+    out = osp.join(out_dir, f"{osp.splitext(osp.basename(onnx_path))[0]}_fp16.onnx")
+    return out, convert_to_fp16(onnx_path, out, converter=converter)
 
 
 def build_engine(onnx_path: str, backend_config: dict[str, Any], cache_dir: str | None = None,
@@ -279,7 +265,8 @@ def build_engine(onnx_path: str, backend_config: dict[str, Any], cache_dir: str 
         onnx_path: The ONNX file (external data next to it is resolved by the parser).
         backend_config: See the module docstring.
         cache_dir: Where ``<key>.engine`` lives; default: the ONNX file's folder.
-        timing_cache: A timing-cache file, loaded when present and saved after a build (speeds rebuilds).
+        timing_cache: A timing-cache file, loaded when present and saved after a build (speeds rebuilds);
+            default ``backend_config['timing_cache']``.
 
     Returns:
         The :class:`EngineInfo`; ``cached`` says whether an existing engine was re-used.
@@ -287,7 +274,8 @@ def build_engine(onnx_path: str, backend_config: dict[str, Any], cache_dir: str 
     Raises:
         FileNotFoundError: No ONNX file.
         ValueError: Bad ``backend_config``, or int8 without Q/DQ nodes.
-        TensorRTNotAvailableError: TensorRT or cuda-bindings are not installed (an ``ImportError``).
+        TensorRTNotAvailableError: TensorRT or a CUDA runtime binding is not installed (an ``ImportError``).
+        Fp16ConverterNotAvailableError: A strongly typed fp16 build without an fp16 converter (an ``ImportError``).
         TensorRTBuildError: Parser errors (listed) or a failed build.
     """
     if not osp.isfile(onnx_path):
@@ -297,20 +285,28 @@ def build_engine(onnx_path: str, backend_config: dict[str, Any], cache_dir: str 
         raise ValueError(f"precision 'int8' needs an explicitly quantized (Q/DQ) ONNX; {onnx_path} has no "
                          "QuantizeLinear/DequantizeLinear nodes (quantize it first, e.g. with NVIDIA ModelOpt)")
     trt = import_tensorrt()
+    strongly_typed = resolve_strong_typing(trt, settings.strongly_typed)
+    timing_cache = timing_cache or settings.timing_cache
     try:
         gpu, cc = cuda_device_identity()
     except TrtEngineError as err:
         raise TensorRTBuildError(f"no usable CUDA device to build on: {err}") from err
-    key = engine_cache_key(trt.__version__, gpu, cc, settings.precision, settings.profiles, sha256_file(onnx_path),
-                           settings.strongly_typed)
     cache_dir = cache_dir or osp.dirname(osp.abspath(onnx_path))
+    os.makedirs(cache_dir, exist_ok=True)
+    parse_path, conversion = prepare_onnx(onnx_path, settings.precision, strongly_typed, cache_dir,
+                                          settings.fp16_converter)
+    parse_sha = sha256_file(parse_path)
+    key = engine_cache_key(trt.__version__, gpu, cc, settings.precision, settings.profiles, parse_sha,
+                           strongly_typed, settings.workspace)
     path = osp.join(cache_dir, f"{key}.engine")
+    built_from = {"file": osp.abspath(parse_path), "sha256": parse_sha, "fp16_conversion": conversion}
     info = EngineInfo(path, key, settings.precision, settings.profiles, trt.__version__, f"{gpu} (sm_{cc[0]}{cc[1]})",
-                      settings.strongly_typed, cached=osp.isfile(path))
+                      strongly_typed, cached=osp.isfile(path), workspace=settings.workspace, built_from=built_from,
+                      timing_cache=timing_cache)
     if not info.cached:
-        plan = _build(trt, onnx_path, settings, timing_cache)
-        os.makedirs(cache_dir, exist_ok=True)
-        _atomic_write(path, plan)
-        meta = {**asdict(info), "cached": False, "onnx": osp.abspath(onnx_path)}
-        _atomic_write(osp.join(cache_dir, f"{key}.json"), json.dumps(meta, indent=2).encode())
+        plan = build_plan(trt, parse_path, settings.precision, strongly_typed, settings.workspace, settings.profiles,
+                          timing_cache)
+        atomic_write(path, plan)
+        meta = {**asdict(info), "cached": False, "onnx": osp.abspath(onnx_path), "tensorrt_major": trt_major(trt)}
+        atomic_write(osp.join(cache_dir, f"{key}.json"), json.dumps(meta, indent=2).encode())
     return info

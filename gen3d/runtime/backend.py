@@ -63,6 +63,7 @@ def keep_caches_under(out_dir: str) -> str | None:
     if os.environ.get("XDG_CACHE_HOME") or "onnxruntime" in sys.modules:
         return None
     folder = osp.join(osp.abspath(out_dir), ".cache")
+    os.makedirs(folder, exist_ok=True)  # made here: onnxruntime does not write its files on every platform
     os.environ["XDG_CACHE_HOME"] = folder
     return folder
 

@@ -1,8 +1,15 @@
-"""TensorRT engine runner on the named-tensor API (TensorRT 8.6 and 10.x; no torch).
+"""TensorRT engine runner on the named-tensor API (TensorRT 8.6, 10.x and 11.x; no torch).
 
-Device memory and the stream come from ``cuda.bindings.runtime`` (the ``cuda-bindings`` package). TensorRT and
-CUDA are imported when a :class:`TrtBackend` is created, so this module imports anywhere. The interface matches
-:class:`gen3d.runtime.backend.OrtBackend`: feeds by name, numpy in and out.
+Device memory and the stream come from a CUDA runtime binding (:func:`import_cudart`): ``cuda.bindings.runtime``
+(the ``cuda-bindings`` package) when it imports and the driver is new enough for it, else a ctypes binding of the
+CUDA runtime library already on the machine (JetPack's ``/usr/local/cuda/lib64/libcudart.so.12``, a CUDA toolkit,
+or the ``nvidia-cuda-runtime`` wheel that TensorRT's pip wheels pull in). Why: cuda-bindings 13.x (what pip and
+torch bring today) needs a CUDA 13 driver (R580+; NVIDIA/cutlass#2866), JetPack 6's driver is CUDA 12.x (R36/540),
+and pip's cuda-python fails there with ``cudaErrorInsufficientDriver`` (NVlabs/FoundationStereo#209, AGX Orin,
+JetPack 6.1); cuda-bindings 12.9 needs Python >= 3.11 (its install page) while JetPack 6 has 3.10.
+``GEN3D_CUDA_BINDING=cuda-bindings|ctypes`` forces one; ``GEN3D_CUDART=/path/libcudart.so`` names the library.
+TensorRT and CUDA are imported when a :class:`TrtBackend` is created, so this module imports anywhere. The
+interface matches :class:`gen3d.runtime.backend.OrtBackend`: feeds by name, numpy in and out.
 
 Not verified here: no machine in this project could install TensorRT; the code follows the TensorRT 10 Python API
 documentation (``execute_async_v3``, ``set_input_shape``, ``set_tensor_address``), which TensorRT 8.6 also has.
@@ -10,7 +17,13 @@ documentation (``execute_async_v3``, ``set_input_shape``, ``set_tensor_address``
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import enum
+import glob
+import os
 import os.path as osp
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,14 +56,119 @@ def import_tensorrt() -> Any:
     return tensorrt
 
 
-def import_cudart() -> Any:
-    """Import ``cuda.bindings.runtime`` or raise :class:`TensorRTNotAvailableError`."""
+class _CtypesCudart:
+    """The few CUDA runtime calls that :class:`TrtBackend` makes, through ctypes.
+
+    Each returns an ``(err, *values)`` tuple as ``cuda.bindings.runtime`` does (error codes and enum values from the
+    CUDA runtime API reference).
+    """
+
+    cudaError_t = enum.IntEnum("cudaError_t", {"cudaSuccess": 0, "cudaErrorInsufficientDriver": 35,
+                                               "cudaErrorNoDevice": 100})
+    cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToDevice": 1, "cudaMemcpyDeviceToHost": 2})
+
+    def __init__(self, path: str) -> None:
+        self.path, self.lib = path, ctypes.CDLL(path)
+        self.lib.cudaMemcpyAsync.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                             ctypes.c_void_p]
+        for name in ("cudaFree", "cudaStreamSynchronize", "cudaStreamDestroy"):
+            getattr(self.lib, name).argtypes = [ctypes.c_void_p]
+
+    def _err(self, code: int) -> Any:
+        try:
+            return self.cudaError_t(code)
+        except ValueError:
+            return code
+
+    def cudaMalloc(self, nbytes: int) -> tuple:  # noqa: N802 - the CUDA name
+        ptr = ctypes.c_void_p()
+        return self._err(self.lib.cudaMalloc(ctypes.byref(ptr), ctypes.c_size_t(nbytes))), int(ptr.value or 0)
+
+    def cudaFree(self, ptr: int) -> tuple:  # noqa: N802
+        return (self._err(self.lib.cudaFree(ptr)),)
+
+    def cudaMemcpyAsync(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> tuple:  # noqa: N802
+        return (self._err(self.lib.cudaMemcpyAsync(dst, src, nbytes, int(kind), int(stream) or None)),)
+
+    def cudaStreamCreate(self) -> tuple:  # noqa: N802
+        stream = ctypes.c_void_p()
+        return self._err(self.lib.cudaStreamCreate(ctypes.byref(stream))), int(stream.value or 0)
+
+    def cudaStreamSynchronize(self, stream: int) -> tuple:  # noqa: N802
+        return (self._err(self.lib.cudaStreamSynchronize(int(stream) or None)),)
+
+    def cudaStreamDestroy(self, stream: int) -> tuple:  # noqa: N802
+        return (self._err(self.lib.cudaStreamDestroy(int(stream) or None)),)
+
+    def cudaGetDeviceProperties(self, device: int) -> tuple:  # noqa: N802
+        """Name and compute capability only.
+
+        The name is ``cudaDeviceProp.name``, the struct's first field (char[256]); the capability comes from
+        attributes 75/76 (cudaDevAttrComputeCapabilityMajor/Minor).
+        """
+        buf = ctypes.create_string_buffer(8192)  # larger than any cudaDeviceProp so far (about 1 kB in CUDA 12)
+        get = getattr(self.lib, "cudaGetDeviceProperties_v2", None) or self.lib.cudaGetDeviceProperties
+        err = get(buf, int(device))
+        values = []
+        for attr in (75, 76):
+            value = ctypes.c_int()
+            err = err or self.lib.cudaDeviceGetAttribute(ctypes.byref(value), attr, int(device))
+            values.append(value.value)
+        name = buf.raw[:256].split(b"\0", 1)[0]
+        return self._err(err), type("cudaDeviceProp", (), {"name": name, "major": values[0], "minor": values[1]})
+
+
+def _cudart_candidates() -> list[str]:
+    """Where a CUDA runtime library may be: $GEN3D_CUDART, the loader's search, the CUDA toolkit, pip's wheels."""
+    found = [os.environ["GEN3D_CUDART"]] if os.environ.get("GEN3D_CUDART") else []
+    found += [n for n in (ctypes.util.find_library("cudart"),) if n]
+    roots = ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/aarch64-linux/lib", "/usr/lib/aarch64-linux-gnu",
+             "/usr/lib/x86_64-linux-gnu"]
+    roots += [osp.join(p, "nvidia", sub, "lib") for p in sys.path if p.endswith("site-packages")
+              for sub in ("cuda_runtime", "cu13", "cu12")]
+    for root in roots:
+        found += sorted(glob.glob(osp.join(root, "libcudart.so*")), reverse=True)
+    return list(dict.fromkeys(found))
+
+
+def _cuda_bindings_runtime() -> tuple[Any, str]:
+    """``(cuda.bindings.runtime, '')``, or ``(None, why not)`` when missing or newer than the driver."""
     try:
         from cuda.bindings import runtime
     except ImportError as err:
-        raise TensorRTNotAvailableError("TrtBackend needs cuda-bindings (pip install cuda-bindings) for device "
-                                        f"memory; without it use {ORT_ALTERNATIVE}.") from err
-    return runtime
+        return None, f"cuda-bindings not importable ({err})"
+    _, driver = runtime.cudaDriverGetVersion()
+    _, built = runtime.cudaRuntimeGetVersion()
+    if int(driver) // 1000 < int(built) // 1000:
+        return None, (f"cuda-bindings is built for CUDA {int(built) // 1000}.{int(built) % 1000 // 10}, the driver "
+                      f"supports {'no CUDA (no driver)' if not driver else f'CUDA {int(driver) // 1000}.x'}")
+    return runtime, ""
+
+
+def import_cudart() -> Any:
+    """A CUDA runtime binding: ``cuda.bindings.runtime`` where usable, else :class:`_CtypesCudart` (module docs).
+
+    Raises:
+        TensorRTNotAvailableError: Neither works; the message says why for each and what to install.
+    """
+    force = os.environ.get("GEN3D_CUDA_BINDING", "")
+    reasons = []
+    if force != "ctypes":
+        runtime, why = _cuda_bindings_runtime()
+        if runtime is not None:
+            return runtime
+        reasons.append(why)
+    if force != "cuda-bindings":
+        for path in _cudart_candidates():
+            try:
+                return _CtypesCudart(path)
+            except OSError as err:
+                reasons.append(f"{path}: {err}")
+        reasons.append("no libcudart.so found (CUDA toolkit / JetPack / nvidia-cuda-runtime wheel)")
+    raise TensorRTNotAvailableError(
+        "TrtBackend needs a CUDA runtime for device memory: " + "; ".join(reasons) + ". On JetPack 6 the system "
+        "libcudart (/usr/local/cuda) is used, or `pip install 'cuda-bindings>=12.6,<13'`; on a CUDA 13 driver "
+        f"`pip install cuda-bindings`. Without a GPU use {ORT_ALTERNATIVE}.")
 
 
 def cuda_check(cudart: Any, result: tuple, what: str) -> Any:
