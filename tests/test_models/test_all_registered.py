@@ -112,6 +112,12 @@ SMOKE = {
                         lambda: (torch.randn(B, 12), torch.eye(2))),
     "ProjectionDiscriminator": (dict(resolution=16, c_dim=2, ch=4),
                                 lambda: (torch.rand(B, 3, 16, 16) * 2 - 1, torch.eye(2))),
+    # PadInv (models/editing/padinv/): a random tiny StyleGAN2 generator config instead of a checkpoint
+    "PadInv": (dict(generator=dict(type="StyleGAN2Generator", resolution=16, z_dim=16, w_dim=16, mapping_layers=2,
+                                   channel_base=128, channel_max=16),
+                    encoder=dict(backbone="light", backbone_cfg=dict(widths=(8, 16, 16)), fpn_channels=16,
+                                 padding_level=2), loss=dict(lpips_weight=0.0, id_weight=0.0)),
+               lambda: (torch.rand(B, 3, 16, 16) * 2 - 1,)),
     # FID Inception-v3 (helper C): 75 px is its smallest input; the 299 px resize is skipped to stay fast.
     "FCNAuxHead": (dict(in_channels=C, num_classes=3, channels=4, in_index=0), lambda: ([torch.rand(B, C, 5, 7)],)),
 }

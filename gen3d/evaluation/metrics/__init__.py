@@ -19,6 +19,7 @@ from .generative_base import GenerativeMetric, build_feature_extractor, resolve_
 from .generative_functional import compute_fid, compute_kid, extract_features, frechet_distance
 from .iou_metric import IoUMetric
 from .kid_metric import KernelInceptionDistance
+from .reconstruction import ReconstructionMetric
 from .thresholds import DEFAULT_NORMAL_QUANTILE, f1_adaptive_threshold, normal_quantile_threshold
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FID_INCEPTION_URL",
     "FIDInceptionV3",
     "METRIC_KEYS",
+    "ReconstructionMetric",
     "AnomalyMetric",
     "DepthBinAccuracy",
     "FrechetInceptionDistance",

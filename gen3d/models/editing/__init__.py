@@ -1,9 +1,11 @@
-"""GAN editing: SeFa (Shen & Zhou, CVPR'21), ReSeFa (Zhu et al., ICML'22), PadInv's padding space (ECCV'22).
+"""GAN editing: SeFa (Shen & Zhou, CVPR'21), ReSeFa (Zhu et al., ICML'22), PadInv (ECCV'22).
 
-Nothing here is registered; the functions take a built generator (StyleGAN2 layout: ``mapping``, ``synthesis``,
-``num_ws``) and return NumPy directions ``(K, w_dim)``, rows sorted by descending eigenvalue.
+Only the PadInv training model (:mod:`.padinv`) is registered; the other functions take a built generator
+(StyleGAN2 layout: ``mapping``, ``synthesis``, ``num_ws``) and return NumPy directions ``(K, w_dim)``, rows sorted by
+descending eigenvalue.
 """
 
+from . import padinv  # noqa: F401 - registers PadInv
 from .directions import DirectionSet, file_sha256, load_directions, save_directions
 from .manipulation import edit_grid, edit_ws, image_locality, locality_ratio, sample_ws, truncate_ws
 from .padding_space import (
