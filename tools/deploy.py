@@ -24,8 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("checkpoint", help="trained checkpoint (.pth)")
     parser.add_argument("--work-dir", required=True, help="bundle folder to write")
     parser.add_argument("--data-root", help="dataset root for the parity and calibration images")
-    parser.add_argument("--max-images", type=int, default=16,
-                        help="validation images for the parity gates (each also gets a synthetic-defect copy)")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="validation images for the parity gates (anomaly: normal images, each also gets a "
+                             "synthetic-defect copy; default 128, other tasks 16)")
     parser.add_argument("--int8-label-agreement", type=float, default=1.0,
                         help="int8 gate: smallest accepted fraction of labels identical to PyTorch")
     parser.add_argument("--int8-auroc-drop", type=float, default=0.005,

@@ -12,7 +12,7 @@ _EXPORTS = {
     "bundle": ("build_bundle",),
     "onnx_export": ("ExportError", "export_onnx", "onnx_opset", "simplify_onnx"),
     "parity": ("ParityError", "backend_outputs", "binary_auroc", "check_fp32_parity", "check_task_parity",
-               "load_eval_set", "ort_runner", "torch_outputs"),
+               "load_eval_set", "ort_runner", "paired_auroc_difference", "torch_outputs"),
     "quantize": ("quantize_qdq",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -43,6 +43,7 @@ from .anomaly_wrapper import (
 from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
 from .parity import (
     AUROC_TOLERANCE,
+    DEFAULT_GATE_IMAGES,
     LABEL_MARGIN,
     EvalSet,
     backend_outputs,
@@ -219,7 +220,7 @@ def check_family(model: torch.nn.Module, task: str, checkpoint: str, deploy_cfg:
 
 
 def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, checkpoint: str, work_dir: str,
-                 data_root: str | None = None, max_images: int = 16, int8_label_agreement: float = 1.0,
+                 data_root: str | None = None, max_images: int | None = None, int8_label_agreement: float = 1.0,
                  int8_auroc_drop: float = AUROC_TOLERANCE, int8_label_margin: float = LABEL_MARGIN) -> dict:
     """Export a checkpoint into a bundle folder and gate it against PyTorch.
 
@@ -233,7 +234,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         checkpoint: Trained ``.pth``.
         work_dir: Bundle folder (created).
         data_root: Override of the model config's dataset roots (parity and calibration images).
-        max_images: Normal validation images for the gates (each also gets a synthetic-defect copy).
+        max_images: Validation images for the gates; ``None``: :data:`~gen3d.deploy.parity.DEFAULT_GATE_IMAGES`
+            normal images for anomaly (each also gets a synthetic-defect copy), 16 for the other tasks.
         int8_label_agreement: Label-agreement gate of the int8 task-level check.
         int8_auroc_drop: Image-AUROC gate of the int8 task-level check (AUROC resolution on n normal + n defect
             images is 1 / n^2: relax it for tiny sets).
@@ -260,11 +262,11 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
     if task == "segmentation":
         from .segmentation_bundle import build_segmentation_bundle
 
-        return build_segmentation_bundle(dcfg, model, checkpoint, work_dir, max_images)
+        return build_segmentation_bundle(dcfg, model, checkpoint, work_dir, max_images or 16)
     if task == "generation":
         from .gan_bundle import build_gan_bundle
 
-        return build_gan_bundle(dcfg, model, checkpoint, work_dir, max_images)
+        return build_gan_bundle(dcfg, model, checkpoint, work_dir, max_images or 16)
     classes = list(model.thresholds)
     mode, backend = dcfg.codebase_config.get("mode", "end2end"), dcfg.backend_config
     precision = backend.get("precision", "fp32")
@@ -272,7 +274,7 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         raise ValueError("the checkpoint has no thresholds: end2end needs them (validate first) or use mode='raw'")
     os.makedirs(work_dir, exist_ok=True)
     size = dcfg.onnx_config.get("input_shape") or model.input_size
-    eval_set = load_eval_set(model.cfg, classes, size, max_images) if classes else None
+    eval_set = load_eval_set(model.cfg, classes, size, max_images or DEFAULT_GATE_IMAGES) if classes else None
     save = dcfg.onnx_config.get("save_file", "model.onnx")
     fp32_path = osp.join(work_dir, save if precision != "int8" else "model_fp32.onnx")
     logger.info("exporting %s (%s) to %s", type(model).__name__, mode, fp32_path)

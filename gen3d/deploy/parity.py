@@ -18,6 +18,12 @@ gates see decisions on both sides of the threshold without ever touching the tes
   fitted on these very images (a quantile of their scores), so several sit within 0.1 % of the threshold, where
   any reduced-precision rounding decides the label (measured on the demo checkpoint: every int8 flip was at a
   PyTorch score of 0.4999-0.5002, with a mean |score diff| of 0.0023).
+  The AUROC drop is reported with its uncertainty (:func:`paired_auroc_difference`: DeLong's variance of the
+  difference of two correlated AUROCs on the same images, a 95 % interval, and the set's resolution, one
+  swapped normal/defect pair = ``1 / (n_normal * n_defect)``). The decision is on the measured drop; the manifest
+  says whether the interval's upper end is inside the gate too (``drop_within_gate_at_95``). The default set is
+  :data:`DEFAULT_GATE_IMAGES` normal images plus as many defect copies, where one swapped pair moves AUROC by
+  6e-5 (32 images moved it by 0.004, the size of the gate).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from .anomaly_wrapper import reference_outputs
 FP32_MAP_ATOL = 1e-4
 AUROC_TOLERANCE = 0.005
 LABEL_MARGIN = 0.01
+DEFAULT_GATE_IMAGES = 128  # normal validation images of the anomaly gates (each also gets a defect copy)
+Z_95 = 1.959964
 
 
 class ParityError(AssertionError):
@@ -109,6 +117,44 @@ def binary_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
         return float("nan")
     greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
     return float(greater / (len(pos) * len(neg)))
+
+
+def _delong_components(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components of one scoring; each mean is the AUROC.
+
+    Per defect image, the fraction of normals it outscores (ties one half); per normal image, the fraction of
+    defects that outscore it.
+    """
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return psi.mean(1), psi.mean(0)
+
+
+def paired_auroc_difference(labels: np.ndarray, ref_scores: np.ndarray, out_scores: np.ndarray) -> dict:
+    """``AUROC(ref) - AUROC(out)`` on the same images, with its standard error and a 95 % interval.
+
+    The variance is DeLong, DeLong & Clarke-Pearson (1988): the covariance of the structural components of the two
+    scorings of the same images.
+
+    Args:
+        labels: ``(N,)`` 0 normal / 1 defect.
+        ref_scores: ``(N,)`` scores of the reference (PyTorch).
+        out_scores: ``(N,)`` scores of the backend on the same images.
+
+    Returns:
+        ``drop``, ``drop_se``, ``drop_ci95`` ``[low, high]`` and ``auroc_resolution`` (one swapped pair).
+    """
+    labels = np.asarray(labels)
+    m, n = int((labels == 1).sum()), int((labels == 0).sum())
+    if m < 2 or n < 2:
+        return dict(drop=float("nan"), drop_se=float("nan"), drop_ci95=[float("nan")] * 2,
+                    auroc_resolution=float("nan"))
+    v10, v01 = zip(*(_delong_components(labels, np.asarray(s, np.float64)) for s in (ref_scores, out_scores)))
+    d10, d01 = v10[0] - v10[1], v01[0] - v01[1]
+    drop = float(d10.mean())
+    se = float(np.sqrt(d10.var(ddof=1) / m + d01.var(ddof=1) / n))
+    return dict(drop=drop, drop_se=se, drop_ci95=[drop - Z_95 * se, drop + Z_95 * se],
+                auroc_resolution=1.0 / (m * n))
 
 
 def torch_outputs(model: nn.Module, data: EvalSet, thresholds: tuple[np.ndarray, np.ndarray],
@@ -256,15 +302,22 @@ def check_task_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarra
     agree_gated = float(same[outside].mean()) if outside.any() else 1.0
     auroc_ref, auroc_out = binary_auroc(labels, ref["pred_score"]), binary_auroc(labels, out["pred_score"])
     drop = auroc_ref - auroc_out
+    paired = paired_auroc_difference(labels, ref["pred_score"], out["pred_score"])
     score_diff = float(np.abs(ref["pred_score"].astype(np.float64) - out["pred_score"]).max())
     result = dict(backend=what, label_agreement=agree, image_auroc_torch=auroc_ref, image_auroc_backend=auroc_out,
-                  auroc_drop=drop, max_abs_diff_pred_score=score_diff, images=int(len(labels)),
+                  auroc_drop=drop, auroc_drop_se=paired["drop_se"], auroc_drop_ci95=paired["drop_ci95"],
+                  auroc_resolution=paired["auroc_resolution"],
+                  drop_within_gate_at_95=bool(paired["drop_ci95"][1] <= max_auroc_drop),
+                  max_abs_diff_pred_score=score_diff, images=int(len(labels)),
                   label_margin=label_margin, label_agreement_outside_margin=agree_gated,
                   near_threshold_flips=int((~same & ~outside).sum()),
                   eval_set="validation normals + synthetic-defect copies")
     if agree_gated < min_label_agreement or not np.isfinite(drop) or drop > max_auroc_drop:
+        low, high = paired["drop_ci95"]
         raise ParityError(f"{what} task-level parity FAILED on {len(labels)} images: label agreement {agree_gated:.4f}"
                           f" away from the threshold (gate >= {min_label_agreement}; {agree:.4f} on all, scores within "
                           f"{label_margin} of it left out), image AUROC {auroc_out:.4f} vs PyTorch {auroc_ref:.4f} "
-                          f"(drop {drop:.4f}, gate <= {max_auroc_drop}), max |diff| pred_score {score_diff:.3g}")
+                          f"(drop {drop:.4f}, 95 % interval [{low:.4f}, {high:.4f}], one swapped pair "
+                          f"{paired['auroc_resolution']:.2g}; gate <= {max_auroc_drop}), max |diff| pred_score "
+                          f"{score_diff:.3g}")
     return result

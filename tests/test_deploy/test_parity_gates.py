@@ -110,3 +110,36 @@ def test_fp32_mask_pixel_ties_reported_real_flips_fail():
     out["pred_mask"][1, 0, 1] = 0  # PyTorch map 0.9: a real flip
     with pytest.raises(ParityError, match="1 mask pixel"):
         check_fp32_parity(ref, out)
+
+
+def test_paired_auroc_difference_matches_a_bootstrap_and_resolves_one_swap():
+    """DeLong's standard error of the paired drop agrees with a paired bootstrap; one swapped pair is resolved."""
+    from gen3d.deploy.parity import binary_auroc, paired_auroc_difference
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 128)
+    ref = rng.normal(labels * 1.0, 1.0)
+    out = ref + rng.normal(0, 0.3, ref.shape)  # a noisier backend on the same images
+    res = paired_auroc_difference(labels, ref, out)
+    assert res["drop"] == pytest.approx(binary_auroc(labels, ref) - binary_auroc(labels, out))
+    boots = []
+    for _ in range(300):
+        idx = np.concatenate([rng.choice(128, 128), 128 + rng.choice(128, 128)])
+        boots.append(binary_auroc(labels[idx], ref[idx]) - binary_auroc(labels[idx], out[idx]))
+    assert res["drop_se"] == pytest.approx(np.std(boots), rel=0.25) and res["drop_se"] > 0
+    assert res["drop_ci95"][0] < res["drop"] < res["drop_ci95"][1]
+    assert res["auroc_resolution"] == pytest.approx(1 / 128**2)
+    same = paired_auroc_difference(labels, ref, ref.copy())
+    assert same["drop"] == 0 and same["drop_se"] == 0
+
+
+def test_task_gate_reports_the_drop_with_its_interval():
+    labels = np.repeat([0, 1], 8)
+    scores = np.linspace(0.05, 0.95, 16)
+    ref, out = _outputs(scores), _outputs(scores)
+    out["pred_score"][[7, 8]] = out["pred_score"][[8, 7]]  # one normal/defect pair swapped at the threshold
+    result = check_task_parity(ref, out, labels, max_auroc_drop=0.02, min_label_agreement=0.0)
+    assert result["auroc_drop"] == pytest.approx(1 / 64) and result["auroc_resolution"] == pytest.approx(1 / 64)
+    assert result["auroc_drop_ci95"][1] > result["auroc_drop"] and not result["drop_within_gate_at_95"]
+    with pytest.raises(ParityError, match=r"95 % interval \[.*one swapped pair 0.016"):
+        check_task_parity(ref, out, labels, max_auroc_drop=0.005, min_label_agreement=0.0)
