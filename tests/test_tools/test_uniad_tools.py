@@ -74,6 +74,13 @@ def test_test_tool_results_json_and_overlays(trained, tmp_path):
     assert len(pictures) == N_TEST * len(CLASSES)
     img = cv2.imread(str(pictures[0]))
     assert img is not None and img.shape[1] >= 2 * 48  # image and overlay side by side
+    # per-image scores (every test image once, with its path and class) and the plots beside results.json
+    with open(tmp_path / "per_image_scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == N_TEST * len(CLASSES) and {r["cls_name"] for r in rows} == set(CLASSES)
+    assert len({r["img_path"] for r in rows}) == len(rows) and all(r["pred_label"] in ("0", "1") for r in rows)
+    for name in ("roc_pr.png", "score_histograms.png"):
+        assert cv2.imread(str(tmp_path / name)) is not None, name
 
 
 def test_infer_folder_with_corrupt_file_and_video(trained, tmp_path):

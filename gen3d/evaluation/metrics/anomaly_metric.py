@@ -96,6 +96,9 @@ class AnomalyMetric(BaseMetric):
         compute_pixel: whether to store anomaly maps and compute the pixel metrics and thresholds.
         collect_device: device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
         prefix: prefix added to every key by mmengine (``'<prefix>/<key>'``); none by default.
+        report_dir: where :func:`~gen3d.evaluation.metrics.anomaly_plots.write_anomaly_report` writes the per-image
+            scores CSV and the per-class ROC/PR and score-histogram figures (``tools/test.py --out`` sets it to the
+            results file's folder); ``None`` writes nothing.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class AnomalyMetric(BaseMetric):
         compute_pixel: bool = True,
         collect_device: str = "cpu",
         prefix: str | None = None,
+        report_dir: str | None = None,
     ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not 0.0 <= quantile <= 1.0:
@@ -119,6 +123,7 @@ class AnomalyMetric(BaseMetric):
         self.pixel_downsample = int(pixel_downsample)
         self.compute_pixel = bool(compute_pixel)
         self.stored_thresholds: dict[str, dict[str, float]] | None = None
+        self.report_dir = report_dir
 
     def use_stored_thresholds(self, thresholds: Mapping[str, Mapping[str, float]] | None) -> None:
         """Report the thresholds the model decides with instead of fitting thresholds on the evaluated split.
@@ -163,6 +168,7 @@ class AnomalyMetric(BaseMetric):
                 "cls_name": str(_get(sample, "cls_name") or DEFAULT_CLASS),
                 "pred_score": float(score.reshape(-1)[0]),
                 "gt_label": int(_to_numpy(label).reshape(-1)[0]),
+                "img_path": _get(sample, "img_path"),
             }
             if self.compute_pixel:
                 amap = _as_map(_get(sample, "anomaly_map"), "anomaly_map")
@@ -207,6 +213,12 @@ class AnomalyMetric(BaseMetric):
             finite = [v for v in vals if math.isfinite(v)]
             if vals:
                 means[f"mean/{key}"] = float(np.mean(finite)) if finite else float("nan")
+        if self.report_dir:
+            from .anomaly_plots import write_anomaly_report
+
+            image_thr = {cls: (stored or {}).get(cls, {}).get("image") if stored is not None
+                         else thresholds.get(f"{THRESHOLD_PREFIX}{cls}/image") for cls in groups}
+            write_anomaly_report(results, self.report_dir, image_thr)
         return {**per_class, **means, **thresholds}
 
     @staticmethod
