@@ -1,4 +1,4 @@
-"""The ``gen3d`` command: ``gen3d train|test|infer|deploy|benchmark|generate ...`` and ``gen3d list-configs``.
+"""The ``gen3d`` command: ``gen3d train|test|infer|deploy|benchmark|generate|browse ...``, ``gen3d list-configs``.
 
 Each subcommand runs the tool of the same name (``tools/train.py`` ...) with the arguments as given, except that a
 config may be named by its file name alone (``gen3d train uniad_effnet-lite0_1xb8-200e_mvtec-224.py``): the shipped
@@ -23,6 +23,7 @@ COMMANDS = {
     "deploy": ("deploy.py", ((0, "deploy"), (1, "configs"))),
     "benchmark": ("benchmark.py", ()),
     "generate": ("gan/generate.py", ()),
+    "browse": ("browse_data.py", ()),
 }
 
 
