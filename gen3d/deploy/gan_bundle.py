@@ -31,6 +31,7 @@ from mmengine.config import Config
 
 from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
+from .bundle_common import environment_versions
 from .gan_wrapper import (
     IMAGE_MEANING,
     MAP_CHANNELS,
@@ -79,8 +80,6 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
         ParityError: The gate failed.
         ValueError: An unsupported mode, output, precision or backend.
     """
-    from .bundle import _versions
-
     oc, cc, backend = dcfg.onnx_config, dcfg.codebase_config, dcfg.backend_config
     mode, output = cc.get("mode", "end2end"), cc.get("output", "uint8")
     precision = backend.get("precision", "fp32")
@@ -151,7 +150,8 @@ def build_gan_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work
         "onnx": {"file": osp.basename(path), "sha256": sha256_file(path), "opset": opset, "exporter": exporter,
                  "precision": "fp32", "simplified": bool(oc.get("simplify", True))},
         "inputs": inputs, "preprocessing": {"in_graph": True, "note": "no image input: feed latents"},
-        "outputs": outputs, "versions": _versions(), "engine": None, "engine_note": "backend is not tensorrt",
+        "outputs": outputs, "versions": environment_versions(), "engine": None,
+        "engine_note": "backend is not tensorrt",
         "parity": parity, "deploy_config": osp.basename(getattr(dcfg, "filename", "") or "") or None,
         "backend": {"type": "onnxruntime", "precision": precision},
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},

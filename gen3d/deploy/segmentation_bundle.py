@@ -31,6 +31,7 @@ from mmengine.config import Config
 from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
 from .anomaly_wrapper import normalization_of
+from .bundle_common import build_engine_entry, engine_source_entry, environment_versions
 from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
 from .parity import FP32_MAP_ATOL, ParityError, ort_runner
 from .segmentation_wrapper import (
@@ -166,8 +167,6 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
         ParityError: A gate failed.
         ValueError: An unsupported mode, output or precision.
     """
-    from .bundle import _build_engine, _versions, engine_source_entry
-
     oc, cc, backend = dcfg.onnx_config, dcfg.codebase_config, dcfg.backend_config
     mode, output = cc.get("mode", "end2end"), cc.get("output", "logits")
     precision = backend.get("precision", "fp32")
@@ -219,7 +218,7 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
     ref = reference_logits(segmentor, images, batch_size=step)
     parity = check_seg_parity(ref, run_batched(ort_runner(path), feed_name, feed, step))
     logger.info("fp32 parity: %s", parity)
-    engine, why = _build_engine(path, dcfg, work_dir)
+    engine, why = build_engine_entry(path, dcfg, work_dir)
     logger.info("TensorRT engine: %s", why if engine is None else engine.get("file"))
     if engine is not None:
         from gen3d.runtime.trt_backend import TrtBackend
@@ -244,7 +243,7 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
         "onnx": {"file": osp.basename(path), "sha256": sha256_file(path), "opset": opset, "exporter": exporter,
                  "precision": "fp32", "simplified": bool(oc.get("simplify", True))},
         "inputs": inputs, "preprocessing": pre, "outputs": outputs,
-        "versions": _versions(), "engine": engine, "engine_note": why, "parity": parity,
+        "versions": environment_versions(), "engine": engine, "engine_note": why, "parity": parity,
         "deploy_config": osp.basename(getattr(dcfg, "filename", "") or "") or None,
         "backend": {"type": backend.get("type", "onnxruntime"), "precision": precision},
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},

@@ -79,7 +79,7 @@ def uniad_fp32(tmp_path_factory):
     from mmengine.config import Config
 
     from gen3d.apis.inference import init_model
-    from gen3d.deploy.bundle import _export
+    from gen3d.deploy.anomaly_bundle import export_anomaly
     from gen3d.deploy.parity import load_eval_set
     from gen3d.utils.config import apply_data_root
 
@@ -94,7 +94,7 @@ def uniad_fp32(tmp_path_factory):
     dcfg.onnx_config.input_shape = None  # the model's own 64 px
     eval_set = load_eval_set(model.cfg, classes, model.input_size, 16)
     path = str(work / "model.onnx")
-    defaults, *_ = _export(model, dcfg, path, classes, eval_set)
+    defaults, *_ = export_anomaly(model, dcfg, path, classes, eval_set)
     return model, eval_set, defaults, path, str(work / "epoch_2.pth"), str(root)
 
 
@@ -125,14 +125,14 @@ def test_fp16_uniad_passes_the_task_gate(uniad_fp32, tmp_path):
 def test_deploy_tool_on_tensorrt_11_records_timing_cache_and_fp16_file(uniad_fp32, tmp_path, monkeypatch):
     """tools/deploy.py with an fp16 TensorRT config on the TensorRT 11 stand-in: strongly typed build of the
     converted file, the timing cache persisted under the work dir, both recorded in the sealed manifest."""
-    import gen3d.deploy.bundle as bundle
+    import gen3d.deploy.anomaly_bundle as bundle
     import gen3d.deploy.tensorrt_builder as builder
     from gen3d.runtime.manifest import load_manifest
     from tests.helpers.fake_tensorrt import installed, make_tensorrt
 
     *_, ckpt, root = uniad_fp32
     monkeypatch.setattr(builder, "cuda_device_identity", lambda device=0: ("H100", (9, 0)))
-    monkeypatch.setattr(bundle, "_engine_parity", lambda *a, **k: {"backend": "stand-in: not run"})  # needs a GPU
+    monkeypatch.setattr(bundle, "engine_parity", lambda *a, **k: {"backend": "stand-in: not run"})  # needs a GPU
     work = tmp_path / "bundle"
     with installed(make_tensorrt("11.4.0")) as trt:
         out = run_tool_main("deploy.py", str(REPO_ROOT / "deploy" / "anomaly_tensorrt-fp16_dynamic-1-8-16.py"), TINY,

@@ -362,7 +362,7 @@ def test_cudart_errors_say_why(monkeypatch):
 
 def test_fp16_source_of_an_engine_is_sealed_in_the_manifest(tmp_path, fake_gpu):
     """The fp16 copy an engine was parsed from is a named, hashed bundle file: changing it fails verification."""
-    from gen3d.deploy.bundle import engine_source_entry
+    from gen3d.deploy.bundle_common import engine_source_entry
     from gen3d.runtime.manifest import ManifestError, load_manifest, write_manifest
 
     _, info, onnx_path = _build(tmp_path, "11.0.0", dict(precision="fp16"))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from gen3d.deploy.anomaly_wrapper import export_copy
-from gen3d.deploy.bundle import custom_ops
+from gen3d.deploy.bundle_common import custom_ops
 from gen3d.deploy.onnx_export import export_onnx, run_onnx
 from gen3d.deploy.quantize import affine_conv_nodes
 from gen3d.deploy.uniad_fused import FusedUniADReconstruction, fuse_uniad
