@@ -94,8 +94,10 @@ FULL_SETUP = dict(
         "deploy": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1", "onnxslim>=0.1.30",
                    "onnxconverter-common>=1.14"],
         "fp16": ["onnxconverter-common>=1.14"],
+        # tools/train.py --log-to tensorboard (MLflow / W&B: install them yourself, --log-to mlflow / wandb)
+        "logging": ["tensorboard>=2.14"],
         # tritonclient: its ModelConfig protobuf schema checks the Triton repositories tools/deploy_triton.py writes
-        "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff>=0.4", "tritonclient[grpc]>=2.40"],
+        "dev": ["pytest>=7.4", "pytest-xdist>=3.5", "ruff>=0.4", "tritonclient[grpc]>=2.40", "tensorboard>=2.14"],
     },
 )
 

@@ -22,6 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="override config keys, e.g. train_cfg.max_epochs=2 (prefix + to add a new key)")
     parser.add_argument("--skip-bad-images", action="store_true",
                         help="leave out image/mask files that fail the file check (listed once) instead of stopping")
+    parser.add_argument("--log-to", nargs="+", default=None, metavar="BACKEND",
+                        help="also log to tensorboard, mlflow and/or wandb (MMEngine visualizer backends; "
+                             "pip install 'gen3d[logging]' for TensorBoard)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         cfg = build_train_config(args.config, args.work_dir, args.data_root, args.resume, args.amp,
-                                 args.launcher, args.cfg_options, skip_bad_images=args.skip_bad_images)
+                                 args.launcher, args.cfg_options, skip_bad_images=args.skip_bad_images,
+                                 log_to=args.log_to)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
     if args.dry_run:

@@ -69,9 +69,43 @@ def set_bad_files(cfg: Config, policy: str) -> list[str]:
     return keys
 
 
+#: ``--log-to`` name -> (MMEngine visualizer backend, module it needs, how to get it)
+LOG_BACKENDS = {"tensorboard": ("TensorboardVisBackend", "tensorboard", "pip install 'gen3d[logging]'"),
+                "mlflow": ("MLflowVisBackend", "mlflow", "pip install mlflow"),
+                "wandb": ("WandbVisBackend", "wandb", "pip install wandb (it uploads unless WANDB_MODE=offline)")}
+
+
+def set_log_backends(cfg: Config, names: list[str]) -> list[str]:
+    """Add MMEngine visualizer backends (TensorBoard, MLflow, W&B) beside the local JSON logs.
+
+    Each logs the training scalars (losses, learning rate, validation metrics) under the run's log folder
+    (``<work_dir>/<timestamp>/vis_data``; MLflow's file store there too unless ``MLFLOW_TRACKING_URI`` is set).
+
+    Raises:
+        ValueError: An unknown name, or one whose package is not installed (naming the install command).
+    """
+    import importlib.util
+
+    added = []
+    for name in names:
+        if name not in LOG_BACKENDS:
+            raise ValueError(f"--log-to: unknown backend {name!r} (choose from {sorted(LOG_BACKENDS)})")
+        backend, module, install = LOG_BACKENDS[name]
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"--log-to {name}: the {module} package is not installed ({install})")
+        vis = cfg.setdefault("visualizer", dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend")]))
+        backends = list(vis.get("vis_backends") or [dict(type="LocalVisBackend")])
+        if all(b.get("type") != backend for b in backends):
+            backends.append(dict(type=backend))
+        vis["vis_backends"] = backends
+        added.append(backend)
+    return added
+
+
 def build_train_config(config: str, work_dir: str | None = None, data_root: str | None = None,
                        resume: str | None = None, amp: bool = False, launcher: str = "none",
-                       cfg_options: dict[str, Any] | None = None, skip_bad_images: bool = False) -> Config:
+                       cfg_options: dict[str, Any] | None = None, skip_bad_images: bool = False,
+                       log_to: list[str] | None = None) -> Config:
     """Assemble the training config from the CLI contract of ``tools/train.py``.
 
     Args:
@@ -84,6 +118,7 @@ def build_train_config(config: str, work_dir: str | None = None, data_root: str 
         cfg_options: ``--cfg-options`` overrides (keys must exist, or start with ``+``).
         skip_bad_images: Leave out (logged once) the image and mask files that fail the build-time file check
             instead of stopping with the list (sets ``bad_files='skip'`` on every dataset that checks its files).
+        log_to: Extra logging backends (``'tensorboard'``, ``'mlflow'``, ``'wandb'``; :func:`set_log_backends`).
 
     Returns:
         The config ready for ``Runner.from_cfg``.
@@ -98,6 +133,8 @@ def build_train_config(config: str, work_dir: str | None = None, data_root: str 
         set_bad_files(cfg, "skip")
     if amp:
         _set_amp(cfg)
+    if log_to:
+        set_log_backends(cfg, list(log_to))
     if resume == "auto":
         cfg.resume, cfg.load_from = True, None
     elif resume:
