@@ -1,6 +1,7 @@
 # PadInv on the StyleGAN2 FFHQ-1024 generator (official encoder_stylegan2_ffhq_train.sh): IR-SE50 encoder at 256 px,
 # Adam 1e-4, batch 8 per GPU, 6.4M images, MSE 1.0 + LPIPS-alex 0.8 + ID 0.1 + 0.003 W-norm, no discriminator;
-# trained on FFHQ, tested on CelebA-HQ. Set the generator and the LPIPS / ArcFace weights files:
+# trained on FFHQ, tested on CelebA-HQ. Set the generator and the LPIPS (the combined file, configs/padinv/README.md)
+# and ArcFace weights files:
 #   --cfg-options model.generator_ckpt=G.pth model.loss.lpips_weights=lpips_alex.pth \
 #                 model.loss.arcface_weights=arcface_ir_se50.pth
 _base_ = [

@@ -112,6 +112,8 @@ SMOKE = {
                         lambda: (torch.randn(B, 12), torch.eye(2))),
     "ProjectionDiscriminator": (dict(resolution=16, c_dim=2, ch=4),
                                 lambda: (torch.rand(B, 3, 16, 16) * 2 - 1, torch.eye(2))),
+    # LPIPS (losses/lpips.py): random weights for the smoke test only (real use loads weights files)
+    "LPIPS": (dict(pretrained=False), lambda: (torch.rand(B, 3, 32, 32) * 2 - 1, torch.rand(B, 3, 32, 32) * 2 - 1)),
     # PadInv (models/editing/padinv/): a random tiny StyleGAN2 generator config instead of a checkpoint
     "PadInv": (dict(generator=dict(type="StyleGAN2Generator", resolution=16, z_dim=16, w_dim=16, mapping_layers=2,
                                    channel_base=128, channel_max=16),
