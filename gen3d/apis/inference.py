@@ -1,4 +1,10 @@
-"""Load a trained anomaly model from its checkpoint alone and run it on images, folders and videos."""
+"""Load a trained model from its checkpoint alone and run it on images, folders and videos.
+
+One inference call per family: :func:`inference_anomaly` (anomaly detectors), :func:`inference_segmentor`
+(segmentors, :mod:`gen3d.apis.seg_inference`), :func:`gen3d.apis.gan_inference.generate` (generators, loaded by
+``load_generator``); :func:`load_predictor` puts an anomaly or segmentation checkpoint behind the runtime's
+predictor interface (``tools/infer.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,13 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from gen3d.apis.seg_inference import SegCheckpointPredictor, inference_segmentor, is_segmentor
 from gen3d.runtime.sources import IMAGE_EXTENSIONS  # noqa: F401 - re-exported: the files a folder input lists
 from gen3d.utils.checkpoint import load_local_checkpoint
 from gen3d.utils.safe_config import config_from_text
+
+__all__ = ["CheckpointPredictor", "SegCheckpointPredictor", "inference_anomaly", "inference_segmentor", "init_model",
+           "init_anomaly_model", "is_anomaly_model", "is_segmentor", "load_predictor"]
 
 
 def _no_pretrained(node: object) -> None:
@@ -38,7 +48,8 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
         device: Torch device.
 
     Returns:
-        The model in eval mode, with ``model.cfg`` and ``model.thresholds`` set.
+        The model in eval mode, with ``model.cfg``, ``model.thresholds`` (anomaly validation; ``{}`` otherwise) and
+        ``model.dataset_meta`` (the training set's ``classes`` / ``palette`` saved by the Runner, or ``{}``) set.
 
     Raises:
         ValueError: The checkpoint has no config and none was given, or it holds another model type.
@@ -71,6 +82,7 @@ def init_model(checkpoint: str, config: str | Config | None = None, device: str 
         raise ValueError(f"Checkpoint {checkpoint} does not fit the {wanted} model of the config: "
                          f"missing keys {missing[:5]}..., unexpected keys {unexpected[:5]}...")
     model.thresholds = {k: dict(v) for k, v in meta.get("thresholds", {}).items()}
+    model.dataset_meta = dict(meta.get("dataset_meta") or {})
     model.cfg = cfg
     return model.to(device).eval()
 
@@ -102,9 +114,36 @@ def init_anomaly_model(checkpoint: str, config: str | Config | None = None, devi
     model = init_model(checkpoint, config, device)
     if not is_anomaly_model(model):
         raise ValueError(f"Checkpoint {checkpoint} holds a {type(model).__name__} model, not an anomaly detector; "
-                         "tools/infer.py runs anomaly checkpoints (UniAD) and deploy bundles. For a GAN use "
-                         "tools/gan/generate.py.")
+                         "tools/infer.py runs anomaly checkpoints (UniAD), segmentation checkpoints and deploy "
+                         "bundles. For a GAN use tools/gan/generate.py.")
     return model
+
+
+def load_predictor(checkpoint: str, config: str | Config | None = None, device: str = "cpu",
+                   thresholds: dict[str, dict[str, float]] | None = None) -> object:
+    """The inspection-loop predictor of a checkpoint: :class:`CheckpointPredictor` or a segmentation one.
+
+    Args:
+        checkpoint: ``.pth`` written by ``tools/train.py`` (an anomaly detector or a segmentor).
+        config: Config file or object; ``None`` uses the one saved in the checkpoint.
+        device: Torch device.
+        thresholds: Anomaly only: ``{class: {'image': t, 'pixel': t}}`` overriding the checkpoint's.
+
+    Returns:
+        A :class:`CheckpointPredictor` or a :class:`gen3d.apis.seg_inference.SegCheckpointPredictor`.
+
+    Raises:
+        ValueError: The checkpoint holds neither (a GAN, for example), or ``thresholds`` for a segmentor.
+    """
+    model = init_model(checkpoint, config, device)
+    if is_anomaly_model(model):
+        return CheckpointPredictor(model, thresholds)
+    if is_segmentor(model):
+        if thresholds:
+            raise ValueError(f"--thresholds is for anomaly checkpoints; {checkpoint} holds a segmentor")
+        return SegCheckpointPredictor(model)
+    raise ValueError(f"Checkpoint {checkpoint} holds a {type(model).__name__} model, not an anomaly detector nor a "
+                     "segmentor; tools/infer.py runs those and deploy bundles. For a GAN use tools/gan/generate.py.")
 
 
 class CheckpointPredictor:

@@ -1,6 +1,10 @@
 """``python -m gen3d.runtime BUNDLE INPUT [--out-dir DIR]``: the torch-free bundle runner for edge devices.
 
-It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed. A generator bundle
+It is ``tools/infer.py`` for bundles, for a device where only the runtime is installed. The manifest's task picks
+the runtime: an anomaly bundle writes ``DIR/verdicts.csv`` and overlays; a segmentation bundle
+(``task='segmentation'``) writes ``DIR/segmentation.csv`` (path, error, latency, label-map PNG, ``area_<class>``
+pixel fraction and ``pixels_<class>`` count per class), one uint8/uint16 label-map PNG per frame under
+``DIR/label_maps/`` and palette overlays under ``DIR/overlays/`` (:mod:`gen3d.runtime.segmentation`). A generator bundle
 (``task='generation'``) takes no input: ``python -m gen3d.runtime BUNDLE --seeds 0-15 [--truncation-psi 0.7]
 [--class-index K] --out-dir DIR`` writes ``DIR/grid.png`` (:mod:`gen3d.runtime.generation`); a 3D-aware one
 (pi-GAN: seeded poses from the manifest's pose distribution) also writes ``DIR/geometry.png``, RGB beside depth and
@@ -25,16 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", help="bundle folder (manifest.json + model.onnx [+ model.engine])")
     parser.add_argument("input", nargs="?", help="image file, folder, video file, camera index (0) or stream URL "
                                                  "(not for generator bundles)")
-    parser.add_argument("--out-dir", default="work_dirs/infer", help="where verdicts.csv and overlays go")
-    parser.add_argument("--class-name", help="product class of every input (default: from the path)")
+    parser.add_argument("--out-dir", default="work_dirs/infer",
+                        help="where verdicts.csv (segmentation: segmentation.csv, label_maps/) and overlays go")
+    parser.add_argument("--class-name", help="product class of every input (anomaly; default: from the path)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--no-overlay", action="store_true", help="write the verdicts only")
+    parser.add_argument("--no-overlay", action="store_true",
+                        help="write the rows only (segmentation: and the label maps)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="bundles only")
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning: faster on cores of its own, slower on shared ones "
                              "(default: the bundle's hint, off)")
-    parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV")
+    parser.add_argument("--jsonl", action="store_true", help="write JSON lines (verdicts.jsonl) instead of CSV")
     add_stream_flags(parser)
     add_verify_flag(parser)
     gen = parser.add_argument_group("generator bundles (task='generation')")
@@ -50,13 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 def add_stream_flags(parser: argparse.ArgumentParser) -> None:
     """``--save``, ``--video``, ``--vid-stride``, ``--frame-log`` (shared with ``tools/infer.py``)."""
     parser.add_argument("--save", choices=("all", "defects", "none"),
-                        help="overlay PNGs for all frames, defects only, or none (default: all for images and "
-                             "folders, defects for videos and live sources)")
+                        help="overlay PNGs for all frames, defects only (anomaly), or none (default: all for images "
+                             "and folders, defects for videos and live sources; segmentation: all)")
     parser.add_argument("--video", action="store_true", help="also write <out-dir>/annotated.mp4")
     parser.add_argument("--vid-stride", type=int, default=1, help="videos and live sources: every N-th frame")
     parser.add_argument("--frame-log", action=argparse.BooleanOptionalAction, default=None,
-                        help="one line per frame with verdict, score, latency and dropped frames (default: on for "
-                             "videos and live sources)")
+                        help="one line per frame with verdict and score (segmentation: the largest classes), "
+                             "latency and dropped frames (default: on for videos and live sources)")
 
 
 def stream_options(args: argparse.Namespace) -> dict:

@@ -1,7 +1,9 @@
-"""Depth and normal maps as pictures (numpy + OpenCV, no torch): the panels beside a generator's RGB.
+"""Maps as pictures (numpy + OpenCV, no torch): depth and normal panels, and label-map colours.
 
-Used by the torch-free runtime (:mod:`gen3d.runtime.generation`) and by ``tools/gan/generate.py``
-(:mod:`gen3d.apis.gan_3d`), so that both draw the same colours.
+Depth and normals are the panels beside a generator's RGB, used by the torch-free runtime
+(:mod:`gen3d.runtime.generation`) and by ``tools/gan/generate.py`` (:mod:`gen3d.apis.gan_3d`), so that both draw
+the same colours. :func:`label_colormap` and :func:`colorize_labels` colour segmentation label maps
+(:mod:`gen3d.runtime.segmentation`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["depth_to_rgb", "geometry_panels", "normal_to_rgb"]
+__all__ = ["colorize_labels", "depth_to_rgb", "geometry_panels", "label_colormap", "normal_to_rgb"]
 
 
 def depth_to_rgb(depth: np.ndarray, mask: np.ndarray | None = None, threshold: float = 0.5,
@@ -66,3 +68,42 @@ def geometry_panels(maps: dict[str, np.ndarray], shared_depth: bool = False) -> 
     if "normal" in maps:
         panels.append(normal_to_rgb(maps["normal"]))
     return np.concatenate(panels, 2)
+
+
+def label_colormap(num_classes: int) -> np.ndarray:
+    """The fixed colormap for label maps without a dataset palette: PASCAL VOC's bit-interleaved colours.
+
+    Class ``k``'s colour spreads the bits of ``k`` over the high bits of R, G and B (the VOC devkit's
+    ``labelcolormap``), so neighbouring ids get distinct colours, class 0 is black, and the first 21 colours are
+    the VOC palette people know. Distinct for every id below ``2 ** 24``.
+
+    Args:
+        num_classes: Colours wanted.
+
+    Returns:
+        uint8 ``(num_classes, 3)`` RGB.
+    """
+    ids = np.arange(int(num_classes), dtype=np.int64)
+    cmap = np.zeros((len(ids), 3), np.int64)
+    c = ids.copy()
+    for shift in range(7, -1, -1):
+        for ch in range(3):
+            cmap[:, ch] |= ((c >> ch) & 1) << shift
+        c >>= 3
+    return cmap.astype(np.uint8)
+
+
+def colorize_labels(label_map: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Colour a label map: ``palette[label]`` per pixel (ids past the palette are drawn grey).
+
+    Args:
+        label_map: ``(H, W)`` integer class ids.
+        palette: uint8 ``(C, 3)`` RGB.
+
+    Returns:
+        uint8 ``(H, W, 3)`` RGB.
+    """
+    palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+    table = np.concatenate([palette, np.full((1, 3), 128, np.uint8)])
+    ids = np.asarray(label_map).astype(np.int64)
+    return table[np.where((ids >= 0) & (ids < len(palette)), ids, len(palette))]

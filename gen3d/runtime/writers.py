@@ -1,4 +1,9 @@
-"""Verdict files (CSV or JSONL, flushed per row so a killed run loses nothing) and overlay pictures (no torch)."""
+"""Row files (CSV or JSONL, flushed per row so a killed run loses nothing) and overlay pictures (no torch).
+
+Anomaly verdicts: :data:`COLUMNS` (:func:`result_row`). Segmentation: :func:`seg_columns` (:func:`seg_row`): path,
+error, latency, the label-map PNG, then every class's pixel fraction (``area_<class>``) and count
+(``pixels_<class>``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import math
 import os
 import os.path as osp
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -16,6 +22,7 @@ from gen3d.runtime.overlay import draw_overlay, save_rgb
 from gen3d.runtime.paths import safe_component
 
 COLUMNS = ("path", "class", "score", "label", "error", "latency_ms")
+SEG_COLUMNS = ("path", "error", "latency_ms", "label_map")  # then area_<class>..., pixels_<class>...
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection": cells a spreadsheet would evaluate
 
 
@@ -62,16 +69,45 @@ def result_row(result: Result) -> dict[str, Any]:
             "latency_ms": _num(result.latency_ms, 4)}
 
 
+def seg_class_keys(class_names: Sequence[str]) -> list[str]:
+    """The column suffix of each class: its name, or ``<k>`` for every class when names repeat or are empty."""
+    names = [str(n) for n in class_names]
+    return names if len(set(names)) == len(names) and all(names) else [str(k) for k in range(len(names))]
+
+
+def seg_columns(class_names: Sequence[str]) -> tuple[str, ...]:
+    """Segmentation row columns: :data:`SEG_COLUMNS`, ``area_<class>`` (pixel fraction) and ``pixels_<class>``."""
+    keys = seg_class_keys(class_names)
+    return (*SEG_COLUMNS, *(f"area_{k}" for k in keys), *(f"pixels_{k}" for k in keys))
+
+
+def seg_row(result: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """One :class:`~gen3d.runtime.segmentation.SegResult` as a flat dict with the keys of :func:`seg_columns`."""
+    keys = seg_class_keys(class_names)
+    row: dict[str, Any] = {"path": result.source, "error": result.error, "latency_ms": _num(result.latency_ms, 4),
+                           "label_map": result.label_map_path}
+    fractions = result.fractions
+    for k, key in enumerate(keys):
+        ok = fractions is not None and k < len(fractions)
+        row[f"area_{key}"] = _num(float(fractions[k])) if ok else None
+        row[f"pixels_{key}"] = int(result.counts[k]) if ok else None
+    return row
+
+
 class VerdictWriter:
-    """Append verdicts to ``verdicts.csv`` or ``verdicts.jsonl``, one flushed row per result.
+    """Append rows to ``verdicts.csv`` or ``verdicts.jsonl`` (or any file), one flushed row per result.
 
     Args:
         path: Output file (its folder is created); truncated when opened.
         fmt: ``'csv'`` or ``'jsonl'``; default from the file extension.
+        columns: The CSV header and the keys of every row (default: the anomaly :data:`COLUMNS`).
+        row: ``result -> dict`` with those keys (default: :func:`result_row`).
     """
 
-    def __init__(self, path: str, fmt: str | None = None) -> None:
+    def __init__(self, path: str, fmt: str | None = None, columns: Sequence[str] = COLUMNS,
+                 row: Callable[[Any], dict[str, Any]] = result_row) -> None:
         self.path = path
+        self.columns, self._row = tuple(columns), row
         self.fmt = fmt or ("jsonl" if path.endswith((".jsonl", ".json")) else "csv")
         if self.fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown verdict format {self.fmt!r}; use 'csv' or 'jsonl'")
@@ -79,14 +115,14 @@ class VerdictWriter:
         self._file: IO[str] = open(path, "w", newline="" if self.fmt == "csv" else None)  # noqa: SIM115
         self._csv = csv.writer(self._file) if self.fmt == "csv" else None
         if self._csv is not None:
-            self._csv.writerow(COLUMNS)
+            self._csv.writerow(csv_row(self.columns))
             self._file.flush()
 
-    def write(self, result: Result) -> None:
+    def write(self, result: Any) -> None:
         """Write one result and flush it to the OS."""
-        row = result_row(result)
+        row = self._row(result)
         if self._csv is not None:
-            self._csv.writerow(csv_row(row[k] for k in COLUMNS))
+            self._csv.writerow(csv_row(row[k] for k in self.columns))
         else:
             self._file.write(json.dumps(row, allow_nan=False) + "\n")
         self._file.flush()
