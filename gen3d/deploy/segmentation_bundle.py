@@ -235,8 +235,9 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
                    "config": getattr(model.cfg, "filename", None) or "checkpoint", "checkpoint": ckpt_name,
                    "checkpoint_sha256": sha256_file(checkpoint), "classes": classes, "num_classes": num_classes,
                    "input_size": [h, w]}
-    if meta.get("palette"):
-        model_entry["palette"] = [[int(v) for v in c] for c in meta["palette"]]
+    palette = meta.get("palette") or (getattr(model, "dataset_meta", None) or {}).get("palette")
+    if palette and len(palette) == num_classes:  # the dataset's, else the checkpoint's (folder datasets have none)
+        model_entry["palette"] = [[int(v) for v in c] for c in palette]
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "task": "segmentation", "mode": mode, "output": output,
         "model": model_entry,
