@@ -129,6 +129,11 @@ def build_train_config(config: str, work_dir: str | None = None, data_root: str 
     if data_root:
         apply_data_root(cfg, data_root)
     check_data_roots(cfg, ("train_dataloader", "val_dataloader"))
+    model_cfg = cfg.get("model") or {}
+    if isinstance(model_cfg, dict) and model_cfg.get("feature_cache") and cfg.get("train_dataloader"):
+        from gen3d.models.anomaly.feature_cache import check_cacheable_pipeline
+
+        check_cacheable_pipeline(list(cfg.train_dataloader.dataset.get("pipeline") or []))
     if skip_bad_images:
         set_bad_files(cfg, "skip")
     if amp:

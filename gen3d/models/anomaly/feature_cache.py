@@ -19,7 +19,7 @@ from collections import OrderedDict
 import torch
 from torch import Tensor
 
-__all__ = ["DiskFeatureCache", "FeatureCache", "MemoryFeatureCache", "build_feature_cache"]
+__all__ = ["DiskFeatureCache", "FeatureCache", "MemoryFeatureCache", "build_feature_cache", "check_cacheable_pipeline"]
 
 
 class FeatureCache(ABC):
@@ -165,3 +165,43 @@ def build_feature_cache(cfg: dict | FeatureCache | None) -> FeatureCache | None:
             cfg["cache_dir"] = cfg.pop("dir")
         return DiskFeatureCache(**cfg)
     raise ValueError(f"unknown feature cache type {kind!r}; use 'memory' or 'disk'")
+
+
+#: Transforms whose output depends only on the file (no random draw): a feature cache stays valid behind them.
+DETERMINISTIC_TRANSFORMS = frozenset({"LoadAnomalyImage", "LoadAnomalyMask", "PackAnomalyInputs"})
+#: albumentations transforms inside ``Albu`` that draw nothing at ``p=1`` (the default of these).
+DETERMINISTIC_ALBU = frozenset({"Resize", "LongestMaxSize", "SmallestMaxSize", "CenterCrop", "PadIfNeeded",
+                                "Normalize", "ToFloat", "FromFloat", "ToGray", "ToRGB"})
+
+
+def check_cacheable_pipeline(pipeline: list, where: str = "train_dataloader.dataset.pipeline") -> None:
+    """Refuse a feature cache in front of a training pipeline that may draw random augmentations.
+
+    The cache keys features by image path, so behind a random transform it would train on the first epoch's draw
+    forever. A transform is accepted when it is in :data:`DETERMINISTIC_TRANSFORMS`, or is ``Albu`` whose inner
+    transforms are all in :data:`DETERMINISTIC_ALBU` with ``p`` 1 (or unset); anything else (unknown transforms
+    included: they may be random) is refused.
+
+    Args:
+        pipeline: The training pipeline, as config dicts.
+        where: The config key, for the message.
+
+    Raises:
+        ValueError: Naming the transform and the two ways out.
+    """
+    def refuse(name: str) -> None:
+        raise ValueError(f"model.feature_cache with {where}: {name} may draw random augmentations, and the cache "
+                         "would train on the features of its first draw every epoch; remove the transform, or set "
+                         "model.feature_cache=None (--cfg-options model.feature_cache=None)")
+
+    for step in pipeline or []:
+        name = step.get("type") if isinstance(step, dict) else type(step).__name__
+        name = name if isinstance(name, str) else getattr(name, "__name__", str(name))
+        if name == "Albu":
+            for inner in step.get("transforms", []):
+                inner_name = inner.get("type") if isinstance(inner, dict) else type(inner).__name__
+                if inner_name not in DETERMINISTIC_ALBU or float(inner.get("p", 1.0) if isinstance(inner, dict)
+                                                                 else getattr(inner, "p", 1.0)) != 1.0:
+                    refuse(f"Albu transform {inner_name}")
+        elif name not in DETERMINISTIC_TRANSFORMS:
+            refuse(f"transform {name}")

@@ -56,3 +56,26 @@ def test_build_feature_cache():
         build_feature_cache(dict(type="redis"))
     with pytest.raises(ValueError):
         MemoryFeatureCache(eviction="fifo")
+
+
+def test_feature_cache_refuses_a_random_training_pipeline(tmp_path):
+    """A cache keyed by path behind a random augmentation would train on stale features: refused at config time."""
+    from gen3d.apis import build_train_config
+    from gen3d.models.anomaly.feature_cache import check_cacheable_pipeline
+    from tests.conftest import REPO_ROOT
+
+    base = REPO_ROOT / "configs" / "uniad" / "uniad_effnet-lite0_1xb8-200e_mvtec-224.py"
+    check_cacheable_pipeline(build_train_config(str(base), str(tmp_path), str(tmp_path)).train_dataloader.dataset
+                             .pipeline)  # the recipe's own pipeline is deterministic
+    flip = tmp_path / "flip.py"
+    flip.write_text(f"_base_ = [{str(base)!r}]\n"
+                    "train_dataloader = dict(dataset=dict(pipeline=[dict(type='LoadAnomalyImage'), "
+                    "dict(type='Albu', transforms=[dict(type='Resize', height=224, width=224), "
+                    "dict(type='HorizontalFlip', p=0.5)]), dict(type='PackAnomalyInputs')]))\n")
+    with pytest.raises(ValueError, match="Albu transform HorizontalFlip may draw random augmentations"):
+        build_train_config(str(flip), str(tmp_path), str(tmp_path))
+    build_train_config(str(flip), str(tmp_path), str(tmp_path), cfg_options={"model.feature_cache": None})
+    with pytest.raises(ValueError, match="transform SegStrongAug"):
+        check_cacheable_pipeline([dict(type="SegStrongAug")])
+    with pytest.raises(ValueError, match="Albu transform Resize"):  # p < 1: drawn
+        check_cacheable_pipeline([dict(type="Albu", transforms=[dict(type="Resize", height=8, width=8, p=0.5)])])
