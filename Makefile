@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gen3d-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo demo-seg demo-gan demo-3d demo-depthgan lint clean
+.PHONY: install test demo demo-seg demo-gan demo-3d demo-depthgan demo-editing lint clean
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ demo-3d: $(STAMP)
 
 demo-depthgan: $(STAMP)
 	$(PY) tools/demo_depthgan.py --work-dir work_dirs/demo_depthgan
+
+demo-editing: $(STAMP)
+	$(PY) tools/demo_editing.py --work-dir work_dirs/demo_editing
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gen3d tools tests configs

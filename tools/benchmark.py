@@ -22,10 +22,12 @@ appearance path's size, ``x StyleGAN2`` at each side.
 ``python tools/benchmark.py buffer-broadcast [--queue-scale 1.0] [--rounds 8]``: GradSyncDataParallel's per-step
 buffer broadcast with 2 CPU gloo ranks, every buffer (before) vs those that can differ (U2PL's queues left out).
 
-``python tools/benchmark.py resefa-locality [--checkpoint CKPT] [--resolution 32] [--rounds 20]``: locality ratio
-(mean |dx| inside a centred box a quarter of the side wide over mean |dx| outside, held-out latents) of the top ReSeFa
-and SeFa directions and of ``--rounds`` random unit directions, ``x random``; without a checkpoint an untrained
-(seeded) lite StyleGAN2, labelled as such. Not a speed benchmark.
+``python tools/benchmark.py resefa-locality [--checkpoint CKPT] [--resolution 32] [--rounds 20] [--region R
+[--region-labels IDS] [--class-names F]]``: locality ratio (mean |dx| inside the region over mean |dx| outside,
+held-out latents) of the top ReSeFa and SeFa directions and of ``--rounds`` random unit directions, ``x random``, on
+the same generator and region; the region is a box cr,cc,h,w at 256 px, a box name, a mask file or a label map with
+label ids / names (default: a centred box a quarter of the side wide); without a checkpoint an untrained (seeded)
+lite StyleGAN2, labelled as such. Not a speed benchmark.
 
 The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-train``) and ``render`` take
 ``--device cuda``: models on the GPU, synchronised timing, fp16 ``AmpOptimWrapper`` for the mixed-precision variants
@@ -66,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ort-spin", choices=("off", "on", "both"), default="off",
                         help="deploy: onnxruntime thread spinning (on: for cores of its own; both: a row each)")
     parser.add_argument("--queue-scale", type=float, default=1.0, help="buffer-broadcast: factor on VOC queue sizes")
+    parser.add_argument("--region", help="resefa-locality: box cr,cc,h,w at 256 px, a box name, a mask file, or a "
+                                         "label map with --region-labels (default: a centred box a quarter of the "
+                                         "side wide)")
+    parser.add_argument("--region-labels", help="resefa-locality: label ids / names of the --region label map")
+    parser.add_argument("--class-names", help="resefa-locality: names of the label ids (.txt one a line, or .json)")
     parser.add_argument("--out", help="also write the rows as JSON")
     return parser.parse_args(argv)
 
@@ -78,7 +85,14 @@ def main(argv: list[str] | None = None) -> None:
         resolve_task(args.task, args.device)
     except (ValueError, RuntimeError) as err:
         sys.exit(f"error: {err}")
-    run_task(args)
+    try:
+        run_task(args)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    except TypeError as err:  # a generator without w for resefa-locality
+        if args.task != "resefa-locality":
+            raise
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Entry points of ``tools/editing/compute_directions.py`` (:func:`compute_directio
 (:func:`manipulate`) and ``tools/benchmark.py resefa-locality`` (:func:`locality_table`); the methods themselves are
 in :mod:`gen3d.models.editing`. Region boxes given to :func:`compute_directions` are ``[center_row, center_col,
 height, width]`` in the official 256-px frame (zhujiapeng/resefa ``coordinate.py``), scaled to the generator's
-Jacobian resolution. Mask and direction files are read as data only (``np.load(allow_pickle=False)``, OpenCV).
+Jacobian resolution. A region can also be a label map with label ids (``region_labels``) or a per-sample
+``region_fn`` (:mod:`gen3d.models.editing.label_regions`). Mask, label-map and direction files are read as data only
+(``np.load(allow_pickle=False)``, OpenCV / PIL).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from gen3d.models.editing import (
@@ -25,7 +27,6 @@ from gen3d.models.editing import (
     edit_grid,
     file_sha256,
     load_directions,
-    locality_ratio,
     region_mask,
     resefa_directions,
     sample_ws,
@@ -33,9 +34,21 @@ from gen3d.models.editing import (
     scale_box,
     sefa_directions,
 )
+from gen3d.models.editing.label_regions import (
+    LABEL_MAP_SUFFIXES,
+    RegionFn,
+    describe_region_fn,
+    label_mask,
+    load_label_map,
+    mask_at,
+    parse_labels,
+    read_class_names,
+)
 from gen3d.models.editing.manipulation import END, MANI_LAYERS, START, STEPS, TRUNC_LAYERS, TRUNC_PSI
 from gen3d.models.editing.region import OFFICIAL_FRAME
-from gen3d.models.editing.resefa import JACOBIAN_MAX_SIZE, NUM_SAMPLES, SEED
+from gen3d.models.editing.resefa import JACOBIAN_MAX_SIZE, NUM_SAMPLES, SEED, require_w_generator
+
+from .editing_locality import locality_table  # noqa: F401 - re-exported: tools/benchmark.py resefa-locality
 
 OUTLINE_RGB = (255, 0, 0)  # the region's outline on the grid's strength-0 column
 Region = Sequence[int] | str | np.ndarray | Tensor
@@ -58,6 +71,11 @@ def load_mask(path: str, size: int) -> Tensor:
     Returns:
         ``(size, size)`` bool tensor.
     """
+    return _resize_mask(read_mask(path), size)
+
+
+def read_mask(path: str) -> np.ndarray:
+    """A region mask file at its own size (see :func:`load_mask`): ``(H, W)`` bool."""
     if not osp.isfile(path):
         raise FileNotFoundError(f"region mask {path} does not exist")
     if path.lower().endswith(".npy"):
@@ -75,7 +93,7 @@ def load_mask(path: str, size: int) -> Tensor:
         if img is None:
             raise ValueError(f"region mask {path}: not an image OpenCV can read")
         arr = img > 127
-    return _resize_mask(arr, size)
+    return arr
 
 
 def resolve_region(region: Region, size: int) -> tuple[Region, Tensor]:
@@ -93,7 +111,7 @@ def resolve_region(region: Region, size: int) -> tuple[Region, Tensor]:
         if region in FFHQ_BOXES:
             return region, region_mask(region, size)
         if region.lower().endswith((".npy", ".png", ".jpg", ".jpeg", ".bmp")):
-            return (mask := region_mask(load_mask(region, size), size)).numpy(), mask
+            return (mask := mask_at(read_mask(region), size, "region", f"mask file {region}")).numpy(), mask
         raise ValueError(f"region {region!r} is neither a box name ({sorted(FFHQ_BOXES)}) nor a .png/.npy mask file")
     if isinstance(region, (np.ndarray, Tensor)):
         return (mask := region_mask(_resize_mask(region, size), size)).numpy(), mask
@@ -101,13 +119,45 @@ def resolve_region(region: Region, size: int) -> tuple[Region, Tensor]:
     return list(box), region_mask(box, size)
 
 
+def resolve_label_region(label_map: str, labels: str | Sequence[int | str], size: int,
+                         class_names: str | None = None) -> tuple[np.ndarray, Tensor, dict]:
+    """The region of a label-map file: the pixels whose id is in ``labels``, at the ``size`` Jacobian resolution.
+
+    Args:
+        label_map: ``.png`` of class ids (grey / palette indices) or ``.npy`` integer array.
+        labels: Ids or names (``"3,5"``, ``"nose,mouth"``, ``[3, 5]``); names need ``class_names``.
+        size: Jacobian resolution.
+        class_names: ``.txt`` (one a line) or ``.json`` (list or ``{"classes": [...]}``) naming the ids.
+
+    Returns:
+        ``(stored, mask, meta)``: the ``(size, size)`` bool mask as array and tensor, and what the direction file
+        records (``region_labels``, ``region_label_names``, ``label_map`` and its sha256).
+    """
+    if not isinstance(label_map, str) or not label_map.lower().endswith(LABEL_MAP_SUFFIXES):
+        raise ValueError(f"region_labels: needs a label-map file ({'/'.join(LABEL_MAP_SUFFIXES)}) as the region, "
+                         f"got {label_map!r}")
+    names = None if class_names is None else read_class_names(class_names)
+    ids = parse_labels(labels, names)
+    mask = label_mask(load_label_map(label_map), ids, size, "region_labels", f"label map {label_map}")
+    meta = {"region_labels": ids, "region_label_names": None if names is None else
+            [names[i] if i < len(names) else None for i in ids], "label_map": label_map,
+            "label_map_sha256": file_sha256(label_map), "class_names": class_names}
+    return mask.numpy(), mask, meta
+
+
 def compute_directions(checkpoint: str, out: str, method: str = "resefa", region: Region | None = None,
                        layers: Sequence[int] | None = None, num_samples: int = NUM_SAMPLES, seed: int = SEED,
-                       full_rank: bool = False, device: str = "cpu", per_sample: bool = False) -> str:
+                       full_rank: bool = False, device: str = "cpu", per_sample: bool = False,
+                       region_labels: str | Sequence[int | str] | None = None, class_names: str | None = None,
+                       region_fn: RegionFn | None = None) -> str:
     """Compute SeFa or ReSeFa directions of a checkpoint's EMA generator and save them (with its sha256).
 
     ``per_sample`` (ReSeFa): the official output, one direction set per latent, saved as ``<out stem>_s<i>.npz``
     (``i`` = 0 .. ``num_samples - 1``); the default averages ``M_R`` and ``M_B`` over the latents into one set.
+    The ReSeFa region is ``region``, a label map ``region`` with ``region_labels`` (see
+    :func:`resolve_label_region`), or a per-sample ``region_fn`` (then the file stores no region mask but the
+    function's description and each sample's region size in ``extra``; with ``per_sample`` each file holds its
+    sample's mask).
 
     Args:
         checkpoint: GAN checkpoint (``.pth``) of a StyleGAN2.
@@ -120,6 +170,9 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         full_rank: ReSeFa's official ``--full_rank`` regulariser.
         device: Torch device.
         per_sample: ReSeFa only: one file per latent (official), ``out`` names the first.
+        region_labels: Label ids / names to target when ``region`` is a label-map file.
+        class_names: Names of the label ids (with ``region_labels``).
+        region_fn: ``image (1, C, R, R) -> (H, W) bool``, run on each sample, instead of ``region``.
 
     Returns:
         ``out`` (with ``per_sample``, the first per-sample file); a file holds ``(w_dim, w_dim)`` directions.
@@ -132,9 +185,18 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         raise ValueError("region: SeFa is closed-form over the whole image and takes no region (use method='resefa')")
     if per_sample and method != "resefa":
         raise ValueError("per_sample: only ReSeFa computes one direction set per latent")
-    if method == "resefa" and region is None:
-        raise ValueError("region: ReSeFa needs a region (a box [cr, cc, h, w] at 256 px, a box name or a mask file)")
-    gen = load_generator(checkpoint, device=device)
+    if method == "resefa" and region is None and region_fn is None:
+        raise ValueError("region: ReSeFa needs a region (a box [cr, cc, h, w] at 256 px, a box name, a mask or "
+                         "label-map file) or a region_fn")
+    if region is not None and region_fn is not None:
+        raise ValueError("region_fn: give either region or region_fn, not both")
+    if region_labels is None and class_names is not None:
+        raise ValueError("class_names: only used with region_labels")
+    if region_labels is not None and method == "sefa":
+        raise ValueError("region_labels: SeFa takes no region (use method='resefa')")
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    gen = require_w_generator(load_generator(checkpoint, device=device), f"checkpoint {checkpoint}")
     size = min(gen.synthesis.resolution, JACOBIAN_MAX_SIZE)
     layers = None if layers is None else [int(v) for v in layers]
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
@@ -142,20 +204,30 @@ def compute_directions(checkpoint: str, out: str, method: str = "resefa", region
         values, dirs = sefa_directions(gen, layers)
         save_directions(out, dirs, values, method="sefa", layers=layers, resolution=size, checkpoint=checkpoint)
         return out
-    stored, mask = resolve_region(region, size)
-    result = resefa_directions(gen, mask.to(next(gen.parameters()).device), num_samples, seed,
-                               average=not per_sample, full_rank=full_rank, layers=layers)
     extra = {"region_input": list(region) if isinstance(region, Sequence) and not isinstance(region, str) else None,
              "full_rank": full_rank}
+    if region_fn is not None:
+        stored, mask = None, None
+        extra["region_fn"] = describe_region_fn(region_fn)
+    elif region_labels is not None:
+        stored, mask, label_meta = resolve_label_region(region, region_labels, size, class_names)
+        extra.update(label_meta)
+    else:
+        stored, mask = resolve_region(region, size)
+    result = resefa_directions(gen, None if mask is None else mask.to(next(gen.parameters()).device), num_samples,
+                               seed, average=not per_sample, full_rank=full_rank, layers=layers, region_fn=region_fn)
+    if region_fn is not None:
+        extra["region_pixels"] = [int(m.sum()) for m in result.masks]  # each sample's own region
     if not per_sample:
         save_directions(out, result.directions, result.eigenvalues, method="resefa", layers=layers, region=stored,
                         samples=num_samples, seed=seed, resolution=size, checkpoint=checkpoint, extra=extra)
         return out
     stem, paths = osp.splitext(out)[0], []
     for i in range(len(result.directions)):  # the official image_{i:02d}_... files, one latent each
-        paths.append(f"{stem}_s{i}.npz")
+        paths.append(f"{stem}_s{i}.npz")  # with a region_fn, each file holds its own sample's region
         save_directions(paths[-1], result.directions[i], result.eigenvalues[i], method="resefa", layers=layers,
-                        region=stored, samples=num_samples, seed=seed, resolution=size, checkpoint=checkpoint,
+                        region=stored if region_fn is None else result.masks[i], samples=num_samples, seed=seed,
+                        resolution=size, checkpoint=checkpoint,
                         extra={**extra, "sample": i})
     return paths[0]
 
@@ -218,7 +290,7 @@ def manipulate(checkpoint: str, directions_file: str, out_dir: str, index: int =
     elif stored != (actual := file_sha256(checkpoint)):
         raise ValueError(f"{directions_file} was computed for another generator (checkpoint sha256 {stored[:12]}..., "
                          f"{checkpoint} has {actual[:12]}...)")
-    gen = load_generator(checkpoint, device=device)
+    gen = require_w_generator(load_generator(checkpoint, device=device), f"checkpoint {checkpoint}")
     if not 0 <= index < len(ds.directions):
         raise ValueError(f"index must be in [0, {len(ds.directions)}), got {index}")
     if ds.directions.shape[1] != gen.w_dim:
@@ -251,52 +323,3 @@ def manipulate(checkpoint: str, directions_file: str, out_dir: str, index: int =
             imgs[:, col, c][:, edge] = v
     grid = make_grid(imgs.flatten(0, 1), nrow=steps).repeat(scale, 0).repeat(scale, 1)
     return [save_image(grid, osp.join(out_dir, f"grid_dir{index:03d}.png")), *gifs]
-
-
-def locality_table(generator: nn.Module, region: Region, layers: Sequence[int] | None = None, num_eval: int = 8,
-                   seed: int = 123, num_random: int = 20, alpha: float = 1.0, num_samples: int = NUM_SAMPLES,
-                   direction_seed: int = SEED) -> list[dict]:
-    """Locality ratios of the top ReSeFa direction, the top SeFa direction and random unit directions.
-
-    The ratio is :func:`~gen3d.models.editing.locality_ratio`: mean ``|dx|`` inside the region over that outside.
-
-    Args:
-        generator: A StyleGAN2 generator in eval mode.
-        region: Box ``[cr, cc, h, w]`` in pixels of the Jacobian resolution (generator's, at most 256), a
-            :data:`FFHQ_BOXES` name or an ``(R, R)`` boolean mask.
-        layers: Layers the Jacobian flows through, SeFa factorises and the edit moves; None: all.
-        num_eval: Evaluation latents (seed ``seed``, truncated as the manipulation).
-        seed: Their seed; must differ from ``direction_seed`` (held-out latents).
-        num_random: Random directions (seed ``seed + 1``).
-        alpha: Edit strength along the unit directions.
-        num_samples: ReSeFa latents.
-        direction_seed: Their seed.
-
-    Returns:
-        Rows ``direction``, ``locality`` (mean ratio), ``std`` (over the evaluation latents; random: over the random
-        directions' mean ratios), ``x random`` (locality over the random mean).
-    """
-    if seed == direction_seed:
-        raise ValueError(f"seed must differ from direction_seed ({seed}): evaluate on latents the directions did not "
-                         "see")
-    res = generator.synthesis.resolution
-    size = min(res, JACOBIAN_MAX_SIZE)
-    mask = region_mask(_resize_mask(region if isinstance(region, (np.ndarray, Tensor)) else region_mask(region, size),
-                                    size), size)
-    eval_mask = _resize_mask(mask, res)
-    dev = next(generator.parameters()).device
-    resefa = resefa_directions(generator, mask.to(dev), num_samples, direction_seed, layers=layers).directions[0]
-    sefa = sefa_directions(generator, layers)[1][0]
-    ws = sample_ws(generator, num_eval, seed)
-    rows = []
-    for name, n in (("ReSeFa top", resefa), ("SeFa top", sefa)):
-        ratios = locality_ratio(generator, ws, n, eval_mask, alpha, layers, per_latent=True)
-        rows.append({"direction": name, "locality": float(ratios.mean()), "std": float(ratios.std(unbiased=False))})
-    rand = np.random.RandomState(seed + 1).randn(num_random, generator.w_dim)
-    rand /= np.linalg.norm(rand, axis=1, keepdims=True)
-    means = np.array([locality_ratio(generator, ws, n, eval_mask, alpha, layers) for n in rand])
-    rows.append({"direction": f"random (mean of {num_random})", "locality": float(means.mean()),
-                 "std": float(means.std())})
-    for row in rows:
-        row["x random"] = row["locality"] / rows[-1]["locality"]
-    return rows

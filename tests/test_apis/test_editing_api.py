@@ -1,6 +1,7 @@
 """gen3d.apis.editing end to end on the tiny 16-px StyleGAN2 checkpoint (num_ws 6, w_dim 16), and the benchmark row."""
 
 import argparse
+import json
 import math
 import warnings
 
@@ -21,7 +22,9 @@ from gen3d.apis.editing import (
 )
 from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
 from gen3d.models.editing import box_to_mask, file_sha256, load_directions, save_directions
+from tests.conftest import run_tool_main
 from tests.helpers.gan import make_tiny_gan_checkpoint
+from tests.helpers.pigan import make_tiny_pigan_checkpoint
 from tests.test_models.test_editing import tiny_generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -192,3 +195,178 @@ def test_layer_lists_parse_with_the_seed_parser():
     assert parse_seeds("4,5,6") == [4, 5, 6] and parse_seeds("0-2,9") == [0, 1, 2, 9]
     with pytest.raises(ValueError):
         parse_seeds("a")
+
+
+# ------------------------------------------------------------------ label-map regions, region functions, refusals
+LABEL_CFG = {"classes": ["background", "face", "hair", "eyes", "nose", "mouth"]}
+
+
+def _label_map(tmp_path, size=32):
+    """A 32-px label map: 0 background, 1 face, 3 an eyes band (rows 10-13), 5 a mouth (rows 20-23)."""
+    ids = np.zeros((size, size), np.uint8)
+    ids[4:28, 6:26], ids[10:14, 8:24], ids[20:24, 12:20] = 1, 3, 5
+    Image.fromarray(ids).save(tmp_path / "parts.png")
+    (tmp_path / "classes.json").write_text(json.dumps(LABEL_CFG))
+    return ids
+
+
+def test_compute_directions_from_label_map_records_the_labels(files, tmp_path):
+    _, ckpt, _, _ = files
+    ids = _label_map(tmp_path)
+    out = compute_directions(ckpt, str(tmp_path / "d.npz"), "resefa", str(tmp_path / "parts.png"), num_samples=1,
+                             region_labels="eyes,mouth", class_names=str(tmp_path / "classes.json"))
+    ds = load_directions(out)
+    want = np.isin(ids, [3, 5])[::2, ::2]  # nearest 32 -> 16 px
+    assert ds.metadata["region"] == {"type": "mask", "shape": [16, 16]} and np.array_equal(ds.region_mask, want)
+    extra = ds.metadata["extra"]
+    assert extra["region_labels"] == [3, 5] and extra["region_label_names"] == ["eyes", "mouth"]
+    assert extra["label_map"].endswith("parts.png") and extra["label_map_sha256"] == file_sha256(tmp_path / "parts.png")
+    by_id = load_directions(compute_directions(ckpt, str(tmp_path / "e.npz"), "resefa", str(tmp_path / "parts.png"),
+                                               num_samples=1, region_labels=[3, 5]))
+    assert np.allclose(by_id.directions, ds.directions) and by_id.metadata["extra"]["region_label_names"] is None
+
+
+def test_compute_directions_with_a_region_fn_records_it(files, tmp_path):
+    _, ckpt, _, _ = files
+
+    def dark_half(image):
+        grey = image[0].mean(0)
+        return grey < grey.median()
+
+    ds = load_directions(compute_directions(ckpt, str(tmp_path / "f.npz"), "resefa", region_fn=dark_half,
+                                            num_samples=2))
+    assert ds.metadata["region"] is None and ds.region_mask is None
+    assert ds.metadata["extra"]["region_fn"].endswith("dark_half")
+    assert len(ds.metadata["extra"]["region_pixels"]) == 2 and all(0 < p < 256 for p in
+                                                                  ds.metadata["extra"]["region_pixels"])
+    with pytest.raises(ValueError, match="region_fn: give either region or region_fn"):
+        compute_directions(ckpt, str(tmp_path / "g.npz"), "resefa", "eyes", region_fn=dark_half)
+    compute_directions(ckpt, str(tmp_path / "p.npz"), "resefa", region_fn=dark_half, num_samples=2, per_sample=True)
+    own = [load_directions(tmp_path / f"p_s{i}.npz") for i in range(2)]
+    assert [int(d.region_mask.sum()) for d in own] == ds.metadata["extra"]["region_pixels"]  # each sample's region
+    assert not np.array_equal(own[0].region_mask, own[1].region_mask)
+
+
+def test_locality_table_with_a_per_sample_region():
+    gen = tiny_generator()
+
+    def bright_quarter(image):
+        grey = image[0].mean(0)
+        return grey > grey.flatten().quantile(0.75)
+
+    rows = locality_table(gen, None, num_eval=2, num_random=2, num_samples=2, region_fn=bright_quarter)
+    assert [r["direction"] for r in rows] == ["ReSeFa top", "SeFa top", "random (mean of 2)"]
+    assert all(math.isfinite(r["locality"]) and r["locality"] > 0 for r in rows)
+    fixed = locality_table(gen, BOX_16, num_eval=2, num_random=2, num_samples=2)
+    assert fixed[1]["locality"] != rows[1]["locality"]  # SeFa's direction is the same: the regions differ
+    with pytest.raises(ValueError, match="exactly one of region and region_fn"):
+        locality_table(gen, None)
+
+
+def _refusal(*args):
+    res = run_tool_main("editing/compute_directions.py", *args)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    return res.stderr
+
+
+def test_tool_refusals_name_the_argument(files, tmp_path):
+    _, ckpt, _, _ = files
+    _label_map(tmp_path)
+    out, png = str(tmp_path / "x.npz"), str(tmp_path / "parts.png")
+    names = str(tmp_path / "classes.json")
+    assert "region_labels: label(s) [7] absent from the label map" in _refusal(ckpt, "--out", out, "--region-mask",
+                                                                             png, "--region-labels", "3,7")
+    assert "ids present: [0, 1, 3, 5]" in _refusal(ckpt, "--out", out, "--region-mask", png, "--region-labels", "7")
+    assert "'ears' is not a class name" in _refusal(ckpt, "--out", out, "--region-mask", png, "--region-labels",
+                                                    "ears", "--class-names", names)
+    err = _refusal(ckpt, "--out", out, "--region-mask", png, "--region-labels", "0,1,3,5")
+    assert "region_labels: the region covers the whole image" in err and "256 of 256" in err
+    dot = np.zeros((64, 64), np.int64)
+    dot[0, 1] = 2  # one pixel of 4096, gone at the 16-px Jacobian resolution
+    np.save(tmp_path / "dot.npy", dot)
+    err = _refusal(ckpt, "--out", out, "--region-mask", str(tmp_path / "dot.npy"), "--region-labels", "2")
+    assert "region_labels: the region is empty (1 of 4096 pixels" in err and "0 of 256 at the 16x16 Jacobian" in err
+    np.save(tmp_path / "dotmask.npy", dot > 0)
+    err = _refusal(ckpt, "--out", out, "--region-mask", str(tmp_path / "dotmask.npy"))
+    assert "region: the region is empty (1 of 4096 pixels in the 64x64 mask file" in err
+    assert "--region-labels: needs --region-mask" in _refusal(ckpt, "--out", out, "--region-labels", "3")
+    assert "--region-mask: give either" in _refusal(ckpt, "--out", out, "--region", "eyes", "--region-mask", png)
+    assert "class_names: only used with region_labels" in _refusal(ckpt, "--out", out, "--region-mask", png,
+                                                                   "--class-names", names)
+    with pytest.raises(ValueError, match="region_labels: needs a label-map file"):
+        compute_directions(ckpt, out, "resefa", "eyes", region_labels="3")
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["pigan", "biggan"])
+def test_generators_without_w_are_refused_naming_the_checkpoint(kind, tmp_path):
+    if kind == "pigan":
+        ckpt = make_tiny_pigan_checkpoint(tmp_path / "pi.pth")
+    else:
+        from mmengine.config import Config
+
+        from gen3d.registry import MODELS
+
+        cfg = Config.fromstring(BIGGAN_CFG, file_format=".py")
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model.to_dict())
+        ckpt = tmp_path / "big.pth"
+        torch.save({"state_dict": model.state_dict(), "meta": {"cfg": cfg.pretty_text, "model_type": "BigGAN"}}, ckpt)
+    for method in ("resefa", "sefa"):
+        err = _refusal(str(ckpt), "--out", str(tmp_path / "x.npz"), "--method", method,
+                       *(["--region", "eyes"] if method == "resefa" else []))
+        assert f"checkpoint {ckpt}: its generator" in err and "exposes no w space" in err
+        assert "StyleGAN2-style generator" in err
+    save_directions(tmp_path / "d.npz", np.eye(4), np.ones(4), method="sefa", layers=None)
+    with pytest.raises(TypeError, match=f"checkpoint {ckpt}: its generator"), pytest.warns(UserWarning):
+        manipulate(str(ckpt), str(tmp_path / "d.npz"), str(tmp_path / "m"))
+
+
+BIGGAN_CFG = """
+default_scope = "gen3d"
+model = dict(type="BigGAN",
+             generator=dict(type="BigGANGenerator", resolution=16, z_dim=12, c_dim=3, shared_dim=8, ch=4),
+             discriminator=dict(type="ProjectionDiscriminator", resolution=16, c_dim=3, ch=4))
+"""
+
+
+def _bench(**kw):
+    return argparse.Namespace(**{"checkpoint": None, "resolution": [16], "rounds": 2, "region": None,
+                                 "region_labels": None, "class_names": None, **kw})
+
+
+def test_benchmark_regions_box_name_mask_and_label_map(files, tmp_path):
+    from gen3d.apis.editing_benchmarks import benchmark_region
+
+    _, ckpt, _, _ = files
+    ids = _label_map(tmp_path)
+    mask, where = benchmark_region(_bench(region="128,128,64,64"), 16)
+    assert torch.equal(mask, box_to_mask(BOX_16, 16)) and "[8, 8, 4, 4] at 16 px" in where
+    mask, where = benchmark_region(_bench(region=str(tmp_path / "parts.png"), region_labels="eyes,mouth",
+                                          class_names=str(tmp_path / "classes.json")), 16)
+    assert np.array_equal(mask.numpy(), np.isin(ids, [3, 5])[::2, ::2]) and "labels [3, 5] (eyes, mouth)" in where
+    rows, title = editing_task(_bench(checkpoint=ckpt, region="mouth"), torch.device("cpu"))
+    assert len(rows) == 3 and "box mouth" in title and ckpt in title
+    labelled, title = editing_task(_bench(checkpoint=ckpt, region=str(tmp_path / "parts.png"), region_labels="3"),
+                                   torch.device("cpu"))
+    assert "label map" in title and labelled[1]["locality"] != rows[1]["locality"]  # SeFa, another region
+    with pytest.raises(ValueError, match="--region-labels / --class-names: need --region"):
+        benchmark_region(_bench(region_labels="3"), 16)
+    with pytest.raises(ValueError, match=r"region_labels: label\(s\) \[9\] absent"):
+        benchmark_region(_bench(region=str(tmp_path / "parts.png"), region_labels="9"), 16)
+    with pytest.raises(ValueError, match="outside the 256x256 image"):
+        benchmark_region(_bench(region="250,128,64,64"), 16)
+    with pytest.raises(ValueError, match="height and width must be >= 1"):
+        benchmark_region(_bench(region="128,128,0,64"), 16)
+    with pytest.raises(FileNotFoundError, match="--checkpoint"):
+        editing_task(_bench(checkpoint=str(tmp_path / "none.pth")), torch.device("cpu"))
+
+
+def test_tool_refuses_boxes_outside_the_image_or_of_zero_area(files, tmp_path):
+    _, ckpt, _, _ = files
+    out = str(tmp_path / "x.npz")
+    err = _refusal(ckpt, "--out", out, "--region", "250,128,64,64")
+    assert "region [250, 128, 64, 64] covers rows [218, 282)" in err and "outside the 256x256 image" in err
+    assert "region height and width must be >= 1" in _refusal(ckpt, "--out", out, "--region", "128,128,0,64")
+    assert "outside the 256x256 image" in _refusal(ckpt, "--out", out, "--region=-5,128,20,20")
+    assert not (tmp_path / "x.npz").exists()

@@ -59,3 +59,21 @@ def test_tools_exit_with_a_message(tmp_path: Path):
                                           "--method", "sefa", "--region", "1,2,3,4"])
     with pytest.raises(SystemExit, match="error:"):
         _tool("manipulate").main([str(tmp_path / "missing.pth"), str(tmp_path / "missing.npz")])
+
+
+def test_label_map_region_through_the_tool(tmp_path: Path, capsys):
+    ckpt = make_tiny_gan_checkpoint(tmp_path / "g.pth")
+    ids = np.zeros((32, 32), np.uint8)
+    ids[4:28, 6:26], ids[10:14, 8:24] = 1, 2
+    Image.fromarray(ids).save(tmp_path / "parts.png")
+    (tmp_path / "names.txt").write_text("background\nface\neyes\n")
+    out = tmp_path / "eyes.npz"
+    _tool("compute_directions").main([str(ckpt), "--out", str(out), "--region-mask", str(tmp_path / "parts.png"),
+                                      "--region-labels", "eyes", "--class-names", str(tmp_path / "names.txt"),
+                                      "--num-samples", "1"])
+    ds = load_directions(out)
+    assert np.array_equal(ds.region_mask, (ids == 2)[::2, ::2]) and ds.metadata["extra"]["region_labels"] == [2]
+    assert ds.metadata["extra"]["class_names"] == str(tmp_path / "names.txt")
+    paths = _tool("manipulate").main([str(ckpt), str(out), "--out-dir", str(tmp_path / "m"), "--seeds", "0",
+                                      "--steps", "3"])
+    assert [Path(p).name for p in paths] == ["grid_dir000.png", "seed_0000_dir000.gif"]

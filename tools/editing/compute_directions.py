@@ -3,7 +3,9 @@
 ``--method resefa`` (default; Zhu et al., ICML'22) needs ``--region``: a box ``cr,cc,h,w`` in the official 256-px
 frame (scaled to the generator), a box name (``eyes``, ``mouth``, ... of ``FFHQ_BOXES``) or a mask file (``.png``:
 grey > 127, ``.npy``: non-zero); ``--num-samples`` latents of ``--seed`` (official 5 and 4), ``--full-rank`` adds the
-official regulariser. ``--method sefa`` (Shen & Zhou, CVPR'21) is closed-form and takes no region. ``--layers 4,5``
+official regulariser. ``--region-mask FILE`` is a mask file, or with ``--region-labels 3,5`` a label map (``.png`` of
+class ids, ``.npy`` integer array) of which those labels are the region (names with ``--class-names`` ``.txt`` /
+``.json``). ``--method sefa`` (Shen & Zhou, CVPR'21) is closed-form and takes no region. ``--layers 4,5``
 restricts the layers (SeFa: factorised; ReSeFa: those the Jacobian flows through). The ``.npz`` holds the directions
 (rows, by descending eigenvalue), the eigenvalues and JSON metadata with the checkpoint's sha256, which
 ``tools/editing/manipulate.py`` checks.
@@ -11,6 +13,7 @@ restricts the layers (SeFa: factorised; ReSeFa: those the Jacobian flows through
 Example::
 
     python tools/editing/compute_directions.py work_dirs/gan/iter_20000.pth --region eyes --out eyes.npz
+    python tools/editing/compute_directions.py G.pth --region-mask parts.png --region-labels 3,5 --out parts.npz
 """
 
 import argparse
@@ -38,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--method", choices=("resefa", "sefa"), default="resefa")
     parser.add_argument("--region", type=parse_region,
                         help="resefa: box cr,cc,h,w at 256 px, a box name or a .png/.npy mask")
+    parser.add_argument("--region-mask", metavar="FILE", help="resefa: mask file, or label map with --region-labels")
+    parser.add_argument("--region-labels", metavar="IDS", help="resefa: label ids / names of --region-mask, e.g. 3,5")
+    parser.add_argument("--class-names", metavar="FILE", help="names of the label ids (.txt one a line, or .json)")
     parser.add_argument("--layers", type=parse_seeds, help="e.g. 4,5,6,7 or 0-3 (default: all)")
     parser.add_argument("--num-samples", type=int, default=5, help="resefa: latents averaged over")
     parser.add_argument("--seed", type=int, default=4, help="resefa: their seed")
@@ -50,12 +56,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
+    if args.region is not None and args.region_mask is not None:
+        sys.exit("error: --region-mask: give either --region or --region-mask")
+    if args.region_labels is not None and args.region_mask is None:
+        sys.exit("error: --region-labels: needs --region-mask FILE, the label map the labels are in")
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from gen3d.apis.editing import compute_directions
 
+    region = args.region if args.region_mask is None else args.region_mask
     try:
-        path = compute_directions(args.checkpoint, args.out, args.method, args.region, args.layers,
-                                  args.num_samples, args.seed, args.full_rank, args.device, args.per_sample)
+        path = compute_directions(args.checkpoint, args.out, args.method, region, args.layers,
+                                  args.num_samples, args.seed, args.full_rank, args.device, args.per_sample,
+                                  region_labels=args.region_labels, class_names=args.class_names)
     except (FileNotFoundError, TypeError, ValueError) as err:
         sys.exit(f"error: {err}")
     print(f"{args.method} directions -> {path}")

@@ -19,6 +19,9 @@ Deviations from the official code, all deliberate:
 * the official code computes one direction set PER SAMPLE (``image_{ind:02d}_...npy``) and leaves the choice to the
   user; :func:`resefa_directions` averages ``M_R`` and ``M_B`` over the samples by default (``average=False`` gives
   the official per-sample sets);
+* the region may differ per sample (``region_fn``, e.g. a segmentor run on each generated sample,
+  :mod:`~gen3d.models.editing.label_regions`): each sample's ``M_R`` / ``M_B`` use its own mask and ``|R|`` / ``|B|``
+  before the average;
 * eigenvector signs are arbitrary in both; here each direction's largest-magnitude entry is made positive;
 * the Jacobian is vectorised forward-mode AD by default (the official call is reverse-mode); same values, see
   :func:`image_jacobian`.
@@ -36,6 +39,7 @@ from torch import Tensor, nn
 from torch.autograd.functional import jacobian
 from torch.nn import functional as F
 
+from .label_regions import RegionFn, sample_masks
 from .region import Region, region_mask
 
 TAU = 1e-3  # compute_direction.py --tao
@@ -45,6 +49,31 @@ NUM_SAMPLES, SEED = 5, 4  # compute_jacobian.py --nums 5 --seed 4
 
 #: ``w (d,) -> image (C, H, W)``.
 ImageFn = Callable[[Tensor], Tensor]
+#: What a generator must expose for ReSeFa / SeFa: a ``w`` space (StyleGAN2 layout).
+W_INTERFACE = ("mapping", "synthesis", "num_ws", "w_dim", "z_dim")
+
+
+def require_w_generator(generator: nn.Module, name: str = "generator") -> nn.Module:
+    """Refuse a generator without a ``w`` space (a BigGAN, a pi-GAN): ReSeFa's Jacobian is taken w.r.t. ``w``.
+
+    Args:
+        generator: The generator.
+        name: What to name in the error (e.g. ``"checkpoint <path>"``).
+
+    Returns:
+        ``generator``.
+
+    Raises:
+        TypeError: Naming ``name``, the generator's class, what it lacks and what is needed.
+    """
+    missing = [a for a in W_INTERFACE if not hasattr(generator, a)]
+    if not missing and not hasattr(generator.synthesis, "resolution"):
+        missing = ["synthesis.resolution"]
+    if missing:
+        raise TypeError(f"{name}: its generator {type(generator).__name__} exposes no w space (no {missing}); "
+                        "ReSeFa and SeFa need a StyleGAN2-style generator: mapping z -> w, synthesis(ws "
+                        "[N, num_ws, w_dim]) -> image, num_ws, w_dim, z_dim (e.g. a StyleGAN2Generator checkpoint)")
+    return generator
 
 
 def generator_image_fn(generator: nn.Module, noise_mode: str = "const",
@@ -111,6 +140,9 @@ def region_matrices(jac: Tensor, mask: Tensor) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"expected jac (C, H, W, d) and mask (H, W), got {tuple(jac.shape)} and {tuple(mask.shape)}")
     jac = jac.double().cpu()
     mask = mask.cpu().bool()
+    if not mask.any() or mask.all():
+        raise ValueError(f"mask: the region and its complement must both be non-empty (region has {int(mask.sum())} "
+                         f"of {mask.numel()} pixels)")
     j_r = jac[:, mask].reshape(-1, jac.shape[-1])
     j_b = jac[:, ~mask].reshape(-1, jac.shape[-1])
     return (j_r.T @ j_r / j_r.shape[0]).numpy(), (j_b.T @ j_b / j_b.shape[0]).numpy()
@@ -186,6 +218,7 @@ class ReSeFaResult:
         ws: ``(S, d)`` the latents the Jacobians were taken at.
         m_r: ``(d, d)`` (mean) region matrix, or ``(S, d, d)``.
         m_b: ``(d, d)`` (mean) complement matrix (before any regulariser), or ``(S, d, d)``.
+        masks: ``(S, H, W)`` bool: the region used for each sample (one mask repeated, or a ``region_fn``'s).
     """
 
     directions: np.ndarray
@@ -193,6 +226,7 @@ class ReSeFaResult:
     ws: np.ndarray
     m_r: np.ndarray
     m_b: np.ndarray
+    masks: np.ndarray | None = None
 
 
 def sample_w(generator: nn.Module, num: int = NUM_SAMPLES, seed: int = SEED) -> Tensor:
@@ -220,7 +254,8 @@ def resefa_from_fn(fn: ImageFn, ws: Tensor, mask: Tensor, average: bool = True, 
     Args:
         fn: ``w (d,) -> image (C, H, W)``.
         ws: ``(S, d)`` latents to take Jacobians at.
-        mask: ``(H, W)`` bool region.
+        mask: ``(H, W)`` bool region, or ``(S, H, W)``: one per sample (each sample's ``M_R`` / ``M_B`` then use its
+            own region).
         average: Average ``M_R`` and ``M_B`` over the samples before solving (ours); False: one set per sample
             (official).
         full_rank: Official ``--full_rank`` regulariser.
@@ -232,7 +267,10 @@ def resefa_from_fn(fn: ImageFn, ws: Tensor, mask: Tensor, average: bool = True, 
     """
     if ws.ndim != 2 or ws.shape[0] < 1:
         raise ValueError(f"ws must be (S, d) with S >= 1, got {tuple(ws.shape)}")
-    mats = [region_matrices(image_jacobian(fn, w, strategy), mask) for w in ws]
+    masks = mask.bool().cpu().expand(ws.shape[0], *mask.shape[-2:]) if mask.ndim == 2 else mask.bool().cpu()
+    if masks.ndim != 3 or masks.shape[0] != ws.shape[0]:
+        raise ValueError(f"mask must be (H, W) or (S, H, W) with S = {ws.shape[0]} samples, got {tuple(mask.shape)}")
+    mats = [region_matrices(image_jacobian(fn, w, strategy), m) for w, m in zip(ws, masks)]
     m_r, m_b = np.stack([m[0] for m in mats]), np.stack([m[1] for m in mats])
     if average:
         m_r, m_b = m_r.mean(axis=0), m_b.mean(axis=0)
@@ -240,19 +278,20 @@ def resefa_from_fn(fn: ImageFn, ws: Tensor, mask: Tensor, average: bool = True, 
     else:
         solved = [solve_directions(a, b, full_rank, tau) for a, b in zip(m_r, m_b)]
         values, vectors = np.stack([s[0] for s in solved]), np.stack([s[1] for s in solved])
-    return ReSeFaResult(vectors, values, ws.detach().cpu().double().numpy(), m_r, m_b)
+    return ReSeFaResult(vectors, values, ws.detach().cpu().double().numpy(), m_r, m_b, masks.numpy().copy())
 
 
-def resefa_directions(generator: nn.Module, region: Region, num_samples: int = NUM_SAMPLES, seed: int = SEED,
+def resefa_directions(generator: nn.Module, region: Region | None, num_samples: int = NUM_SAMPLES, seed: int = SEED,
                       ws: Tensor | None = None, average: bool = True, full_rank: bool = False, tau: float = TAU,
                       noise_mode: str = "const", strategy: str = "forward-mode",
-                      layers: Sequence[int] | None = None) -> ReSeFaResult:
+                      layers: Sequence[int] | None = None, region_fn: RegionFn | None = None) -> ReSeFaResult:
     """ReSeFa directions of a StyleGAN2 generator for a region.
 
     Args:
         generator: A StyleGAN2 generator; put in eval mode by the caller.
         region: Box ``[center_row, center_col, h, w]`` in pixels at the Jacobian resolution (the generator's, or
-            256 above 256 px), an :data:`~gen3d.models.editing.region.FFHQ_BOXES` name, or a boolean mask.
+            256 above 256 px), an :data:`~gen3d.models.editing.region.FFHQ_BOXES` name, or a boolean mask; None
+            with ``region_fn``.
         num_samples: Latents to average over (official 5).
         seed: Their NumPy seed (official 4); ignored when ``ws`` is given.
         ws: Optional ``(S, w_dim)`` latents instead of sampling.
@@ -262,12 +301,24 @@ def resefa_directions(generator: nn.Module, region: Region, num_samples: int = N
         noise_mode: Synthesis noise (official ``"const"``).
         strategy: Jacobian strategy.
         layers: Layers the Jacobian flows through (see :func:`generator_image_fn`); None: all (official).
+        region_fn: Instead of ``region``: ``image (1, C, R, R) -> (H, W) bool`` run on each sample's image (its
+            ``w`` broadcast to all layers, as the Jacobian), resized (nearest) to the Jacobian resolution.
 
     Returns:
-        A :class:`ReSeFaResult` with ``(w_dim, w_dim)`` directions.
+        A :class:`ReSeFaResult` with ``(w_dim, w_dim)`` directions (and the per-sample masks used).
     """
+    require_w_generator(generator)
+    if (region is None) == (region_fn is None):
+        raise ValueError("region: give exactly one of region (a box, box name or mask) and region_fn")
     if ws is None:
         ws = sample_w(generator, num_samples, seed)
     fn = generator_image_fn(generator, noise_mode, layers)
     size = min(generator.synthesis.resolution, JACOBIAN_MAX_SIZE)
-    return resefa_from_fn(fn, ws, region_mask(region, size), average, full_rank, tau, strategy)
+    if region_fn is None:
+        mask = region_mask(region, size)
+    else:
+        with torch.no_grad():
+            images = generator.synthesis(ws.reshape(len(ws), 1, -1).expand(-1, generator.num_ws, -1),
+                                         noise_mode=noise_mode)
+        mask = sample_masks(region_fn, images, size)
+    return resefa_from_fn(fn, ws, mask, average, full_rank, tau, strategy)
