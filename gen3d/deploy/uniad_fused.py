@@ -15,6 +15,12 @@ constant, so it is computed once here, in float64, and stored:
 The weight MatMuls of the graph go from 66 to 42 and the position-embedding Adds disappear; the result equals
 the training module up to float rounding (tested). Tokens are batch-first ``(B, L, C)``; heads ``(B, H, L, d)``.
 Dropout and feature jitter are training-only and absent here.
+
+The attention stays dense on purpose: UniAD's neighbour mask *hides* each token's own 7x7 window and lets it see
+everything else (Sec. 3.3; the official ``generate_mask`` sets the window to ``-inf``), so 80.7 % of the 196x196
+scores are needed (147-180 keys per query on the 14x14 grid). A windowed or banded form could skip at most the
+masked 19 %: an exact gather of each query's visible keys ran 27x slower than the dense masked product in ONNX
+Runtime (12 attentions, batch 1, 2 threads), and attending to the window alone would compute another model.
 """
 
 from __future__ import annotations
