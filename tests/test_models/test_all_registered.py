@@ -112,6 +112,11 @@ SMOKE = {
                         lambda: (torch.randn(B, 12), torch.eye(2))),
     "ProjectionDiscriminator": (dict(resolution=16, c_dim=2, ch=4),
                                 lambda: (torch.rand(B, 3, 16, 16) * 2 - 1, torch.eye(2))),
+    # PatchCore (anomaly/patchcore/): a bank fitted from the smoke inputs' own features first (third element)
+    "PatchCore": (dict(backbone=dict(type="TimmFeatureExtractor", model_name="tf_efficientnet_lite0", pretrained=False,
+                                     out_blocks=(4, 10)), input_size=(64, 64)),
+                  lambda: (torch.rand(B, 3, 64, 64),),
+                  lambda m: (m.collect(m.extract_embedding(torch.rand(B, 3, 64, 64)), None), m.fit_memory_banks())),
     # LPIPS (losses/lpips.py): random weights for the smoke test only (real use loads weights files)
     "LPIPS": (dict(pretrained=False), lambda: (torch.rand(B, 3, 32, 32) * 2 - 1, torch.rand(B, 3, 32, 32) * 2 - 1)),
     # PadInv (models/editing/padinv/): a random tiny StyleGAN2 generator config instead of a checkpoint
@@ -141,9 +146,12 @@ def test_every_registered_model_has_a_smoke_case():
 
 @pytest.mark.parametrize("name", _registered())
 def test_registered_model_builds_and_runs(name):
-    kwargs, make_inputs = SMOKE[name]
+    kwargs, make_inputs, *prepare = SMOKE[name]
     torch.manual_seed(0)
     model = MODELS.build(dict(type=name, **kwargs)).eval()
+    for step in prepare:  # a model that needs fitting before its forward (PatchCore's memory banks)
+        with torch.no_grad():
+            step(model)
     with torch.no_grad():
         out = model(*make_inputs())
     if isinstance(out, dict):  # data preprocessors return the batch as a dict

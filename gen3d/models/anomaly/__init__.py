@@ -1,9 +1,14 @@
-"""gen3d.models.anomaly: UniAD (reconstruction transformer and its blocks, anomaly map, feature cache, full model)."""
+"""gen3d.models.anomaly: UniAD and PatchCore.
+
+UniAD: the reconstruction transformer and its blocks, anomaly map, feature cache, full model. PatchCore: its
+per-class baseline (one coreset memory bank per class in one model).
+"""
 
 from .anomaly_map import ReconstructionAnomalyMap, max_pooled_score, reconstruction_anomaly_map
 from .attention import FastDropout, MaskedMultiheadAttention, fast_dropout
 from .feature_cache import DiskFeatureCache, FeatureCache, MemoryFeatureCache, build_feature_cache
 from .neighbor_mask import neighbor_mask, neighbor_size_for_grid
+from .patchcore import PatchCore, PatchCoreFitHook
 from .position_embedding import LearnedPositionEmbedding2d
 from .uniad import UniAD
 from .uniad_reconstruction import UniADReconstruction
@@ -16,6 +21,8 @@ __all__ = [
     "LearnedPositionEmbedding2d",
     "MaskedMultiheadAttention",
     "MemoryFeatureCache",
+    "PatchCore",
+    "PatchCoreFitHook",
     "ReconstructionAnomalyMap",
     "UniAD",
     "UniADDecoderLayer",
