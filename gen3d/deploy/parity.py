@@ -86,6 +86,8 @@ def load_eval_set(cfg: Mapping, classes: Sequence[str], image_size: Sequence[int
     init_default_scope(cfg.get("default_scope", "gen3d"))
     ds_cfg = cfg[f"{split}_dataloader"]["dataset"]
     ds_cfg = ds_cfg.to_dict() if hasattr(ds_cfg, "to_dict") else dict(ds_cfg)
+    if ds_cfg.get("type") == "SyntheticDefectValDataset":  # the gates add their own defect copies
+        ds_cfg = dict(ds_cfg["dataset"])
     ds_cfg["pipeline"] = []
     dataset = DATASETS.build(ds_cfg)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]

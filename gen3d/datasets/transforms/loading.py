@@ -29,12 +29,21 @@ def _imread(path: str, what: str) -> np.ndarray:
 class LoadAnomalyImage:
     """Load ``results['img_path']`` as an RGB uint8 image (see :func:`imread_rgb`).
 
+    An image already in ``results['img']`` (put there in memory by a dataset, e.g. the synthetic-defect copies of
+    :class:`~gen3d.datasets.anomaly.SyntheticDefectValDataset`) is kept instead of reading the file; it must be
+    ``(H, W, 3)`` uint8.
+
     Adds ``img`` ``(H, W, 3)`` uint8, ``img_shape`` and ``ori_shape`` ``(H, W)``.
     """
 
     def __call__(self, results: dict) -> dict:
-        """Load the image into ``results`` and return it."""
-        img = imread_rgb(results["img_path"])
+        """Load the image into ``results`` (unless it is already there) and return it."""
+        img = results.get("img")
+        if img is None:
+            img = imread_rgb(results["img_path"])
+        elif not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"the in-memory img of {results.get('img_path')} must be an (H, W, 3) uint8 array, got "
+                             f"{getattr(img, 'dtype', type(img).__name__)} {getattr(img, 'shape', '')}")
         results["img"] = img
         results["img_shape"] = img.shape[:2]
         results["ori_shape"] = img.shape[:2]
@@ -50,8 +59,10 @@ class LoadAnomalyMask:
 
     The mask comes from ``results['mask_rle']`` (COCO RLE) if set, else ``results['mask_path']`` (any value
     ``> 0`` is defect, so VisA's region ids and 0/255 masks both work; colour masks use their colour channels),
-    else it is filled with ``results.get('mask_fill', 0)`` (zeros for normal images). A mask whose size differs
-    from the image is resized with nearest-neighbour interpolation, with a warning naming the file.
+    else it is filled with ``results.get('mask_fill', 0)`` (zeros for normal images). A mask already in
+    ``results['gt_mask']`` (in memory, e.g. of a synthetic-defect copy) is kept, binarised, and must have the
+    image's size. A mask file whose size differs from the image is resized with nearest-neighbour
+    interpolation, with a warning naming the file.
 
     Adds ``gt_mask``: ``(H, W)`` uint8 in {0, 1}.
     """
@@ -62,7 +73,12 @@ class LoadAnomalyMask:
             raise KeyError("LoadAnomalyMask needs img_shape: put LoadAnomalyImage before it in the pipeline")
         height, width = results["img_shape"][:2]
         source = None
-        if results.get("mask_rle") is not None:
+        if results.get("gt_mask") is not None:
+            mask = np.asarray(results["gt_mask"])
+            if mask.shape != (height, width):
+                raise ValueError(f"the in-memory gt_mask of {results.get('img_path')} is {mask.shape}, the image "
+                                 f"{(height, width)}")
+        elif results.get("mask_rle") is not None:
             with warnings.catch_warnings():  # pycocotools' numpy-2 copy= DeprecationWarning
                 warnings.simplefilter("ignore", DeprecationWarning)
                 mask = mask_utils.decode(results["mask_rle"])

@@ -50,8 +50,9 @@ def _unwrap(model: Any) -> Any:
 class AnomalyThresholdHook(Hook):
     """Fit thresholds on the validation split only, store them in checkpoints, restore them on load.
 
-    After each validation the metric's ``threshold/<cls>/...`` entries (F1-adaptive where the validation split
-    holds defects, otherwise a quantile of normal scores) are written to ``model.thresholds``. Thresholds are
+    After each validation the metric's ``threshold/<cls>/...`` entries (by its ``threshold_rule``: by default
+    F1-adaptive where the validation split holds defects, otherwise a quantile of normal scores) are written to
+    ``model.thresholds``. Thresholds are
     never taken from a test run. Loading a checkpoint (``tools/test.py``, ``load_from``) puts its ``thresholds``
     back on the model and warns when it has none; resuming restores ``last_val_thresholds``.
 

@@ -4,7 +4,9 @@ Inference is class-agnostic; only reporting is per class. For every product clas
 AUROC, pixel AUROC, pixel AUPRO, image and pixel F1-max and pixel AP, their unweighted mean over classes (the
 UniAD ``mean_*`` convention), and a per-class decision threshold for the image score and for the anomaly map.
 On a validation split of normal images only it reports the mean normal score instead, a checkpoint-selection
-criterion (lower is better), and quantile thresholds.
+criterion (lower is better) that a model copying its input wins, and quantile thresholds. A validation with
+defects (:class:`~gen3d.datasets.anomaly.SyntheticDefectValDataset`: the held-out good images plus synthetic-defect
+copies) reports the AUROC / F1 keys instead, to select checkpoints by, and ``threshold_rule`` picks the rule.
 
 Thresholds are fitted (and reported as ``threshold/...``) on the validation split only. In a test run the model
 decides with the thresholds stored in the checkpoint; once told so (:meth:`AnomalyMetric.use_stored_thresholds`)
@@ -24,7 +26,7 @@ from mmengine.structures import BaseDataElement
 from gen3d.registry import METRICS
 
 from .anomaly_functional import AUPRO_FPR_LIMIT, average_precision, f1_max, image_auroc, pixel_aupro, pixel_auroc
-from .thresholds import DEFAULT_NORMAL_QUANTILE, normal_quantile_threshold
+from .thresholds import DEFAULT_NORMAL_QUANTILE, THRESHOLD_RULES, fit_threshold
 
 __all__ = ["AnomalyMetric", "METRIC_KEYS", "STORED_THRESHOLD_PREFIX", "THRESHOLD_PREFIX"]
 
@@ -79,9 +81,11 @@ class AnomalyMetric(BaseMetric):
       ``'<cls>/pixel_f1max'``, ``'<cls>/pixel_ap'``: fractions in [0, 1] (NaN with a warning when undefined,
       e.g. a class without normal test images). Pixel keys only when ``compute_pixel``.
     * ``'mean/<name>'``: unweighted mean over the classes where ``<name>`` is defined (NaN skipped).
-    * ``'threshold/<cls>/image'`` and ``'threshold/<cls>/pixel'``: F1-adaptive when the class's samples hold
-      defects (image labels, resp. mask pixels), else the ``quantile`` of the normal image scores, resp. of all
-      normal pixels of the class (see :mod:`gen3d.evaluation.metrics.thresholds`). Only while fitting
+    * ``'threshold/<cls>/image'`` and ``'threshold/<cls>/pixel'``, by ``threshold_rule``: ``'auto'``
+      F1-adaptive when the class's samples hold defects (image labels, resp. mask pixels), else the ``quantile``
+      of the normal image scores, resp. of the normal pixels of normal images; ``'f1'`` always F1-adaptive (an
+      error for a class without defects); ``'quantile'`` always the quantile of the normal ones (see
+      :mod:`gen3d.evaluation.metrics.thresholds`). Only while fitting
       (validation); after :meth:`use_stored_thresholds` (test) none is fitted and
       ``'stored_threshold/<cls>/image'`` / ``'stored_threshold/<cls>/pixel'`` report the checkpoint's thresholds
       the decisions (``pred_label`` / ``pred_mask``) used, for the evaluated classes that have them.
@@ -89,7 +93,10 @@ class AnomalyMetric(BaseMetric):
       and ``'mean/normal_score_mean'`` (lower is better); its AUROC / F1 / AP keys are omitted, without warning.
 
     Args:
-        quantile: quantile of normal scores used as threshold when a class has no defect (``0.99`` ~ 1 % FPR).
+        quantile: quantile of normal scores used as threshold by the quantile rule (``0.99`` ~ 1 % FPR).
+        threshold_rule: ``'auto'`` (default; on a normal-only validation split it is the quantile rule),
+            ``'f1'`` (F1-adaptive; needs a validation with defects, e.g.
+            :class:`~gen3d.datasets.anomaly.SyntheticDefectValDataset`) or ``'quantile'``.
         fpr_limit: FPR integration limit of AUPRO.
         pixel_downsample: keep every ``pixel_downsample``-th row and column of the anomaly map and mask, to bound
             memory (pixel metrics are then computed on the subsampled grid). 1 keeps every pixel.
@@ -104,6 +111,7 @@ class AnomalyMetric(BaseMetric):
     def __init__(
         self,
         quantile: float = DEFAULT_NORMAL_QUANTILE,
+        threshold_rule: str = "auto",
         fpr_limit: float = AUPRO_FPR_LIMIT,
         pixel_downsample: int = 1,
         compute_pixel: bool = True,
@@ -114,11 +122,14 @@ class AnomalyMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if not 0.0 <= quantile <= 1.0:
             raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+        if threshold_rule not in THRESHOLD_RULES:
+            raise ValueError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {threshold_rule!r}")
         if not 0.0 < fpr_limit <= 1.0:
             raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
         if int(pixel_downsample) != pixel_downsample or pixel_downsample < 1:
             raise ValueError(f"pixel_downsample must be a positive integer, got {pixel_downsample}")
         self.quantile = float(quantile)
+        self.threshold_rule = threshold_rule
         self.fpr_limit = float(fpr_limit)
         self.pixel_downsample = int(pixel_downsample)
         self.compute_pixel = bool(compute_pixel)
@@ -199,7 +210,7 @@ class AnomalyMetric(BaseMetric):
         thresholds: dict[str, float] = {}
         stored = self.stored_thresholds
         for cls in sorted(groups):
-            values, thr = self._class_metrics(groups[cls], fit=stored is None)
+            values, thr = self._class_metrics(groups[cls], fit=stored is None, cls_name=cls)
             per_class.update({f"{cls}/{k}": v for k, v in values.items()})
             if stored is None:
                 thresholds.update({f"{THRESHOLD_PREFIX}{cls}/{k}": v for k, v in thr.items()})
@@ -253,13 +264,14 @@ class AnomalyMetric(BaseMetric):
 
         return format_table(results_json)
 
-    def _class_metrics(self, results: list[dict], fit: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    def _class_metrics(self, results: list[dict], fit: bool = True,
+                       cls_name: str = DEFAULT_CLASS) -> tuple[dict[str, float], dict[str, float]]:
         """Metrics and thresholds of one class.
 
         Args:
             results: The class's stored results.
-            fit: Fit thresholds (validation); ``False`` skips the normal-quantile ones (the F1-max thresholds come
-                with the F1 computation and are dropped by the caller).
+            fit: Fit thresholds (validation, by ``threshold_rule``); ``False`` fits none.
+            cls_name: The class, named in errors.
 
         Returns:
             ``({metric name: value}, {'image' | 'pixel': threshold})``.
@@ -268,13 +280,14 @@ class AnomalyMetric(BaseMetric):
         labels = np.array([r["gt_label"] for r in results], dtype=bool)
         values: dict[str, float] = {}
         thresholds: dict[str, float] = {}
+        f1_thr = None
         if labels.any():
             values["image_auroc"] = image_auroc(scores, labels)
-            values["image_f1max"], thresholds["image"] = f1_max(scores, labels)
+            values["image_f1max"], f1_thr = f1_max(scores, labels)
         else:
             values[NORMAL_SCORE_KEY] = float(scores.mean())
-            if fit:
-                thresholds["image"] = normal_quantile_threshold(scores, self.quantile)
+        if fit:
+            thresholds["image"] = self._fit(scores, labels, None, f1_thr, cls_name, "image")
         values.update(self._decision_metrics(results, labels))
         if not self.compute_pixel:
             return values, thresholds
@@ -283,16 +296,28 @@ class AnomalyMetric(BaseMetric):
         masks = [r["gt_mask"] if r["gt_mask"] is not None else np.zeros(r["anomaly_map"].shape, bool) for r in results]
         pix_scores = np.concatenate([m.reshape(-1) for m in maps]).astype(np.float32)
         pix_labels = np.concatenate([m.reshape(-1) for m in masks])
+        pix_thr = None
         if labels.any():
             values["pixel_auroc"] = pixel_auroc(pix_scores, pix_labels)
             values["pixel_aupro"] = pixel_aupro(maps, masks, fpr_limit=self.fpr_limit)
             values["pixel_f1max"], pix_thr = f1_max(pix_scores, pix_labels)
             values["pixel_ap"] = average_precision(pix_scores, pix_labels)
-            if pix_labels.any():
-                thresholds["pixel"] = pix_thr
-        if fit and "pixel" not in thresholds:
-            # No defective pixel: quantile of the normal pixels, preferably those of normal images.
+        if fit:
+            # The quantile rule uses the normal pixels, preferably those of normal images.
             from_normal_img = np.repeat(~labels, [m.size for m in maps])
             normal = ~pix_labels & from_normal_img if from_normal_img.any() else ~pix_labels
-            thresholds["pixel"] = normal_quantile_threshold(pix_scores[normal], self.quantile)
+            thresholds["pixel"] = self._fit(pix_scores, pix_labels, normal, pix_thr, cls_name, "pixel")
         return values, thresholds
+
+    def _fit(self, scores: np.ndarray, labels: np.ndarray, normal: np.ndarray | None, f1_thr: float | None,
+             cls_name: str, kind: str) -> float:
+        """One class's ``kind`` (``'image'`` / ``'pixel'``) threshold by ``threshold_rule``; errors name the class."""
+        try:
+            return fit_threshold(scores, labels, self.threshold_rule, self.quantile, normal=normal,
+                                 f1_threshold=f1_thr)
+        except ValueError as err:
+            what = "defective image" if kind == "image" else "defect pixel"
+            hint = (f"the validation of class {cls_name!r} has no {what}: threshold_rule='f1' needs defects in "
+                    "the validation split (wrap it in SyntheticDefectValDataset) or use threshold_rule='auto'"
+                    if self.threshold_rule == "f1" else f"class {cls_name!r}: {err}")
+            raise ValueError(f"cannot fit the {kind} threshold: {hint}") from err
