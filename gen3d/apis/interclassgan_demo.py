@@ -6,8 +6,10 @@
    square ~ diamond, stripes and rings unlike all) at 32 px;
 2. trains the CPU BigGAN config (:data:`CONFIG`) for ``iters`` iterations, without validation;
 3. computes channel awareness (default ``'grad_x_activation'`` with class specificity, :mod:`gen3d.models.editing.
-   interclass.awareness`) of the EMA generator, and the same for an UNTRAINED generator of the same architecture
-   and seed (the control: what random class embeddings alone give), plus the ``'mean_activation'`` definition;
+   interclass.awareness`) of the EMA generator at its CCBN + ReLU activations (``block{b}.act1`` / ``.act2``, the
+   paper's layers), and the same for an UNTRAINED generator of the same architecture and seed (the control: what
+   random class embeddings alone give), plus the ``'mean_activation'`` definition and the block outputs
+   (``fc``, ``block{b}``: this demo's layers before issue #14);
 4. reports the paper's findings as numbers: per class the fraction of aware channels (``A >= 1.5``), the top-10 %
    Jaccard overlap and the ``log A`` correlation of similar pairs vs pairs with a dissimilar class;
 5. category-wise evaluation: per-class ``fd_lite0`` / diversity vs total awareness (six classes: anecdotal);
@@ -159,12 +161,14 @@ def run_interclass_demo(work_dir: str, iters: int = ITERS, num_per_class: int = 
     aw.meta.update(checkpoint=ckpt, classes=list(names))
     npz, _ = aw.save(osp.join(work_dir, "awareness.npz"))
     res: dict[str, Any] = {"iters": int(iters), "seed": int(seed), "num_per_class": int(num_per_class),
-                           "checkpoint": ckpt, "awareness_file": npz, "classes": list(names),
+                           "checkpoint": ckpt, "awareness_file": npz, "classes": list(names), "layers": list(aw.layers),
                            "definition": aw.definition, "normalisation": aw.normalisation,
                            "awareness_samples": AWARENESS_SAMPLES, "trained": _findings(aw, names)}
     t = time.perf_counter()
     aw_mean = channel_awareness(gen, num_samples=AWARENESS_SAMPLES, awareness_fn="mean_activation", seed=seed)
     res["trained_mean_activation"] = _findings(aw_mean, names)
+    aw_blocks = channel_awareness(gen, num_samples=AWARENESS_SAMPLES, layers=gen.block_layer_names, seed=seed)
+    res["trained_block_outputs"] = _findings(aw_blocks, names)
     control = _untrained(gen.cfg.model.generator, seed)
     res["untrained"] = _findings(channel_awareness(control, num_samples=AWARENESS_SAMPLES, seed=seed), names)
     seconds["controls"] = round(time.perf_counter() - t, 1)
@@ -199,10 +203,11 @@ def format_interclass_table(res: dict) -> str:
     """Printable tables of :func:`run_interclass_demo`'s results."""
     names = res["classes"]
     runs = [("trained", res["trained"]), ("trained, mean_activation", res.get("trained_mean_activation")),
-            ("untrained control", res.get("untrained"))]
+            ("trained, block outputs", res.get("trained_block_outputs")), ("untrained control", res.get("untrained"))]
     runs = [(k, v) for k, v in runs if v]
     lines = [f"awareness {res['definition']} / {res['normalisation']}, {res['awareness_samples']} latents per "
-             f"class; BigGAN {res['iters']} iterations, seed {res['seed']}"]
+             f"class; BigGAN {res['iters']} iterations, seed {res['seed']}; layers "
+             f"{', '.join(res.get('layers', []))} (block outputs on the 'block outputs' rows)"]
     lines += ["per class: fraction of aware channels (A >= 1.5) and total awareness"]
     lines += _table(["generator"] + names,
                     [[k + " aware"] + [v["aware_fraction"][n] for n in names] for k, v in runs]

@@ -37,7 +37,12 @@ def test_demo_results_pictures_and_table(demo_run):
     work, res = demo_run
     json.dumps(res)  # JSON-serialisable
     assert res["iters"] == 2 and res["definition"] == "grad_x_activation"
-    for key in ("trained", "trained_mean_activation", "untrained"):
+    ccbn = [f"block{b}.act{j}" for b in range(3) for j in (1, 2)]  # 32 px: three blocks, CCBN + ReLU each twice
+    assert res["layers"] == ccbn
+    for key in ("trained", "trained_mean_activation", "untrained"):  # the paper's layers by default
+        assert list(res[key]["aware_fraction_per_layer"]) == ccbn, key
+    assert list(res["trained_block_outputs"]["aware_fraction_per_layer"]) == ["fc", "block0", "block1", "block2"]
+    for key in ("trained", "trained_mean_activation", "trained_block_outputs", "untrained"):
         assert set(res[key]["aware_fraction"]) == set(res["classes"])
         assert set(res[key]["jaccard_pairs"]) == {"similar", "dissimilar", "other"}
         assert np.allclose(np.diag(res[key]["jaccard"]), 1)
@@ -49,6 +54,7 @@ def test_demo_results_pictures_and_table(demo_run):
     assert {"data", "train", "awareness", "category_eval", "all"} <= set(res["seconds"])
     table = demo.format_interclass_table(res)
     assert "untrained control" in table and "stripes" in table and "fd_lite0" in table
+    assert "block outputs" in table and "block0.act1" in table
 
 
 def _tool(name):

@@ -35,7 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output prefix: OUT.npz and OUT.json")
     parser.add_argument("--definition", default=DEFAULT_AWARENESS, choices=sorted(AWARENESS_FNS))
     parser.add_argument("--num-samples", type=int, default=128, help="latents per class (the same for every class)")
-    parser.add_argument("--layers", nargs="+", help="feature layers (default: all), e.g. block0 block1")
+    parser.add_argument("--layers", nargs="+",
+                        help="feature layers (default: the CCBN + ReLU activations block{b}.act1/.act2, the "
+                             "paper's), e.g. fc block0 block1 for the block outputs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=AWARE_THRESHOLD, help="aware: A >= threshold")

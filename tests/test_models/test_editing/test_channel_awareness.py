@@ -17,6 +17,7 @@ from gen3d.models.editing.interclass import (
     channel_awareness,
     channel_sweep,
     contribution_concentration,
+    default_layers,
     edit_channel,
     hybridise,
     kmeans,
@@ -71,17 +72,43 @@ def test_class_driven_channel_is_aware_for_its_class_only(fn):
     assert aw.top_channels(0, "fc", 1).tolist() == [0]
 
 
-def test_default_is_grad_x_activation_and_matches_ablation_order():
+@pytest.mark.parametrize("layer", ["block0", "block0.act1", "block0.act2"])
+def test_default_is_grad_x_activation_and_matches_ablation_order(layer):
     assert DEFAULT_AWARENESS == "grad_x_activation"
     gen = tiny_biggan()
-    aw = channel_awareness(gen, num_samples=64, layers=["block0"], seed=1)
-    assert aw.definition == "grad_x_activation" and aw.layers == ("block0",)
+    aw = channel_awareness(gen, num_samples=64, layers=[layer], seed=1)
+    assert aw.definition == "grad_x_activation" and aw.layers == (layer,)
     z = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
     c = torch.zeros(64, 3)
     c[:, 1] = 1
-    ab = ablation_scores(gen, z, c, "block0")
-    grad = aw.raw["block0"][1]
+    ab = ablation_scores(gen, z, c, layer)
+    grad = aw.raw[layer][1]
     assert np.corrcoef(ab, grad)[0, 1] > 0.8  # first-order estimate of the ablation change
+
+
+def test_default_layers_are_the_ccbn_relu_activations():
+    """The paper reads h = ReLU(CCBN(x)) (InterClassGAN Sec. 3); block outputs stay selectable with ``layers=``."""
+    gen = tiny_biggan()
+    assert default_layers(gen) == gen.awareness_layers == ("block0.act1", "block0.act2")
+    aw = channel_awareness(gen, num_samples=4, seed=0)
+    assert aw.layers == ("block0.act1", "block0.act2")
+    z = _latents_like(4, 8, 0)
+    c = torch.zeros(4, 3)
+    c[:, 2] = 1
+    with torch.no_grad():
+        f = gen(z, c, return_features=True).features
+        y0 = gen.block_conditions(z, c)[0]
+        expect = torch.relu(gen.blocks[0].bn1(f["fc"], y0)).mean((0, 2, 3)).double().numpy()
+    mean_act = channel_awareness(gen, num_samples=4, awareness_fn="mean_activation", seed=0)
+    # the raw mean activation of class 2 at block0.act1 is that of ReLU(CCBN_1(fc, y)), not of the block output
+    np.testing.assert_allclose(mean_act.raw["block0.act1"][2], expect, rtol=1e-5)
+    blocks = channel_awareness(gen, num_samples=4, seed=0, layers=gen.block_layer_names)
+    assert blocks.layers == ("fc", "block0")
+    assert default_layers(ClassChannelGenerator()) == ("fc",)  # no awareness_layers: every feature layer
+
+
+def _latents_like(num, z_dim, seed):
+    return torch.randn(num, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def test_biggan_awareness_shapes_seed_and_specificity():
@@ -89,9 +116,9 @@ def test_biggan_awareness_shapes_seed_and_specificity():
     gen.train()
     aw = channel_awareness(gen, num_samples=6, seed=3, batch=4)
     assert gen.training  # the mode is restored
-    assert aw.layers == gen.layer_names and aw.num_classes == 3
-    for name, (ch, _, _) in gen.layer_shapes().items():
-        assert aw.awareness[name].shape == (3, ch)
+    assert aw.layers == gen.awareness_layers and aw.num_classes == 3
+    for name in aw.layers:
+        assert aw.awareness[name].shape == (3, gen.layer_shapes()[name][0])
         np.testing.assert_allclose(aw.awareness[name].mean(0), 1, atol=1e-9)
     again = channel_awareness(gen, num_samples=6, seed=3, batch=2)
     np.testing.assert_allclose(again.flat(raw=True), aw.flat(raw=True), rtol=1e-5)

@@ -10,15 +10,22 @@ latent noise)::
     R[y, l, k] = E_z[ s_k(features_l(z, y), image(z, y)) ]      raw score of channel k of layer l for class y
     A[y, l, k] = R[y, l, k] / mean_y' R[y', l, k]               class specificity (default awareness)
 
+Where: by default at the generator's ``awareness_layers`` (:func:`default_layers`): for ``BigGANGenerator`` every
+CCBN + ReLU activation ``h = ReLU(CCBN(x, y))``, ``'block{b}.act1'`` and ``'block{b}.act2'``, the channels the paper
+studies ("CCBN followed by ReLU in BigGAN", Sec. 3). Any of ``generator.layer_names`` is selectable with
+``layers=``, e.g. ``generator.block_layer_names`` (``'fc'`` and the block outputs after the residual sum, this
+module's default before issue #14).
+
 Registered raw scores ``s`` (:data:`AWARENESS_FNS`, per sample and channel, on the generator's per-layer features
-``h [N, C_l, H_l, W_l]``, i.e. BigGAN's block outputs after ``layer_hook``):
+``h [N, C_l, H_l, W_l]`` after ``layer_hook``):
 
 * ``'grad_x_activation'`` (DEFAULT): ``|sum_hw (d <r, G> / d h_k) * h_k|`` with a fresh ``r ~ N(0, I)`` of the image's
   shape per sample. Since ``E_r |r . v| = sqrt(2 / pi) ||v||``, its mean over z is proportional to
   ``E_z ||J_k h_k||``: the first-order change of the synthesised image when channel k is zeroed. It is a
   contribution to the final synthesis, the paper's wording (Sec. 1, abstract), costing one backward per batch
   instead of one forward per channel (:func:`ablation_scores` computes the exact ablation for checks).
-* ``'mean_activation'``: ``mean_hw ReLU(h_k)`` (how strongly the channel fires; the paper studies CCBN + ReLU).
+* ``'mean_activation'``: ``mean_hw ReLU(h_k)`` (how strongly the channel fires; at the CCBN + ReLU layers the ReLU
+  is a no-op).
 * ``'positive_fraction'``: ``mean_hw [h_k > 0]``.
 
 Why the class-specificity normalisation: a raw contribution is high for channels that matter to EVERY class (the
@@ -40,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["AWARENESS_FNS", "DEFAULT_AWARENESS", "ChannelAwareness", "ablation_scores", "channel_awareness",
-           "check_class_generator", "check_layers", "register_awareness"]
+           "check_class_generator", "check_layers", "default_layers", "register_awareness"]
 
 DEFAULT_AWARENESS = "grad_x_activation"
 EPS = 1e-12
@@ -94,15 +101,20 @@ def check_class_generator(generator: nn.Module) -> int:
     return c_dim
 
 
+def default_layers(generator: nn.Module) -> tuple[str, ...]:
+    """The generator's ``awareness_layers`` (BigGAN: its CCBN + ReLU activations, the paper's), else ``layer_names``."""
+    return tuple(getattr(generator, "awareness_layers", None) or generator.layer_names)
+
+
 def check_layers(generator: nn.Module, layers: Sequence[str] | None) -> tuple[str, ...]:
-    """``layers`` (None: all of ``generator.layer_names``), validated.
+    """``layers`` (None: :func:`default_layers`), validated against ``generator.layer_names``.
 
     Raises:
         ValueError: An unknown layer name, or an empty list.
     """
     known = tuple(generator.layer_names)
     if layers is None:
-        return known
+        return default_layers(generator)
     layers = tuple(layers)
     bad = [n for n in layers if n not in known]
     if bad or not layers:
@@ -223,7 +235,8 @@ def channel_awareness(generator: nn.Module, num_classes: int | None = None, num_
         num_classes: Classes to score, ``0 .. num_classes - 1``; None: all ``c_dim`` (must be >= 2: the
             specificity compares classes).
         num_samples: Latents per class (the same latents for every class).
-        layers: Feature layers (None: all).
+        layers: Feature layers, any of ``generator.layer_names`` (None: :func:`default_layers`, BigGAN's CCBN + ReLU
+            activations; ``generator.block_layer_names`` gives the block outputs).
         awareness_fn: A name in :data:`AWARENESS_FNS` or a callable
             ``(features {layer: [N, C, H, W]}, image [N, C_img, R, R], rng) -> {layer: [N, C]}`` (set
             ``fn.needs_grad = True`` if it differentiates).

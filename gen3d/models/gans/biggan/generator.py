@@ -7,15 +7,21 @@ Architecture (BigGAN Sec. 3 and Appendix B, BigGAN-PyTorch ``BigGAN.py``)::
                                                       i.e. an embedding table that also takes soft labels)
     h = SNLinear(z_0) -> [N, C_0, 4, 4]               layer 'fc'
     h = GBlock_b(h, y_b = [e | z_{b+1}])              layers 'block0' ... : [N, C_{b+1}, 8 * 2^b, 8 * 2^b];
-                                                      y_b drives the block's two conditional BNs
-    img = tanh(SNConv3x3(ReLU(BN(h))))                [N, img_channels, R, R]
+                                                      y_b drives the block's two conditional BNs, whose
+                                                      CCBN + ReLU outputs are layers 'block{b}.act1'
+                                                      [N, C_b, 4 * 2^b, ..] and 'block{b}.act2' [N, C_{b+1}, ..]
+    img = tanh(SNConv3x3(a = ReLU(BN(h))))            [N, img_channels, R, R]; a is layer 'out.act' (a plain BN)
 
 Channels: ``C_i = ch * channel_mults[i]``. Spectral norm on every conv and linear of G (BigGAN), orthogonal init.
 
 Per-layer features, for channel awareness: ``forward(..., return_features=True)`` fills ``GeneratorOutput.features``
-with ``{'fc': [N, C_0, 4, 4], 'block0': [N, C_1, 8, 8], ..., 'block{B-1}': [N, C_B, R, R]}`` (see
-:attr:`BigGANGenerator.layer_names` / :meth:`BigGANGenerator.layer_shapes`), and ``layer_hook(name, features) ->
-features`` may replace a layer's output (channel masking) before the next layer reads it.
+with, in forward order, ``'fc' [N, C_0, 4, 4]``, then per block ``'block{b}.act1'``, ``'block{b}.act2'`` (its CCBN +
+ReLU activations) and ``'block{b}'`` (its output, after the residual sum), then ``'out.act' [N, C_B, R, R]`` (see
+:attr:`BigGANGenerator.layer_names` / :meth:`BigGANGenerator.layer_shapes`); ``layer_hook(name, features) ->
+features`` may replace any of them (channel masking) before the next layer reads it. InterClassGAN (arXiv
+2203.11173, Sec. 3) studies "CCBN followed by ReLU": :attr:`BigGANGenerator.awareness_layers` are the
+``'block{b}.act{1,2}'``, :attr:`BigGANGenerator.block_layer_names` the ``'fc'`` and block outputs. Without
+``layer_hook`` and ``return_features`` the forward runs exactly the ops it ran before these hook points existed.
 
 Interface (:mod:`gen3d.models.gans.generator_output`): ``truncation_psi`` scales ``z`` towards its mean 0 (the
 latent analogue of StyleGAN's ``w_avg`` lerp; BigGAN's own truncation resamples ``|z| > threshold`` instead, see
@@ -94,13 +100,32 @@ class BigGANGenerator(nn.Module):
 
     @property
     def layer_names(self) -> tuple[str, ...]:
-        """Names of the feature layers, in order: ``('fc', 'block0', ..., 'block{B-1}')``."""
+        """Names of the feature layers, in forward order (module docstring).
+
+        E.g. at 16 px ``('fc', 'block0.act1', 'block0.act2', 'block0', 'block1.act1', 'block1.act2', 'block1',
+        'out.act')``.
+        """
+        return tuple(self.layer_shapes())
+
+    @property
+    def block_layer_names(self) -> tuple[str, ...]:
+        """``('fc', 'block0', ..., 'block{B-1}')``: the first linear and the block outputs (after the residual sum)."""
         return ("fc", *(f"block{i}" for i in range(len(self.blocks))))
 
+    @property
+    def awareness_layers(self) -> tuple[str, ...]:
+        """``('block0.act1', 'block0.act2', ...)``: every CCBN + ReLU activation, where InterClassGAN reads channels."""
+        return tuple(f"block{i}.act{j}" for i in range(len(self.blocks)) for j in (1, 2))
+
     def layer_shapes(self) -> dict[str, tuple[int, int, int]]:
-        """``{name: (C, H, W)}`` of each feature layer."""
-        sides = [BOTTOM_WIDTH * 2**i for i in range(len(self.blocks) + 1)]
-        return {n: (c, s, s) for n, c, s in zip(self.layer_names, self.channels, sides)}
+        """``{name: (C, H, W)}`` of each feature layer, in forward order."""
+        shapes = {"fc": (self.channels[0], BOTTOM_WIDTH, BOTTOM_WIDTH)}
+        for i in range(len(self.blocks)):
+            side = BOTTOM_WIDTH * 2**i
+            shapes[f"block{i}.act1"] = (self.channels[i], side, side)
+            shapes[f"block{i}.act2"] = shapes[f"block{i}"] = (self.channels[i + 1], 2 * side, 2 * side)
+        shapes["out.act"] = (self.channels[-1], self.img_resolution, self.img_resolution)
+        return shapes
 
     def embed(self, c: Tensor | None, num: int) -> Tensor | None:
         """Shared class embedding ``[N, shared_dim]`` of ``c [N, c_dim]`` (None when unconditional).
@@ -136,7 +161,8 @@ class BigGANGenerator(nn.Module):
             noise_mode: Unused (BigGAN has no noise inputs; interface).
             update_w_avg: Unused (interface).
             return_features: Fill ``features`` with every layer's output (after ``layer_hook``).
-            layer_hook: Optional ``(name, features [N, C_l, H_l, W_l]) -> features`` applied after each layer.
+            layer_hook: Optional ``(name, features [N, C_l, H_l, W_l]) -> features`` applied at each layer of
+                :attr:`layer_names` (CCBN + ReLU activations included).
 
         Returns:
             ``GeneratorOutput(image [N, img_channels, R, R] in [-1, 1], features {name: [N, C_l, H_l, W_l]}?)``.
@@ -158,7 +184,12 @@ class BigGANGenerator(nn.Module):
 
         h = self.fc(z[:, : self.chunk]).view(z.shape[0], self.channels[0], BOTTOM_WIDTH, BOTTOM_WIDTH)
         h = visit("fc", h)
+        hooked = layer_hook is not None or return_features
         for i, (block, y) in enumerate(zip(self.blocks, ys)):
-            h = visit(f"block{i}", block(h, y))
-        img = torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+            inner = (lambda name, a, i=i: visit(f"block{i}.{name}", a)) if hooked else None
+            h = visit(f"block{i}", block(h, y, inner))
+        a = F.relu(self.out_bn(h))
+        if hooked:
+            a = visit("out.act", a)
+        img = torch.tanh(self.out_conv(a))
         return GeneratorOutput(image=img, features=features if return_features else None)

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -69,7 +71,12 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class GBlock(nn.Module):
-    """``x [N, C_in, H, W], y [N, cond_dim] -> [N, C_out, 2H, 2W]`` (nearest upsampling)."""
+    """``x [N, C_in, H, W], y [N, cond_dim] -> [N, C_out, 2H, 2W]`` (nearest upsampling).
+
+    ``hook(name, h) -> h``, when given, sees (and may replace) the block's two CCBN + ReLU activations, the
+    channels InterClassGAN (arXiv 2203.11173, Sec. 3) reads: ``'act1'`` = ``ReLU(CCBN_1(x, y)) [N, C_in, H, W]``
+    (before the upsampling) and ``'act2'`` = ``ReLU(CCBN_2(conv1(up(act1)), y)) [N, C_out, 2H, 2W]``.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, cond_dim: int) -> None:
         super().__init__()
@@ -77,10 +84,15 @@ class GBlock(nn.Module):
         self.conv1, self.conv2 = sn_conv(in_ch, out_ch), sn_conv(out_ch, out_ch)
         self.conv_sc = sn_conv(in_ch, out_ch, 1)
 
-    def forward(self, x: Tensor, y: Tensor | None) -> Tensor:  # noqa: D102
-        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
-        return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+    def forward(self, x: Tensor, y: Tensor | None,  # noqa: D102
+                hook: Callable[[str, Tensor], Tensor] | None = None) -> Tensor:
+        h = F.relu(self.bn1(x, y))
+        if hook is not None:
+            h = hook("act1", h)
+        h = F.relu(self.bn2(self.conv1(F.interpolate(h, scale_factor=2, mode="nearest")), y))
+        if hook is not None:
+            h = hook("act2", h)
+        return self.conv2(h) + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class DBlock(nn.Module):

@@ -38,9 +38,14 @@ def test_generator_interface_shapes_and_features():
     assert (g.z_dim, g.c_dim, g.pose_dim, g.img_resolution, g.img_channels) == (Z, K, 0, 16, 3)
     out = g(torch.randn(2, Z), _onehot([0, 2]), return_features=True)
     assert out.image.shape == (2, 3, 16, 16) and out.image.abs().max() <= 1
-    assert list(out.features) == list(g.layer_names) == ["fc", "block0", "block1"]
+    assert list(out.features) == list(g.layer_names) == [
+        "fc", "block0.act1", "block0.act2", "block0", "block1.act1", "block1.act2", "block1", "out.act"]
     assert {k: tuple(v.shape[1:]) for k, v in out.features.items()} == g.layer_shapes()
-    assert g.layer_shapes() == {"fc": (16, 4, 4), "block0": (16, 8, 8), "block1": (16, 16, 16)}
+    assert g.layer_shapes() == {"fc": (16, 4, 4), "block0.act1": (16, 4, 4), "block0.act2": (16, 8, 8),
+                                "block0": (16, 8, 8), "block1.act1": (16, 8, 8), "block1.act2": (16, 16, 16),
+                                "block1": (16, 16, 16), "out.act": (16, 16, 16)}
+    assert g.block_layer_names == ("fc", "block0", "block1")
+    assert g.awareness_layers == ("block0.act1", "block0.act2", "block1.act1", "block1.act2")
     assert g(torch.randn(2, Z), _onehot([0, 1])).features is None
     with pytest.raises(ValueError, match="c"):
         g(torch.randn(2, Z))
@@ -55,6 +60,54 @@ def test_layer_hook_replaces_a_layer():
     zeroed = g(z, c, layer_hook=lambda name, h: h * 0 if name == "block0" else h, return_features=True)
     assert not torch.allclose(plain, zeroed.image)
     assert zeroed.features["block0"].abs().max() == 0
+
+
+def _reference_forward(g, z, c):
+    """The generator's forward written out without any hook point (BigGAN-PyTorch ``G.forward``)."""
+    ys = g.block_conditions(z, c)
+    h = g.fc(z[:, : g.chunk]).view(len(z), g.channels[0], 4, 4)
+    for block, y in zip(g.blocks, ys):
+        a = F.interpolate(F.relu(block.bn1(h, y)), scale_factor=2, mode="nearest")
+        a = block.conv2(F.relu(block.bn2(block.conv1(a), y)))
+        h = a + block.conv_sc(F.interpolate(h, scale_factor=2, mode="nearest"))
+    return torch.tanh(g.out_conv(F.relu(g.out_bn(h))))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_output_bit_identical_with_and_without_hooks(train):
+    g = _gen().train(train)  # a training forward moves the SN vectors and BN stats: one fresh copy per call
+    z, c = torch.randn(3, Z), _onehot([0, 1, 2])
+    ref = _reference_forward(copy.deepcopy(g), z, c)
+    assert torch.equal(copy.deepcopy(g)(z, c).image, ref)
+    out = copy.deepcopy(g)(z, c, return_features=True, layer_hook=lambda name, h: h)  # identity hooks everywhere
+    assert torch.equal(out.image, ref)
+
+
+def test_ccbn_relu_hook_points():
+    """``block{b}.act1`` / ``.act2`` are ReLU(CCBN(.)), hooked where the next op reads them; ``out.act`` too."""
+    g = _gen().eval()
+    z, c = torch.randn(2, Z), _onehot([0, 2])
+    f = g(z, c, return_features=True).features
+    y0 = g.block_conditions(z, c)[0]
+    b0 = g.blocks[0]
+    assert torch.equal(f["block0.act1"], F.relu(b0.bn1(f["fc"], y0)))
+    up = F.interpolate(f["block0.act1"], scale_factor=2, mode="nearest")
+    assert torch.equal(f["block0.act2"], F.relu(b0.bn2(b0.conv1(up), y0)))
+    sc = b0.conv_sc(F.interpolate(f["fc"], scale_factor=2, mode="nearest"))
+    assert torch.equal(f["block0"], b0.conv2(f["block0.act2"]) + sc)
+    assert torch.equal(f["out.act"], F.relu(g.out_bn(f["block1"])))
+    assert all(f[n].min() >= 0 for n in g.awareness_layers + ("out.act",))
+    plain = g(z, c).image
+    for name in g.awareness_layers + ("out.act",):  # each hook point replaces what the next layer reads
+        seen = []
+
+        def zero(n, h, name=name, seen=seen):
+            seen.append(n)
+            return h * 0 if n == name else h
+
+        out = g(z, c, layer_hook=zero, return_features=True)
+        assert seen == list(g.layer_names) and out.features[name].abs().max() == 0
+        assert not torch.allclose(out.image, plain), name
 
 
 def test_class_changes_the_output_for_the_same_z():
