@@ -18,7 +18,7 @@ version: dict = {}
 with open(osp.join(here, "gen3d", "version.py")) as f:
     exec(f.read(), version)
 
-SHIPPED = ("configs", "deploy", "tools")  # copied into the wheel as gen3d/_shipped/ (gen3d.apis.repo_paths)
+SHIPPED = ("configs", "deploy", "tools")  # copied into the wheel as gen3d/_shipped/ (gen3d.utils.repo_paths)
 
 
 class BuildWithShippedFiles(build_py):

@@ -3,7 +3,7 @@
 Each subcommand runs the tool of the same name (``tools/train.py`` ...) with the arguments as given, except that a
 config may be named by its file name alone (``gen3d train uniad_effnet-lite0_1xb8-200e_mvtec-224.py``): the shipped
 configs are found from a checkout or, after a plain ``pip install``, from the wheel's copy
-(:mod:`gen3d.apis.repo_paths`). ``python tools/<tool>.py`` keeps working from a checkout.
+(:mod:`gen3d.utils.repo_paths`). ``python tools/<tool>.py`` keeps working from a checkout.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from gen3d.apis.repo_paths import REPO_ROOT, find_config
+from gen3d.utils.repo_paths import REPO_ROOT, find_config
 
 #: subcommand -> (tool file under tools/, positional arguments that are configs: (index, folder))
 COMMANDS = {

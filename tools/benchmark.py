@@ -33,7 +33,7 @@ The training benchmarks (``uniad-train``, ``seg-step``, ``gan-train``, ``pigan-t
 ``--device cuda``: models on the GPU, synchronised timing, fp16 ``AmpOptimWrapper`` for the mixed-precision variants
 (bf16 autocast on CPU); ``--threads`` applies on CPU only. Speed is measured here, never in tests. Variants are
 timed round-robin in one run and reported as ratios against a baseline, because these machines are noisy. The tasks
-are :data:`gen3d.apis.benchmarks.BENCH_TASKS`.
+are :data:`gen3d.benchmarks.benchmarks.BENCH_TASKS`.
 """
 
 import argparse
@@ -44,7 +44,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gen3d.apis.benchmarks import BENCH_TASKS, UNIAD_CONFIG
+    from gen3d.benchmarks.benchmarks import BENCH_TASKS, UNIAD_CONFIG
     from gen3d.utils.benchmark import DEVICES
 
     parser = argparse.ArgumentParser(description="gen3d benchmarks")
@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis.benchmarks import resolve_task, run_task
+    from gen3d.benchmarks.benchmarks import resolve_task, run_task
 
     try:
         resolve_task(args.task, args.device)

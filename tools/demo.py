@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from mmengine.hooks import CheckpointHook
 
-    from gen3d.apis import build_test_config, build_train_config, dump_run_info, results_to_json
     from gen3d.datasets.anomaly_synthesis import build_demo_dataset
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_test_config, build_train_config, dump_run_info, results_to_json
     from gen3d.utils.checkpoint import atomic_write_bytes
     from gen3d.utils.hardware import cpu_has_fast_bf16
 

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
-    from gen3d.apis.gan3d_demo import DEMO3D_RUNS, build_demo3d_dataset, score_run, train_parallel, write_pictures
-    from gen3d.apis.geometry_probe import train_probe
+    from gen3d.demos.gan3d_demo import DEMO3D_RUNS, build_demo3d_dataset, score_run, train_parallel, write_pictures
+    from gen3d.demos.geometry_probe import train_probe
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     start = time.time()

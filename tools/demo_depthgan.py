@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis.depthgan_demo import (
+    from gen3d.demos.depthgan_demo import (
         DEPTHGAN_RUNS,
         REFERENCES,
         build_rooms_demo,
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         room_pair_roteval,
         write_pictures,
     )
-    from gen3d.apis.gan3d_demo import train_parallel
+    from gen3d.demos.gan3d_demo import train_parallel
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     start = time.time()

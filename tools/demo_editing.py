@@ -1,6 +1,6 @@
 """``make demo-editing``: GAN editing on 2 CPU cores: ReSeFa vs SeFa vs random, PadInv, InterClassGAN.
 
-1. starts InterClassGAN (``gen3d.apis.interclassgan_demo``) in a child process with one thread; its log is
+1. starts InterClassGAN (``gen3d.demos.interclassgan_demo``) in a child process with one thread; its log is
    ``<work-dir>/interclassgan/run.log``;
 2. meanwhile trains the 32-px faces StyleGAN2 on the 80 training faces of the 100 offline LFW faces (or takes
    ``--stylegan2-ckpt``), then ReSeFa (Zhu et al., ICML'22) against SeFa and random directions: locality (mean
@@ -10,7 +10,7 @@
 4. prints the three tables, writes ``<work-dir>/results.json``; a failed part is reported with its log's path and
    the exit status is 1.
 
-See :mod:`gen3d.apis.editing_demo`. Times are measured on the shared 2-core machine (one thread per process).
+See :mod:`gen3d.demos.editing_demo`. Times are measured on the shared 2-core machine (one thread per process).
 """
 
 import argparse
@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="ReSeFa / SeFa / random, PadInv and InterClassGAN (CPU, minutes)")
     parser.add_argument("--work-dir", default="work_dirs/demo_editing")
     parser.add_argument("--stylegan2-ckpt", help="a 32-px grey faces StyleGAN2 to edit instead of training one")
-    # Budgets: see gen3d/apis/editing_demo.py and configs/padinv/README.md for the measured times.
+    # Budgets: see gen3d/demos/editing_demo.py and configs/padinv/README.md for the measured times.
     parser.add_argument("--iters-stylegan2", type=int, default=800, help="faces StyleGAN2 iterations (batch 8)")
     parser.add_argument("--iters-padinv", type=int, default=800, help="iterations of EACH PadInv encoder (batch 8)")
     parser.add_argument("--iters-interclass", type=int, default=600, help="InterClassGAN iterations")
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from gen3d.apis.editing_demo import INTERCLASS_MODULE, PADINV_MODULE, format_demo, run_editing_demo
+    from gen3d.demos.editing_demo import INTERCLASS_MODULE, PADINV_MODULE, format_demo, run_editing_demo
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     modules = {"interclass_module": args.interclass_module or INTERCLASS_MODULE,

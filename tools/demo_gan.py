@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import torch
 
-    from gen3d.apis.gan_demo import format_curves, metric_key, run_gan_demo
+    from gen3d.demos.gan_demo import format_curves, metric_key, run_gan_demo
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(args.threads)

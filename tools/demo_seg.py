@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def parse_methods(text: str) -> tuple[str, ...]:
     """``"supervised,u2pl"`` -> ``("supervised", "u2pl")``; unknown or repeated names are an argparse error."""
-    from gen3d.apis.seg_demo import METHODS
+    from gen3d.demos.seg_demo import METHODS
 
     names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
     if not names or len(set(names)) != len(names) or any(n not in METHODS for n in names):
@@ -51,7 +51,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis.seg_demo import METHODS, format_comparison, run_seg_demo
+    from gen3d.demos.seg_demo import METHODS, format_comparison, run_seg_demo
     from gen3d.utils.checkpoint import atomic_write_bytes
 
     start = time.time()

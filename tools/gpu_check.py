@@ -9,7 +9,7 @@ benchmark JSON go next to it in ``<out stem>_logs/``. A part out of time is inte
 what it had.
 
 Without a GPU, ``GEN3D_GPU_TESTS_ON_CPU=1 python tools/gpu_check.py --device cpu`` runs the same test bodies on CPU.
-The logic is in :mod:`gen3d.apis.gpu_check`.
+The logic is in :mod:`gen3d.utils.gpu_check`.
 """
 
 import argparse
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis.gpu_check import BENCHMARKS, format_report, run_gpu_check
+    from gen3d.utils.gpu_check import BENCHMARKS, format_report, run_gpu_check
 
     budgets = dict(BENCHMARKS)
     for item in args.bench_budget:

@@ -44,9 +44,9 @@ def _attach_report(cfg: Config, out: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis import build_test_config, results_to_json
     from gen3d.datasets.file_check import DatasetError
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_test_config, results_to_json
     from gen3d.utils import CorruptCheckpointError, UnsafeCheckpointError
     from gen3d.utils.checkpoint import atomic_write_bytes
     from gen3d.utils.config import ConfigError

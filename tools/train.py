@@ -32,9 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from gen3d.apis import build_train_config, dump_run_info
     from gen3d.datasets.file_check import DatasetError
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_train_config, dump_run_info
     from gen3d.utils.checkpoint import CheckpointError
     from gen3d.utils.config import ConfigError
     from gen3d.utils.dist import shutdown_dist

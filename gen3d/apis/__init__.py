@@ -1,5 +1,10 @@
-"""High-level entry points: config assembly for the tools, model loading and inference."""
+"""Inference per family: load a checkpoint (``init_model``) and run it on images, arrays, folders, videos.
 
-from .launch import build_test_config, build_train_config, dump_run_info, results_to_json
+* anomaly: :func:`gen3d.apis.inference.inference_anomaly`;
+* segmentation: :func:`gen3d.apis.seg_inference.inference_segmentor`;
+* generation: :mod:`gen3d.apis.gan_inference` (``load_generator``, sampling), :mod:`gen3d.apis.gan_3d` (poses);
+* editing on trained generators: :mod:`gen3d.apis.editing` (ReSeFa / SeFa), :mod:`gen3d.apis.padinv` (inversion).
 
-__all__ = ["build_test_config", "build_train_config", "dump_run_info", "results_to_json"]
+The tools' config assembly is :mod:`gen3d.engine.launch`, the demos :mod:`gen3d.demos`, the benchmark tasks
+:mod:`gen3d.benchmarks`, the checkout / wheel paths :mod:`gen3d.utils.repo_paths`.
+"""

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from gen3d.demos.editing_locality import locality_table  # noqa: F401 - re-exported: tools/benchmark.py resefa-locality
 from gen3d.models.editing import (
     FFHQ_BOXES,
     box_to_mask,
@@ -47,8 +48,6 @@ from gen3d.models.editing.label_regions import (
 from gen3d.models.editing.manipulation import END, MANI_LAYERS, START, STEPS, TRUNC_LAYERS, TRUNC_PSI
 from gen3d.models.editing.region import OFFICIAL_FRAME
 from gen3d.models.editing.resefa import JACOBIAN_MAX_SIZE, NUM_SAMPLES, SEED, require_w_generator
-
-from .editing_locality import locality_table  # noqa: F401 - re-exported: tools/benchmark.py resefa-locality
 
 OUTLINE_RGB = (255, 0, 0)  # the region's outline on the grid's strength-0 column
 Region = Sequence[int] | str | np.ndarray | Tensor

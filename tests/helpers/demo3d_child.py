@@ -1,4 +1,4 @@
-"""Stand-ins for ``gen3d.apis.gan3d_demo``'s training child (importable, torch-free: spawned processes import them)."""
+"""Stand-ins for ``gen3d.demos.gan3d_demo``'s training child (importable, torch-free: spawned processes import them)."""
 
 import json
 import os.path as osp

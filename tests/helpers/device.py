@@ -137,8 +137,8 @@ def train_with_amp(config: str, work_dir: str, data_root: str, cfg_options: dict
     Returns:
         ``(runner, recorder)`` after ``runner.train()``.
     """
-    from gen3d.apis import build_train_config
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_train_config
 
     cfg = build_train_config(config, work_dir, data_root, amp=True, cfg_options=cfg_options)
     # randomness.deterministic=True switches torch's deterministic algorithms on for the whole process: undo it

@@ -1,8 +1,8 @@
 """Stand-ins for ``make demo-editing``'s other demos, torch-free and instant.
 
-``run_interclass_demo`` (for ``gen3d.apis.interclassgan_demo``, the child process) writes a marker file and returns a
+``run_interclass_demo`` (for ``gen3d.demos.interclassgan_demo``, the child process) writes a marker file and returns a
 small result; it sleeps ``iters / 100`` s (a timeout test passes many iterations) and fails like a broken run when
-``num_per_class`` is 0 (a failure test). ``run_padinv_comparison`` (for ``gen3d.apis.padinv_demo``) returns what it
+``num_per_class`` is 0 (a failure test). ``run_padinv_comparison`` (for ``gen3d.demos.padinv_demo``) returns what it
 was given, so a test sees which generator and budget reached PadInv; it fails when ``iters`` is 0.
 """
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from gen3d.apis.benchmarks import BENCH_TASKS
 from gen3d.apis.editing import (
     OUTLINE_RGB,
     compute_directions,
@@ -20,7 +19,8 @@ from gen3d.apis.editing import (
     outline,
     resolve_region,
 )
-from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
+from gen3d.benchmarks.benchmarks import BENCH_TASKS
+from gen3d.benchmarks.editing_benchmarks import EDITING_COLUMNS, editing_task
 from gen3d.models.editing import box_to_mask, file_sha256, load_directions, save_directions
 from tests.conftest import run_tool_main
 from tests.helpers.gan import make_tiny_gan_checkpoint
@@ -336,7 +336,7 @@ def _bench(**kw):
 
 
 def test_benchmark_regions_box_name_mask_and_label_map(files, tmp_path):
-    from gen3d.apis.editing_benchmarks import benchmark_region
+    from gen3d.benchmarks.editing_benchmarks import benchmark_region
 
     _, ckpt, _, _ = files
     ids = _label_map(tmp_path)

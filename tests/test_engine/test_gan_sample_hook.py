@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import gen3d.models  # noqa: F401 - registers the GAN modules
-from gen3d.apis.gan_demo import format_curves, metric_key, plot_curves
+from gen3d.demos.gan_demo import format_curves, metric_key, plot_curves
 from gen3d.engine.hooks import GANSampleHook
 from gen3d.registry import MODELS
 

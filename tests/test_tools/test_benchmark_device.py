@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from gen3d.apis.benchmarks import BENCH_TASKS, resolve_task
-from gen3d.apis.gan_benchmarks import GAN_CONFIGS
-from gen3d.apis.gpu_check import BENCHMARKS, benchmark_supports_device
+from gen3d.benchmarks.benchmarks import BENCH_TASKS, resolve_task
+from gen3d.benchmarks.gan_benchmarks import GAN_CONFIGS
 from gen3d.utils.benchmark import amp_name, amp_optim_wrapper, bench_device, time_interleaved
+from gen3d.utils.gpu_check import BENCHMARKS, benchmark_supports_device
 from tests.conftest import REPO_ROOT, run_tool
 
 TOOL = REPO_ROOT / "tools" / "benchmark.py"

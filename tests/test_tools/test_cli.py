@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from gen3d.apis.repo_paths import REPO_ROOT, find_config
 from gen3d.cli import list_configs, main, resolve_configs
+from gen3d.utils.repo_paths import REPO_ROOT, find_config
 from tests.conftest import REPO_ROOT as CHECKOUT
 
 LITE0 = "uniad_effnet-lite0_1xb8-200e_mvtec-224.py"

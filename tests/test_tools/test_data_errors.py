@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 import torch
 
-from gen3d.apis import build_train_config
+from gen3d.engine.launch import build_train_config
 from tests.conftest import REPO_ROOT, TOY_CONFIG
 from tests.helpers.anomaly_data import make_mvtec_tree
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from gen3d.apis import depthgan_demo
+from gen3d.demos import depthgan_demo
 from tests.conftest import run_tool
 
 

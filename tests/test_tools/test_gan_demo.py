@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gen3d.apis.gan_demo import METRIC_KEYS
+from gen3d.demos.gan_demo import METRIC_KEYS
 from tests.conftest import run_tool
 
 

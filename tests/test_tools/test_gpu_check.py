@@ -6,7 +6,7 @@ import sys
 import textwrap
 import time
 
-from gen3d.apis.gpu_check import (
+from gen3d.utils.gpu_check import (
     Row,
     benchmark_figures,
     format_report,

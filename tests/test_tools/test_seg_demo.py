@@ -6,7 +6,7 @@ import os.path as osp
 
 import pytest
 
-from gen3d.apis.seg_demo import METHODS, format_comparison, run_seg_demo
+from gen3d.demos.seg_demo import METHODS, format_comparison, run_seg_demo
 from gen3d.utils.config import load_config
 from tests.conftest import REPO_ROOT, run_tool
 
@@ -35,7 +35,7 @@ def test_seg_demo_tool_one_epoch(tmp_path):
 def test_seg_demo_methods_option_and_configs(tmp_path):
     tool = _demo_tool()
     assert tool.parse_args([]).methods == ("supervised", "supervised-long", "u2pl")
-    from gen3d.apis.seg_demo import long_factor
+    from gen3d.demos.seg_demo import long_factor
     assert [long_factor(*n) for n in ((8, 32), (16, 64), (4, 8), (5, 6), (8, 4))] == [4, 4, 2, 1, 1]
     assert tool.parse_args(["--methods", "supervised, u2pl,MeanTeacher"]).methods == (
         "supervised", "u2pl", "meanteacher")

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> str:
     if args.command == "evaluate":
         import json
 
-        from gen3d.apis.interclassgan_demo import real_images_by_class
+        from gen3d.demos.interclassgan_demo import real_images_by_class
         from gen3d.models.editing.interclass import category_wise_evaluation
 
         if not args.data_root or not all(osp.isdir(osp.join(args.data_root, n)) for n in names):

@@ -60,7 +60,7 @@ def test_test_run_reports_stored_thresholds_only():
 
 
 def test_results_json_of_a_test_run_keeps_thresholds_and_decisions():
-    from gen3d.apis import results_to_json
+    from gen3d.engine.launch import results_to_json
 
     metric = AnomalyMetric()
     metric.use_stored_thresholds(STORED)

@@ -60,7 +60,7 @@ def test_build_feature_cache():
 
 def test_feature_cache_refuses_a_random_training_pipeline(tmp_path):
     """A cache keyed by path behind a random augmentation would train on stale features: refused at config time."""
-    from gen3d.apis import build_train_config
+    from gen3d.engine.launch import build_train_config
     from gen3d.models.anomaly.feature_cache import check_cacheable_pipeline
     from tests.conftest import REPO_ROOT
 

@@ -1,4 +1,4 @@
-"""``make demo-editing``'s orchestration (gen3d.apis.editing_demo, tools/demo_editing.py) on the tiny 16-px StyleGAN2,
+"""``make demo-editing``'s orchestration (gen3d.demos.editing_demo, tools/demo_editing.py) on the tiny 16-px StyleGAN2,
 with stand-ins for the InterClassGAN child and PadInv (tests/helpers/fake_interclass_demo.py)."""
 
 import importlib.util
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from gen3d.apis.editing import resolve_label_region
-from gen3d.apis.editing_demo import (
+from gen3d.datasets.gan_synthesis import build_gan_demo_dataset
+from gen3d.demos.editing_demo import (
     PART_NAMES,
     face_parts,
     format_demo,
@@ -17,7 +18,6 @@ from gen3d.apis.editing_demo import (
     run_editing_demo,
     write_parts_map,
 )
-from gen3d.datasets.gan_synthesis import build_gan_demo_dataset
 from gen3d.models.editing import load_directions
 from tests.conftest import REPO_ROOT
 from tests.helpers.gan import make_tiny_gan_checkpoint

@@ -2,7 +2,7 @@
 
 ``tools/demo_depthgan.py`` writes the rooms (:func:`build_rooms_demo`: ray-cast indoor scenes with true planar
 depth, :mod:`gen3d.datasets.rooms_synthesis`), trains the two CPU configs of :data:`DEPTHGAN_RUNS` side by side (one
-process and one thread each, :func:`~gen3d.apis.gan3d_demo.train_parallel`) for the same iterations of 8 images,
+process and one thread each, :func:`~gen3d.demos.gan3d_demo.train_parallel`) for the same iterations of 8 images,
 then reads each run's last validation (:func:`last_validation`): the FID-proxy on RGB for both (``fd_lite0``: the
 offline EfficientNet-Lite0 features, NOT FID, unless the Inception weights are present), and for DepthGAN alone the
 FID-proxy on depth, RotEval (depth and RGB) and the depth-bin accuracy of D's head on real and on fake rooms.
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 DEPTHGAN_RUNS = {
     "DepthGAN": repo_file("configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"),
@@ -185,10 +185,10 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
     Returns:
         The written paths, the comparison first.
     """
-    from gen3d.apis.gan3d_demo import save_side_by_side
     from gen3d.apis.gan_3d import geometry_maps, write_3d_outputs
     from gen3d.apis.gan_inference import load_generator
     from gen3d.datasets.rooms_synthesis import sample_view
+    from gen3d.demos.gan3d_demo import save_side_by_side
     from gen3d.models.gans.sampling import generate, seed_latents, seed_poses
     from gen3d.runtime.colormaps import geometry_panels
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gen3d.apis.repo_paths import REPO_ROOT
+from gen3d.utils.repo_paths import REPO_ROOT
 
 GRACE_S = 20.0
 MIN_PART_S = 5.0

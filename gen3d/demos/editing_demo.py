@@ -1,7 +1,7 @@
 """``make demo-editing``: ReSeFa vs SeFa vs random directions, PadInv and InterClassGAN, on 2 CPU cores.
 
-* InterClassGAN (:func:`gen3d.apis.interclassgan_demo.run_interclass_demo`) starts at once in a child process with
-  one thread (``python -m gen3d.apis.editing_demo interclass ...``), writing ``<work_dir>/interclassgan/`` and its
+* InterClassGAN (:func:`gen3d.demos.interclassgan_demo.run_interclass_demo`) starts at once in a child process with
+  one thread (``python -m gen3d.demos.editing_demo interclass ...``), writing ``<work_dir>/interclassgan/`` and its
   ``results.json``; its log is ``<work_dir>/interclassgan/run.log``.
 * Meanwhile, in this process (one thread): the faces StyleGAN2 (``configs/stylegan2/...lfw-faces-32.py``) trained
   on PadInv's 80 training faces of the 100 offline LFW faces (20 held out, :func:`faces_stylegan2`), or a given
@@ -11,13 +11,13 @@
   of these tighter crops), a label-map region (the "eyes" label of :func:`face_parts` of the mean training face,
   written as ``face_parts.png``) and the same label per sample (:func:`face_parts` of each generated sample: the
   region follows the sample); edit grids / GIFs (mouth box, eyes label map, SeFa); then PadInv
-  (:func:`gen3d.apis.padinv_demo.run_padinv_comparison`) inverting THIS generator, so its held-out faces are unseen
+  (:func:`gen3d.demos.padinv_demo.run_padinv_comparison`) inverting THIS generator, so its held-out faces are unseen
   by the generator too (with the same seed the generator is the one PadInv trains itself).
 * The child is waited for with a timeout; a failure of any part is reported with its log's path, never hidden, and
   the other parts still run.
 
 Time, one thread per process, measured on the shared 2-core machine: faces StyleGAN2 800 iterations 310 s + 29 s
-for its FD validation (load ~3; :mod:`gen3d.apis.padinv_demo` measured 168-311 s), the ReSeFa tables and pictures
+for its FD validation (load ~3; :mod:`gen3d.demos.padinv_demo` measured 168-311 s), the ReSeFa tables and pictures
 14 s, PadInv 800 iterations per encoder 213 s unloaded (``configs/padinv/README.md``) but 640 s under a load of 5-7
 from other jobs; the InterClassGAN child runs on the other core (about 6 min at 600 iterations, its README). Unloaded
 the demo takes about 10 min; on a machine loaded by other jobs it can exceed 15 min (the child is then stopped at
@@ -44,12 +44,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gen3d.apis.padinv_demo import N_HOLDOUT, SPLIT_SEED
-from gen3d.apis.repo_paths import REPO_ROOT, repo_file
+from gen3d.demos.padinv_demo import N_HOLDOUT, SPLIT_SEED
+from gen3d.utils.repo_paths import REPO_ROOT, repo_file
 
 FACES_CONFIG = repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py")
-INTERCLASS_MODULE = "gen3d.apis.interclassgan_demo"  # run_interclass_demo, format_interclass_table
-PADINV_MODULE = "gen3d.apis.padinv_demo"  # run_padinv_comparison, format_padinv_table
+INTERCLASS_MODULE = "gen3d.demos.interclassgan_demo"  # run_interclass_demo, format_interclass_table
+PADINV_MODULE = "gen3d.demos.padinv_demo"  # run_padinv_comparison, format_padinv_table
 FRAME = 32  # the demo's boxes are in the 32-px frame of the faces, scaled to the generator
 BOXES = {"mouth (FFHQ box)": (23, 16, 4, 9),  # scale_box(FFHQ_BOXES['mouth'], 256, 32)
          "eyes (LFW box)": (10, 15, 3, 18)}  # rows 9-11, the eye band of the mean LFW crop
@@ -84,7 +84,7 @@ def parts_region_fn(image: Tensor) -> Tensor:
     return torch.from_numpy(np.isin(face_parts(image[0].mean(0)), PARTS_LABELS))
 
 
-parts_region_fn.description = "face_parts (gen3d.apis.editing_demo) of each sample, label 1 (eyes)"
+parts_region_fn.description = "face_parts (gen3d.demos.editing_demo) of each sample, label 1 (eyes)"
 
 
 def write_parts_map(data_root: str, out_dir: str, size: int = FRAME) -> tuple[str, str]:
@@ -112,7 +112,7 @@ def start_interclass(work_dir: str, iters: int, num_per_class: int, threads: int
     log = osp.join(out_dir, "run.log")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    cmd = [sys.executable, "-m", "gen3d.apis.editing_demo", "interclass", "--out", out_dir, "--iters", str(iters),
+    cmd = [sys.executable, "-m", "gen3d.demos.editing_demo", "interclass", "--out", out_dir, "--iters", str(iters),
            "--num-per-class", str(num_per_class), "--threads", str(threads), "--seed", str(seed), "--module", module]
     with open(log, "w", encoding="utf-8") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT))
@@ -137,7 +137,7 @@ def wait_interclass(proc: subprocess.Popen, out_dir: str, log: str, timeout_s: f
 
 
 def _interclass_child(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gen3d.apis.editing_demo interclass")
+    parser = argparse.ArgumentParser(prog="python -m gen3d.demos.editing_demo interclass")
     for name, kind in (("--out", str), ("--iters", int), ("--num-per-class", int), ("--threads", int),
                        ("--seed", int), ("--module", str)):
         parser.add_argument(name, type=kind, required=True)
@@ -156,12 +156,12 @@ def _interclass_child(argv: list[str]) -> None:
 def faces_stylegan2(work_dir: str, iters: int, seed: int) -> dict[str, Any]:
     """Train the faces StyleGAN2 (:data:`FACES_CONFIG`) for ``iters`` iterations on PadInv's training faces.
 
-    The split is :func:`gen3d.apis.padinv_demo.run_padinv_comparison`'s (80 training faces, :data:`N_HOLDOUT` held
+    The split is :func:`gen3d.demos.padinv_demo.run_padinv_comparison`'s (80 training faces, :data:`N_HOLDOUT` held
     out with seed :data:`SPLIT_SEED`), so one generator serves ReSeFa and PadInv and PadInv's held-out faces stay
     unseen by it. One validation at the end (the demo-gan metric: FID, or Lite0's FD offline, vs those faces).
     """
-    from gen3d.apis.gan_demo import metric_key, train_gan
     from gen3d.datasets.gan_synthesis import build_gan_demo_dataset
+    from gen3d.demos.gan_demo import metric_key, train_gan
 
     data = build_gan_demo_dataset(osp.join(work_dir, "data", "lfw-faces"), resolution=FRAME, n_holdout=N_HOLDOUT,
                                   channels=1, seed=SPLIT_SEED)
@@ -350,5 +350,5 @@ def format_demo(results: dict[str, Any], interclass_module: str = INTERCLASS_MOD
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["interclass"]:
-        sys.exit("usage: python -m gen3d.apis.editing_demo interclass --out DIR ... (the demo's child process)")
+        sys.exit("usage: python -m gen3d.demos.editing_demo interclass --out DIR ... (the demo's child process)")
     _interclass_child(sys.argv[2:])

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 FACES_CONFIG = repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py")
 CONFIGS = {"W+": repo_file("configs/padinv/padinv-wplus_light_1xb8-16kimg_lfw-faces-32.py"),
@@ -55,8 +55,8 @@ def _train(config: str, work_dir: str, data_root: str, options: dict[str, Any]) 
     """Train ``config`` with the Runner; returns ``(runner, seconds)``."""
     import gen3d.evaluation.metrics.reconstruction  # noqa: F401 - registers ReconstructionMetric
     import gen3d.models.editing.padinv  # noqa: F401 - registers PadInv
-    from gen3d.apis import build_train_config
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_train_config
 
     cfg = build_train_config(config, work_dir, data_root, cfg_options=options)
     start = time.perf_counter()
@@ -117,8 +117,8 @@ def run_padinv_comparison(work_dir: str, generator_ckpt: str | None = None, iter
         ``{'W+': {'heldout': metrics, 'train': metrics, 'train_s'}, 'W+ + padding': {...}, 'generator': {...},
         'picture': path, 'iters', 'seed', 'n_heldout', 'n_train', 'seconds'}``.
     """
-    from gen3d.apis.gan3d_demo import save_side_by_side
     from gen3d.datasets.gan_synthesis import build_gan_demo_dataset
+    from gen3d.demos.gan3d_demo import save_side_by_side
 
     torch.set_num_threads(int(threads))
     start = time.perf_counter()

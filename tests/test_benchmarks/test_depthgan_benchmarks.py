@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from gen3d.apis.benchmarks import BENCH_TASKS
-from gen3d.apis.depthgan_benchmarks import (
+from gen3d.benchmarks.benchmarks import BENCH_TASKS
+from gen3d.benchmarks.depthgan_benchmarks import (
     BASELINE,
     DEPTHGAN_COLUMNS,
     VARIANTS,
@@ -14,8 +14,8 @@ from gen3d.apis.depthgan_benchmarks import (
     depthgan_at,
     rooms_batch,
 )
-from gen3d.apis.gpu_check import BENCHMARKS, RATIO_KEYS
 from gen3d.models.gans.data_preprocessor import GANDataPreprocessor
+from gen3d.utils.gpu_check import BENCHMARKS, RATIO_KEYS
 
 RES = 8
 DEPTHGAN = dict(
@@ -73,7 +73,7 @@ def test_tool_resolution_option_reaches_the_task(monkeypatch):
     import argparse
     import importlib.util
 
-    from gen3d.apis import depthgan_benchmarks
+    from gen3d.benchmarks import depthgan_benchmarks
     from tests.conftest import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("benchmark_tool", REPO_ROOT / "tools" / "benchmark.py")

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from gen3d.apis import benchmarks, depthgan_demo, gan3d_demo, gan_benchmarks, gan_demo, seg_demo
-from gen3d.apis.editing_benchmarks import LITE_CONFIG
-from gen3d.apis.repo_paths import REPO_ROOT, repo_file
+from gen3d.benchmarks import benchmarks, gan_benchmarks
+from gen3d.benchmarks.editing_benchmarks import LITE_CONFIG
+from gen3d.demos import depthgan_demo, gan3d_demo, gan_demo, seg_demo
+from gen3d.utils.repo_paths import REPO_ROOT, repo_file
 
 
 def test_default_configs_are_repository_files_from_any_working_directory(tmp_path, monkeypatch):

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from gen3d.apis.repo_paths import REPO_ROOT
 from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
+from gen3d.utils.repo_paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from mmengine.config import Config

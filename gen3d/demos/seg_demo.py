@@ -12,7 +12,7 @@ import os.path as osp
 import time
 from typing import Any
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 SUP_CONFIG = repo_file("configs/u2pl/supervised_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
 U2PL_CONFIG = repo_file("configs/u2pl/u2pl_deeplabv3plus-lite0_1xb4-80e_folder-seg-96.py")
@@ -44,8 +44,8 @@ def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: 
         The results JSON of :class:`~gen3d.evaluation.metrics.IoUMetric` (``mIoU``, ``aAcc``, ``mAcc``,
         ``per_class``) plus ``iters`` (training iterations), ``train_s`` and ``checkpoint``.
     """
-    from gen3d.apis import build_test_config, build_train_config, dump_run_info, results_to_json
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_test_config, build_train_config, dump_run_info, results_to_json
 
     options: dict[str, Any] = {
         "train_cfg.max_epochs": epochs, "train_cfg.val_interval": epochs,

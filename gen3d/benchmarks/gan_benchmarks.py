@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from gen3d.apis.repo_paths import repo_file
 from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
+from gen3d.utils.repo_paths import repo_file
 
 GAN_CONFIGS = {
     "StyleGAN2 (plain D)": repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from gen3d.apis.benchmarks import BENCH_TASKS
-from gen3d.apis.pigan_benchmarks import (
+from gen3d.benchmarks.benchmarks import BENCH_TASKS
+from gen3d.benchmarks.pigan_benchmarks import (
     PIGAN_COLUMNS,
     RENDER_COLUMNS,
     bench_pigan_train,

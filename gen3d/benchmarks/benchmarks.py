@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import torch
 from mmengine.optim import OptimWrapper
 
-from gen3d.apis.depthgan_benchmarks import DEPTHGAN_COLUMNS, depthgan_train_task
-from gen3d.apis.editing_benchmarks import EDITING_COLUMNS, editing_task
-from gen3d.apis.gan_benchmarks import GAN_COLUMNS, gan_task
-from gen3d.apis.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
-from gen3d.apis.repo_paths import repo_file
+from gen3d.benchmarks.depthgan_benchmarks import DEPTHGAN_COLUMNS, depthgan_train_task
+from gen3d.benchmarks.editing_benchmarks import EDITING_COLUMNS, editing_task
+from gen3d.benchmarks.gan_benchmarks import GAN_COLUMNS, gan_task
+from gen3d.benchmarks.pigan_benchmarks import PIGAN_COLUMNS, RENDER_COLUMNS, pigan_train_task, render_task
 from gen3d.deploy.benchmark import DEPLOY_COLUMNS
 from gen3d.structures import AnomalyDataSample
 from gen3d.utils.benchmark import (
@@ -34,6 +33,7 @@ from gen3d.utils.benchmark import (
     summarize,
     time_interleaved,
 )
+from gen3d.utils.repo_paths import repo_file
 
 UNIAD_CONFIG = repo_file("configs/uniad/uniad_effnet-lite0_1xb8-200e_mvtec-224.py")
 

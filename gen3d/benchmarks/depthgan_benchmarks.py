@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from gen3d.apis.repo_paths import REPO_ROOT
 from gen3d.utils.benchmark import bench_device, device_label, flush_denormals, percentile, time_interleaved
+from gen3d.utils.repo_paths import REPO_ROOT
 
 DEPTHGAN_CONFIG = "configs/depthgan/depthgan_lite_1xb8-20kimg_rooms-32.py"
 """The CPU DepthGAN whose iteration is timed (model and its three optimizers)."""

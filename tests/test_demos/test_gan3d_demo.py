@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from gen3d.apis import gan3d_demo, geometry_probe
-from gen3d.apis.geometry_probe import GeometryProbe, load_geometry_set, score_generator, train_probe
 from gen3d.datasets.shape3d_synthesis import build_shape3d_dataset
+from gen3d.demos import gan3d_demo, geometry_probe
+from gen3d.demos.geometry_probe import GeometryProbe, load_geometry_set, score_generator, train_probe
 from gen3d.models.gans.sampling import generate_outputs, seed_latents, seed_poses
 from gen3d.registry import MODELS
 

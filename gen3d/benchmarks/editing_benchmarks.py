@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gen3d.apis.editing import locality_table
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 LITE_CONFIG = repo_file("configs/_base_/models/stylegan2_lite-32.py")
 """The 32-px lite StyleGAN2 built (untrained) when no ``--checkpoint`` is given."""

@@ -17,7 +17,7 @@ import os.path as osp
 import time
 from typing import Any
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 DEMO_CONFIGS = {
     "StyleGAN2": repo_file("configs/stylegan2/stylegan2_lite_1xb8-20kimg_lfw-faces-32.py"),
@@ -48,8 +48,8 @@ def train_gan(config: str, work_dir: str, data_root: str, iters: int, evals: int
     Returns:
         ``{'rows': [metrics.csv rows as dicts], 'train_s': seconds, 'iters': iters, 'checkpoint': path}``.
     """
-    from gen3d.apis import build_train_config, dump_run_info
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_train_config, dump_run_info
     from gen3d.utils.config import load_config
 
     interval = max(1, iters // max(1, evals))

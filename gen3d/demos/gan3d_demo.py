@@ -5,7 +5,7 @@ true normals / depths / masks / poses), trains the two CPU configs of :data:`DEM
 and one thread each, :func:`train_parallel`, progress bars from their logs), then scores each final EMA generator
 (:func:`score_run`): the image metric of the config's last validation (FID / KID, or the offline Lite0 proxy
 ``fd_lite0`` / ``kd_lite0``: NOT FID / KID), the multi-view consistency of one latent at two poses, and the rendered
-shapes against a supervised geometry probe's reading of the same fakes (:mod:`gen3d.apis.geometry_probe`, GeoD's
+shapes against a supervised geometry probe's reading of the same fakes (:mod:`gen3d.demos.geometry_probe`, GeoD's
 protocol; the probe's own error on held-out real images is printed with it). Pictures: each run's RGB | depth | normal
 grid side by side (``compare_geometry.png``) and a yaw sweep per run.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 DEMO3D_RUNS = {
     "pi-GAN": repo_file("configs/pigan/pigan_siren-64x4_1xb8-10kimg_shape3d-white-32.py"),
@@ -62,7 +62,7 @@ def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: 
     os.dup2(fd, 2)
     import torch
 
-    from gen3d.apis.gan_demo import train_gan
+    from gen3d.demos.gan_demo import train_gan
 
     torch.set_num_threads(1)
     result = train_gan(config, work_dir, data_root, iters, evals, log_interval=max(1, min(25, iters // 20)),
@@ -132,7 +132,7 @@ def _last_iter(log: str) -> int:
 def score_run(result: dict[str, Any], probe: Any, num: int = 200, seed: int = 0) -> dict[str, Any]:  # noqa: ANN401
     """The headline numbers of one trained run: last validation row + probe scores of its EMA generator."""
     from gen3d.apis.gan_inference import load_generator
-    from gen3d.apis.geometry_probe import score_generator
+    from gen3d.demos.geometry_probe import score_generator
 
     last = dict(result["rows"][-1])
     gen = load_generator(result["checkpoint"])

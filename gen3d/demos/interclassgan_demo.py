@@ -1,6 +1,6 @@
 """InterClassGAN demo (He et al., arXiv 2203.11173) on one CPU thread: train, measure channel awareness, apply it.
 
-:func:`run_interclass_demo` (called by ``make demo-editing`` in a child process, :mod:`gen3d.apis.editing_demo`):
+:func:`run_interclass_demo` (called by ``make demo-editing`` in a child process, :mod:`gen3d.demos.editing_demo`):
 
 1. writes the offline six-class set (:mod:`gen3d.datasets.class_synthesis`; similar pairs disc ~ ellipse and
    square ~ diamond, stripes and rings unlike all) at 32 px;
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gen3d.apis.repo_paths import repo_file
+from gen3d.utils.repo_paths import repo_file
 
 CONFIG = repo_file("configs/interclassgan/biggan_lite_1xb16-20kimg_classes-32.py")
 ITERS = 600  # the whole demo: 430-490 s of CPU time on one thread (2 seeds; configs/interclassgan/README.md)
@@ -41,8 +41,8 @@ NUM_CLUSTERS = 4
 
 
 def _train(work_dir: str, data_root: str, iters: int, seed: int) -> tuple[str, float]:
-    from gen3d.apis import build_train_config
     from gen3d.engine import Runner
+    from gen3d.engine.launch import build_train_config
 
     options = {"train_cfg.max_iters": iters, "val_cfg": None, "val_dataloader": None, "val_evaluator": None,
                "default_hooks.checkpoint.interval": iters, "default_hooks.checkpoint.max_keep_ckpts": 1,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gen3d.apis import interclassgan_demo as demo
-from gen3d.apis.repo_paths import REPO_ROOT
+from gen3d.demos import interclassgan_demo as demo
 from gen3d.models.editing.interclass import evaluation
+from gen3d.utils.repo_paths import REPO_ROOT
 
 
 def _cheap_features(x):

@@ -5,7 +5,7 @@ import math
 
 import cv2
 
-from gen3d.apis.padinv_demo import BORDER, CONFIGS, N_HOLDOUT, NUM_PICTURE, format_padinv_table, run_padinv_comparison
+from gen3d.demos.padinv_demo import BORDER, CONFIGS, N_HOLDOUT, NUM_PICTURE, format_padinv_table, run_padinv_comparison
 
 
 def test_tiny_comparison(tmp_path):

@@ -1,0 +1,1 @@
+"""The tasks of ``tools/benchmark.py``: speed and quality benchmarks that print a table."""
