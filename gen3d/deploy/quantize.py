@@ -9,6 +9,7 @@ Calibration runs the float model on validation-split images, the split threshold
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import tempfile
@@ -49,6 +50,7 @@ def quantize_qdq(
     quantize_bias: bool = True,
     exclude_output_quantization: Sequence[str] = (),
     float_affine_convs: bool = False,
+    exclude_patterns: Sequence[str] = (),
 ) -> str:
     """Write an int8 Q/DQ copy of ``fp32_path``.
 
@@ -69,6 +71,9 @@ def quantize_qdq(
             then runs ``MatMulIntegerToFloat`` with a float output instead of ``QLinearMatMul`` + ``DequantizeLinear``).
         float_affine_convs: Keep per-channel affine convs (depthwise 1x1, e.g. the in-graph ``(x - mean) / std``)
             in float: quantised they cost a Q/DQ pass over the full-resolution image for one multiply-add.
+        exclude_patterns: ``fnmatch`` patterns of node names kept in float (e.g.
+            ``['/model/backbone/conv_stem/*']``), matched against the float model's nodes of ``op_types``; a
+            pattern that matches none is logged as a warning (one deploy config serves several backbones).
 
     Returns:
         ``out_path``.
@@ -81,6 +86,7 @@ def quantize_qdq(
     methods = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
                    percentile=CalibrationMethod.Percentile)
     exclude = list(nodes_to_exclude) + (affine_conv_nodes(fp32_path) if float_affine_convs else [])
+    exclude += matching_nodes(fp32_path, exclude_patterns, op_types)
     extra = dict(ActivationSymmetric=symmetric_activations, WeightSymmetric=True,
                  MatMulConstBOnly=exclude_attention_matmuls, QuantizeBias=quantize_bias)
     if exclude_output_quantization:
@@ -101,6 +107,30 @@ def quantize_qdq(
         )
     logger.info("int8 Q/DQ model written to %s (%d calibration batches)", out_path, len(calibration_feeds))
     return out_path
+
+
+def matching_nodes(onnx_path: str, patterns: Sequence[str], op_types: Sequence[str] = DEFAULT_OP_TYPES
+                   ) -> list[str]:
+    """Names of the nodes of ``op_types`` whose name matches any ``fnmatch`` pattern.
+
+    Args:
+        onnx_path: Float ONNX model.
+        patterns: ``fnmatch`` patterns of node names (case-sensitive).
+        op_types: Op types considered (the quantised ones).
+
+    Returns:
+        Matching node names, in graph order; a pattern matching none is logged as a warning.
+    """
+    if not patterns:
+        return []
+    import onnx
+
+    nodes = [n.name for n in onnx.load(onnx_path, load_external_data=False).graph.node if n.op_type in op_types]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in nodes)]
+    if unmatched:
+        logger.warning("quantization exclude_patterns %s match no %s node of %s: quantised as usual", unmatched,
+                       "/".join(op_types), onnx_path)
+    return [n for n in nodes if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
 def affine_conv_nodes(onnx_path: str) -> list[str]:
