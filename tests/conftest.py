@@ -37,25 +37,12 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-#: Folders of end-to-end files (tool runs, demos, exports) that take tens of seconds each: collected first, so that
-#: ``make test``'s workers (``--dist loadfile`` hands out files in collection order) start them early and the short
-#: files fill the end of the run instead of one long file running alone on one worker.
-LONG_FILES_FIRST = ("test_tools", "test_demos", "test_deploy", "test_runtime", "test_benchmarks")
-
-
-def _long_first(item: pytest.Item) -> int:
-    parts = Path(str(item.fspath)).parts
-    return 0 if any(p in LONG_FILES_FIRST for p in parts) else 1
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Order the long files first (:data:`LONG_FILES_FIRST`), and skip tests marked ``gpu`` where CUDA is absent.
+    """Skip tests marked ``gpu`` where CUDA is absent, as the marker's declaration in pyproject.toml promises.
 
-    The order within a file is kept (a stable sort). With ``GEN3D_GPU_TESTS_ON_CPU=1`` the ``gpu`` tests that take
-    the ``device`` fixture run on CPU instead (to check the test code without a GPU); those that need CUDA itself
-    still skip, as the marker's declaration in pyproject.toml promises.
+    With ``GEN3D_GPU_TESTS_ON_CPU=1`` the ``gpu`` tests that take the ``device`` fixture run on CPU instead (to
+    check the test code without a GPU); those that need CUDA itself still skip.
     """
-    items.sort(key=_long_first)
     import torch
 
     if torch.cuda.is_available():
