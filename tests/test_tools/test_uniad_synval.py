@@ -28,7 +28,7 @@ val_dataloader = dict(dataset=dict(
     _delete_=True, type='SyntheticDefectValDataset', seed=0, copies=1, pipeline=_pipeline,
     dataset=dict(type='MVTecDataset', data_root='data/uniad-tiny-missing', split='val', val_ratio=0.34)))
 val_evaluator = dict(type='AnomalyMetric', threshold_rule='f1', quantile=0.99, report_dir={report!r})
-default_hooks = dict(checkpoint=dict(interval=1, save_best='mean/image_auroc', rule='greater'))
+default_hooks = dict(checkpoint=dict(interval=1, save_best='mean/selection_score', rule='greater'))
 """
 
 
@@ -53,7 +53,7 @@ def test_synval_config_selects_by_auroc_with_f1_thresholds():
     from gen3d.utils.config import load_config
 
     cfg = load_config(str(SYNVAL_CONFIG))
-    assert cfg.default_hooks.checkpoint.save_best == "mean/image_auroc"
+    assert cfg.default_hooks.checkpoint.save_best == "mean/selection_score"
     assert cfg.default_hooks.checkpoint.rule == "greater"
     assert cfg.val_evaluator.threshold_rule == "f1"
     assert cfg.val_dataloader.dataset.type == "SyntheticDefectValDataset"
@@ -61,15 +61,17 @@ def test_synval_config_selects_by_auroc_with_f1_thresholds():
     assert cfg.test_dataloader.dataset.split == "test"
 
 
-def test_best_checkpoint_is_chosen_by_validation_auroc(trained):
+def test_best_checkpoint_is_chosen_by_validation_auroc_and_aupro(trained):
     work, _, logged = trained
     assert sorted(logged) == [1, 2], "each epoch's validation reports image AUROC (it holds defects)"
     assert not any("mean/normal_score_mean" in e for e in logged.values())
-    best = list(work.glob("best_mean_image_auroc_epoch_*.pth"))
+    for e in logged.values():  # the selection key: mean of image AUROC and pixel AUPRO
+        assert e["mean/selection_score"] == pytest.approx(0.5 * (e["mean/image_auroc"] + e["mean/pixel_aupro"]))
+    best = list(work.glob("best_mean_selection_score_epoch_*.pth"))
     assert len(best) == 1 and not list(work.glob("best_mean_normal_score*"))
-    aurocs = {step: logged[step]["mean/image_auroc"] for step in logged}
-    expected = min(step for step in aurocs if aurocs[step] == max(aurocs.values()))  # 'greater': first maximum
-    assert best[0].name == f"best_mean_image_auroc_epoch_{expected}.pth", aurocs
+    scores = {step: logged[step]["mean/selection_score"] for step in logged}
+    expected = min(step for step in scores if scores[step] == max(scores.values()))  # 'greater': first maximum
+    assert best[0].name == f"best_mean_selection_score_epoch_{expected}.pth", scores
     meta = load_local_checkpoint(best[0])["meta"]
     assert set(meta["thresholds"]) == set(CLASSES)
     for cls_name in CLASSES:  # the best file carries the thresholds of its own validation

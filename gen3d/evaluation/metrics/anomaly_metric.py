@@ -28,7 +28,7 @@ from gen3d.registry import METRICS
 from .anomaly_functional import AUPRO_FPR_LIMIT, average_precision, f1_max, image_auroc, pixel_aupro, pixel_auroc
 from .thresholds import DEFAULT_NORMAL_QUANTILE, THRESHOLD_RULES, fit_threshold
 
-__all__ = ["AnomalyMetric", "METRIC_KEYS", "STORED_THRESHOLD_PREFIX", "THRESHOLD_PREFIX"]
+__all__ = ["AnomalyMetric", "METRIC_KEYS", "SELECTION_KEY", "STORED_THRESHOLD_PREFIX", "THRESHOLD_PREFIX"]
 
 #: Per-class metric names, in report order; every one is also averaged as ``'mean/<name>'``.
 METRIC_KEYS = ("image_auroc", "pixel_auroc", "pixel_aupro", "image_f1max", "pixel_f1max", "pixel_ap")
@@ -38,6 +38,9 @@ NORMAL_SCORE_KEY = "normal_score_mean"
 THRESHOLD_PREFIX = "threshold/"
 #: Thresholds the decisions used, from the checkpoint (test): ``'stored_threshold/<cls>/<image|pixel>'``.
 STORED_THRESHOLD_PREFIX = "stored_threshold/"
+#: Checkpoint-selection key of a validation with defects: the mean of ``mean/image_auroc`` and
+#: ``mean/pixel_aupro`` (image AUROC alone where pixel metrics are off).
+SELECTION_KEY = "mean/selection_score"
 #: Class name used for samples without a ``cls_name``.
 DEFAULT_CLASS = "default"
 
@@ -91,6 +94,9 @@ class AnomalyMetric(BaseMetric):
       the decisions (``pred_label`` / ``pred_mask``) used, for the evaluated classes that have them.
     * For a class whose samples are all normal (validation split of good images): ``'<cls>/normal_score_mean'``
       and ``'mean/normal_score_mean'`` (lower is better); its AUROC / F1 / AP keys are omitted, without warning.
+    * ``'mean/selection_score'`` where image AUROC is defined (a validation with defects): the mean of
+      ``'mean/image_auroc'`` and ``'mean/pixel_aupro'`` (image AUROC alone without pixel metrics), the key the
+      ``*_synval.py`` configs select the best checkpoint by.
 
     Args:
         quantile: quantile of normal scores used as threshold by the quantile rule (``0.99`` ~ 1 % FPR).
@@ -224,6 +230,9 @@ class AnomalyMetric(BaseMetric):
             finite = [v for v in vals if math.isfinite(v)]
             if vals:
                 means[f"mean/{key}"] = float(np.mean(finite)) if finite else float("nan")
+        selection = self._selection_score(means)
+        if selection is not None:
+            means[SELECTION_KEY] = selection
         if self.report_dir:
             from .anomaly_plots import write_anomaly_report
 
@@ -231,6 +240,21 @@ class AnomalyMetric(BaseMetric):
                          else thresholds.get(f"{THRESHOLD_PREFIX}{cls}/image") for cls in groups}
             write_anomaly_report(results, self.report_dir, image_thr)
         return {**per_class, **means, **thresholds}
+
+    def _selection_score(self, means: Mapping[str, float]) -> float | None:
+        """``SELECTION_KEY`` of a validation with defects: mean of image AUROC and pixel AUPRO, or ``None``.
+
+        Image AUROC alone saturates on a small validation of easy synthetic defects (several checkpoints at 1.0,
+        and ``rule='greater'`` then keeps the first, least trained one); with four good images and four copies
+        per class it moves in steps of 1/16. The localisation term ranks those checkpoints further.
+        """
+        auroc = means.get("mean/image_auroc")
+        if auroc is None or not math.isfinite(auroc):
+            return None
+        aupro = means.get("mean/pixel_aupro") if self.compute_pixel else None
+        if aupro is None or not math.isfinite(aupro):
+            return float(auroc)
+        return 0.5 * (float(auroc) + float(aupro))
 
     @staticmethod
     def _decision_metrics(results: list[dict], labels: np.ndarray) -> dict[str, float]:

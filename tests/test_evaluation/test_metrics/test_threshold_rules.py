@@ -128,3 +128,26 @@ def test_metric_with_stored_thresholds_fits_nothing_whatever_the_rule():
 def test_metric_refuses_an_unknown_rule():
     with pytest.raises(ValueError, match="threshold_rule"):
         AnomalyMetric(threshold_rule="best")
+
+
+# ------------------------------------------------------------------------------------------------ selection score
+
+def test_selection_score_breaks_ties_of_a_saturated_auroc():
+    """Two validations with image AUROC 1.0 each: the one whose maps localise the defects better ranks higher."""
+    from gen3d.evaluation.metrics.anomaly_metric import SELECTION_KEY
+
+    good = _samples("bottle", 3, 3, seed=0)
+    blurred = _samples("bottle", 3, 3, seed=0)
+    for s in good + blurred:
+        s.pred_score = torch.tensor(float(s.gt_label) + 0.1)  # perfectly separated images in both runs
+    for s in blurred:  # the same defects, localised worse: half the map's contrast on the defect
+        s.anomaly_map = s.anomaly_map - 0.45 * s.gt_mask.float()
+    sharp_out, blurred_out = _run(AnomalyMetric(threshold_rule="f1"), good), _run(AnomalyMetric(), blurred)
+    assert sharp_out["mean/image_auroc"] == blurred_out["mean/image_auroc"] == 1.0
+    assert sharp_out["mean/pixel_aupro"] > blurred_out["mean/pixel_aupro"]
+    for out in (sharp_out, blurred_out):
+        assert out[SELECTION_KEY] == pytest.approx(0.5 * (out["mean/image_auroc"] + out["mean/pixel_aupro"]))
+    assert sharp_out[SELECTION_KEY] > blurred_out[SELECTION_KEY]
+    image_only = _run(AnomalyMetric(compute_pixel=False), _samples("bottle", 3, 3, seed=1))
+    assert image_only[SELECTION_KEY] == image_only["mean/image_auroc"]  # no pixel metrics: image AUROC alone
+    assert SELECTION_KEY not in _run(AnomalyMetric(), _samples("bottle", 4, 0, seed=2))  # good images only
