@@ -36,6 +36,8 @@ from .parity import (
     DEFAULT_GATE_IMAGES,
     LABEL_MARGIN,
     EvalSet,
+    anomaly_engine_parity,
+    anomaly_raw_parity,
     backend_outputs,
     check_fp32_parity,
     check_task_parity,
@@ -144,7 +146,7 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
         out = backend_outputs(ort_runner(fp32_path), eval_set, batch_size=step, extra=defaults)
         parity = check_fp32_parity(ref, out)
     else:
-        parity = raw_parity(model, fp32_path, eval_set)
+        parity = anomaly_raw_parity(model, fp32_path, eval_set)
     logger.info("fp32 parity: %s", parity)
     onnx_path, onnx_precision = fp32_path, "fp32"
     if precision == "int8":
@@ -168,8 +170,9 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
     engine, why = build_engine_entry(onnx_path, dcfg, work_dir)
     logger.info("TensorRT engine: %s", why if engine is None else engine.get("file"))
     if engine is not None and mode == "end2end":
-        parity["tensorrt"] = engine_parity(osp.join(work_dir, engine["file"]), inputs, eval_set, ref, defaults,
-                                            dcfg, int8_label_agreement, int8_auroc_drop, int8_label_margin)
+        parity["tensorrt"] = anomaly_engine_parity(osp.join(work_dir, engine["file"]), inputs, eval_set, ref, defaults,
+                                                   step, precision, int8_label_agreement, int8_auroc_drop,
+                                                   int8_label_margin)
     elif backend.get("type") == "tensorrt":
         parity["tensorrt"] = f"not run: {why}"
     ckpt_name = osp.basename(checkpoint)
@@ -197,41 +200,3 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
     if not osp.exists(osp.join(work_dir, ckpt_name)) and backend.get("copy_checkpoint", False):
         shutil.copy(checkpoint, work_dir)
     return read_manifest(work_dir)  # as sealed and written (manifest_sha256, every file's sha256)
-
-
-
-def engine_parity(engine_path: str, inputs: list[dict], eval_set: EvalSet, ref: dict, defaults: dict, dcfg: Config,
-                   label_agreement: float, auroc_drop: float, label_margin: float = LABEL_MARGIN) -> dict:
-    """Task-level gate of a TensorRT engine (any precision: TF32/FP16/INT8 kernels are not bit-exact)."""
-    from gen3d.runtime.trt_backend import TrtBackend
-
-    backend = TrtBackend(engine_path, {"inputs": inputs})
-    batch = int(dcfg.onnx_config.get("batch_size", 1)) if not dcfg.onnx_config.get("dynamic_batch", True) else 8
-    out = backend_outputs(backend.run, eval_set, batch_size=batch, extra=defaults)
-    return check_task_parity(ref, out, eval_set.labels, max_auroc_drop=auroc_drop, min_label_agreement=label_agreement,
-                             what=f"tensorrt {dcfg.backend_config.get('precision', 'fp32')}", label_margin=label_margin)
-
-
-
-def raw_parity(model: torch.nn.Module, path: str, eval_set: EvalSet | None) -> dict:
-    """Raw-mode gate: preprocessed float input, raw map max |diff| <= 1e-4 (images of the eval set or noise)."""
-    from .parity import FP32_MAP_ATOL, ParityError
-
-    mean, std = normalization_of(model)
-    if eval_set is not None:
-        x = torch.from_numpy(eval_set.images).permute(0, 3, 1, 2).float()
-        x = torch.nn.functional.interpolate(x, size=model.input_size, mode="bilinear", align_corners=False)
-        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    else:
-        x = torch.randn(4, 3, *model.input_size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ref_map, ref_score = model(x, mode="tensor")
-    out = ort_runner(path)({"input": x.numpy()})
-    diff = float(np.abs(ref_map.numpy() - out["anomaly_map"]).max())
-    sdiff = float(np.abs(ref_score.numpy() - out["pred_score"]).max())
-    result = {"backend": "onnxruntime fp32 (raw)", "max_abs_diff_anomaly_map": diff, "max_abs_diff_pred_score": sdiff,
-              "images": int(len(x))}
-    if not diff <= FP32_MAP_ATOL:
-        raise ParityError(f"raw onnxruntime vs PyTorch parity FAILED on {len(x)} images: max |diff| anomaly map "
-                          f"{diff:.3g} (gate {FP32_MAP_ATOL:g}), pred_score {sdiff:.3g}")
-    return result

@@ -2,7 +2,7 @@
 
 This module is the dispatcher: :data:`BUILDERS` maps the deploy config's task to its builder
 (:mod:`~gen3d.deploy.anomaly_bundle`, :mod:`~gen3d.deploy.segmentation_bundle`, :mod:`~gen3d.deploy.gan_bundle`);
-the parts they share live in :mod:`gen3d.deploy.bundle_common`.
+the parts they share live in :mod:`gen3d.deploy.bundle_common`, their parity gates in :mod:`gen3d.deploy.parity`.
 
 Deploy configs (``deploy/*.py``) hold three dicts::
 

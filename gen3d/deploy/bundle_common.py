@@ -1,7 +1,8 @@
 """Parts every bundle builder shares: the environment versions, custom-op listing, the TensorRT engine entry.
 
 Used by :mod:`gen3d.deploy.anomaly_bundle`, :mod:`gen3d.deploy.segmentation_bundle` and
-:mod:`gen3d.deploy.gan_bundle`; the dispatcher is :mod:`gen3d.deploy.bundle`.
+:mod:`gen3d.deploy.gan_bundle`; the dispatcher is :mod:`gen3d.deploy.bundle`. The parity gates they share are in
+:mod:`gen3d.deploy.parity`.
 """
 
 from __future__ import annotations

@@ -38,12 +38,11 @@ from .gan_wrapper import (
     MAP_MEANING,
     GeneratorEnd2End,
     example_feeds,
-    gate_backend,
     generator_of,
     latent_inputs,
 )
 from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
-from .parity import ort_runner
+from .parity import gate_backend, ort_runner
 
 logger = logging.getLogger("gen3d.deploy")
 PARITY_IMAGES = 16  # latents per psi in the gate

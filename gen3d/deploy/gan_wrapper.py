@@ -1,4 +1,4 @@
-"""Exportable GAN generator: latents (+ one-hot class, + camera pose) and truncation psi in, maps out; its parity gate.
+"""Exportable GAN generator: latents (+ one-hot class, + camera pose) and truncation psi in, maps out.
 
 The wrapper uses the one generator interface (:mod:`gen3d.models.gans.generator_output`) and nothing else of the
 generator. Graph (``GeneratorEnd2End``)::
@@ -22,16 +22,13 @@ the same image in PyTorch and in ONNX Runtime. ``truncation_psi`` reaches the ge
 input instead of a constant folded at export; ``truncation_cutoff`` (truncate only the first ``cutoff`` ws) is fixed
 at export.
 
-Parity gate (:func:`check_gan_parity`): float output ``max |diff| <= 1e-4 * max(1, max |ref|)``; uint8 output
-``max |diff| <= 1`` grey level (a value at a rounding boundary may round either way) -- against the generator's own
-``forward(z, c, pose, truncation_psi, noise_mode='const')``, so the wrapper's truncation is checked too; depth, normal
-and mask (3D-aware generators, at seeded poses) with the float gate.
+The parity gates against the generator's own forward (:func:`reference_maps`) are
+:func:`gen3d.deploy.parity.check_gan_parity` and :func:`gen3d.deploy.parity.gate_backend`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,12 +36,6 @@ from torch import nn
 
 from gen3d.models.gans.generator_output import INTERFACE_ATTRIBUTES, check_generator
 
-from .parity import ParityError
-
-FP32_IMAGE_ATOL = 1e-4
-"""Largest accepted ``|float image diff| / max(1, max |ref|)`` of the fp32 gate."""
-UINT8_IMAGE_ATOL = 1
-"""Largest accepted uint8 difference (grey levels) of the fp32 gate."""
 OUTPUTS = ("uint8", "float")
 IMAGE_MEANING = {
     "uint8": "generated image, NHWC, clamp(x * 127.5 + 128, 0, 255) of the synthesis output x",
@@ -208,67 +199,3 @@ def reference_images(generator: nn.Module, feeds: Mapping[str, np.ndarray], outp
                      truncation_cutoff: int | None = None, batch_size: int = 8) -> np.ndarray:
     """What the graph's ``image`` must be, from the generator's own ``forward`` (constant noise)."""
     return reference_maps(generator, feeds, output, truncation_cutoff, batch_size)["image"]
-
-
-def check_gan_parity(ref: np.ndarray, out: np.ndarray, what: str = "onnxruntime fp32",
-                     atol: float | None = None) -> dict[str, Any]:
-    """Gate a backend's images against the PyTorch reference.
-
-    Args:
-        ref: Reference images (uint8 NHWC or float NCHW).
-        out: Backend images, same shape and dtype kind.
-        what: Backend name for the message.
-        atol: Gate; None is :data:`UINT8_IMAGE_ATOL` for uint8 and ``FP32_IMAGE_ATOL * max(1, max |ref|)``
-            for float images.
-
-    Returns:
-        ``{'backend', 'images', 'max_abs_diff', 'gate', 'pixels_differing'}``.
-
-    Raises:
-        ParityError: Shapes differ or the difference exceeds the gate; the message holds the numbers.
-    """
-    if ref.shape != out.shape:
-        raise ParityError(f"{what} vs PyTorch parity FAILED: output shape {out.shape} != reference {ref.shape}")
-    is_uint8 = ref.dtype == np.uint8
-    if atol is None:
-        atol = UINT8_IMAGE_ATOL if is_uint8 else FP32_IMAGE_ATOL * max(1.0, float(np.abs(ref).max()))
-    diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
-    result = {"backend": what, "images": int(len(ref)), "max_abs_diff": float(diff.max(initial=0.0)),
-              "gate": float(atol), "pixels_differing": int((diff > 0).sum())}
-    if not np.isfinite(result["max_abs_diff"]) or result["max_abs_diff"] > atol:
-        raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| "
-                          f"{result['max_abs_diff']:.3g} (gate {atol:.3g}, {'grey levels' if is_uint8 else 'float'}),"
-                          f" {result['pixels_differing']} value(s) differ")
-    return result
-
-
-def gate_backend(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], generator: nn.Module,
-                 output: str, psis: Sequence[float], n: int = 16, batch_size: int = 8,
-                 truncation_cutoff: int | None = None, what: str = "onnxruntime fp32") -> dict[str, Any]:
-    """Run the gate at each truncation psi (fed as the graph input); returns the worst case and every psi's result.
-
-    The image is gated as :func:`check_gan_parity` says; the other maps a generator outputs (depth, normal, mask of
-    a 3D-aware generator, at the fed seeded poses) with the float gate, reported under ``per_psi[...]['maps']``.
-
-    Raises:
-        ParityError: At the first psi (or map) that fails.
-    """
-    per_psi = {}
-    for k, psi in enumerate(psis):
-        feeds = example_feeds(generator, n, psi, seed=k)
-        ref = reference_maps(generator, feeds, output, truncation_cutoff, batch_size)
-        chunks: dict[str, list[np.ndarray]] = {name: [] for name in ref}
-        for i in range(0, n, batch_size):
-            part = {name: v[i:i + batch_size] if name != "truncation_psi" else v for name, v in feeds.items()}
-            res = run(part)
-            for name in ref:
-                chunks[name].append(res[name])
-        got = {name: np.concatenate(parts) for name, parts in chunks.items()}
-        per_psi[f"psi={psi:g}"] = check_gan_parity(ref["image"], got["image"], f"{what} (psi {psi:g})")
-        maps = {name: check_gan_parity(ref[name], got[name], f"{what} {name} (psi {psi:g})") for name in ref
-                if name != "image"}
-        if maps:
-            per_psi[f"psi={psi:g}"]["maps"] = maps
-    worst = max(per_psi.values(), key=lambda r: r["max_abs_diff"] / r["gate"] if r["gate"] else r["max_abs_diff"])
-    return {"backend": what, "images": n * len(psis), "max_abs_diff": worst["max_abs_diff"], "gate": worst["gate"],
-            "per_psi": per_psi}

@@ -6,14 +6,13 @@ Deploy config keys read here::
                        dynamic_batch=True, batch_size=1, opset_version=17, simplify=True)
     codebase_config = dict(type='gen3d', task='segmentation', mode='end2end' | 'raw',
                            output='logits' | 'label_map')    # end2end only
-    backend_config = dict(type='onnxruntime' | 'tensorrt', precision='fp32' | 'fp16', ...)
+    backend_config = dict(type='onnxruntime' | 'tensorrt', precision='fp32' | 'fp16', ...,
+                          logit_atol=5e-2, min_label_agreement=0.99)   # gates of a TensorRT engine
 
-fp32 gate (PyTorch vs ONNX Runtime on validation images of the model config, resized with cv2 bilinear to the graph
-size): ``max |logit diff| <= 1e-4 * max(1, max |logit|)`` for logits (end2end and raw) -- exactly 1e-4 for logits
-within [-1, 1]; trained segmentors reach |logits| of 100+, where one fp32 ulp is already ~1e-5 and reordered
-convolution sums differ by tens of ulps -- and label-map agreement ``== 1.0`` for ``label_map`` and for the argmax of
-``seg_logits`` (the reference is the argmax of the unmodified model's logits). A failure raises
-:class:`ParityError` with the numbers and nothing is written as ``manifest.json``.
+The gates (fp32 ONNX Runtime, and a TensorRT engine where one is built) are
+:func:`gen3d.deploy.parity.check_seg_parity` and :func:`gen3d.deploy.parity.seg_engine_parity` on validation images of
+the model config (:func:`gen3d.deploy.parity.load_seg_images`); a failure raises
+:class:`~gen3d.deploy.parity.ParityError` with the numbers and nothing is written as ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import os.path as osp
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +30,15 @@ from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256
 from .anomaly_wrapper import normalization_of
 from .bundle_common import build_engine_entry, engine_source_entry, environment_versions
 from .onnx_export import DEFAULT_OPSET, export_onnx, simplify_onnx
-from .parity import FP32_MAP_ATOL, ParityError, ort_runner
+from .parity import (
+    TRT_LOGIT_ATOL,
+    TRT_MIN_LABEL_AGREEMENT,
+    batched_outputs,
+    check_seg_parity,
+    load_seg_images,
+    ort_runner,
+    seg_engine_parity,
+)
 from .segmentation_wrapper import (
     END2END_INPUTS,
     LABEL_MEANING,
@@ -48,105 +53,6 @@ from .segmentation_wrapper import (
 )
 
 logger = logging.getLogger("gen3d.deploy")
-FP32_LOGIT_ATOL = FP32_MAP_ATOL
-"""Largest accepted ``|logit_torch - logit_onnx| / max(1, max |logit_torch|)`` of the fp32 gate."""
-
-
-def load_seg_images(cfg: Mapping, image_size: Sequence[int] | None, max_images: int = 16,
-                    split: str = "val") -> tuple[np.ndarray, dict[str, Any]]:
-    """Images of a split of the model config, resized (cv2 bilinear) to the graph size.
-
-    Args:
-        cfg: The model's mmengine config (``<split>_dataloader.dataset`` with ``data_root`` set).
-        image_size: ``(H, W)``; ``None`` takes the size of the first image of the split.
-        max_images: Images kept, spread over the split.
-        split: ``'val'`` or ``'test'``.
-
-    Returns:
-        uint8 RGB ``(N, H, W, 3)`` and the dataset's metainfo (``classes``, ``palette`` where set).
-
-    Raises:
-        ValueError: The split is empty.
-    """
-    import cv2
-    from mmengine.registry import init_default_scope
-
-    from gen3d.datasets.transforms.loading import imread_rgb
-    from gen3d.registry import DATASETS
-
-    init_default_scope(cfg.get("default_scope", "gen3d"))
-    ds_cfg = cfg[f"{split}_dataloader"]["dataset"]
-    ds_cfg = ds_cfg.to_dict() if hasattr(ds_cfg, "to_dict") else dict(ds_cfg)
-    ds_cfg["pipeline"] = []
-    dataset = DATASETS.build(ds_cfg)
-    if not len(dataset):
-        raise ValueError(f"the {split} split of the model config has no image")
-    keep = sorted(set(np.linspace(0, len(dataset) - 1, min(max_images, len(dataset))).round().astype(int).tolist()))
-    images = []
-    for k in keep:
-        img = imread_rgb(dataset.get_data_info(k)["img_path"])
-        if image_size is None:
-            image_size = img.shape[:2]
-        h, w = int(image_size[0]), int(image_size[1])
-        images.append(img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR))
-    return np.stack(images), dict(dataset.metainfo)
-
-
-def run_batched(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], name: str, data: np.ndarray,
-                batch_size: int) -> dict[str, np.ndarray]:
-    """Feed ``data`` to a backend as input ``name`` in batches of ``batch_size`` and concatenate the outputs."""
-    chunks: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(data), batch_size):
-        for key, value in run({name: data[i:i + batch_size]}).items():
-            chunks.setdefault(key, []).append(value)
-    return {k: np.concatenate(v) for k, v in chunks.items()}
-
-
-def check_seg_parity(ref_logits: np.ndarray, out: Mapping[str, np.ndarray], atol: float = FP32_LOGIT_ATOL,
-                     min_label_agreement: float = 1.0, what: str = "onnxruntime fp32") -> dict:
-    """Gate: ``max |logit diff| <= atol * max(1, max |ref_logits|)`` (for ``seg_logits``) and label-map agreement.
-
-    Args:
-        ref_logits: PyTorch logits ``(N, C, H, W)``.
-        out: Backend outputs: ``seg_logits`` ``(N, C, H, W)`` and / or ``label_map`` ``(N, H, W)``.
-        atol: Largest accepted logit difference, relative to the logit scale ``max(1, max |ref_logits|)``.
-        min_label_agreement: Smallest accepted fraction of pixels whose label equals ``argmax(ref_logits)``, among
-            the pixels whose top-2 PyTorch logit margin exceeds the logit gate (closer ones are ties, reported).
-        what: Backend name for the message.
-
-    Returns:
-        The measured numbers (for the manifest's ``parity``).
-
-    Raises:
-        ParityError: With the numbers, when the gate fails.
-    """
-    ref_labels = ref_logits.argmax(1)
-    scale = max(1.0, float(np.abs(ref_logits).max()))
-    result: dict[str, Any] = {"backend": what, "images": int(len(ref_logits))}
-    diff, gate = float("nan"), atol * scale
-    if "seg_logits" in out:
-        diff = float(np.abs(ref_logits.astype(np.float64) - out["seg_logits"]).max())
-        result.update(max_abs_diff_seg_logits=diff, logit_scale=scale, logit_gate=gate)
-        labels = out["seg_logits"].argmax(1)
-    else:
-        labels = out["label_map"].astype(np.int64)
-    top2 = np.sort(ref_logits, axis=1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
-    # A pixel whose two best PyTorch logits are closer than the accepted logit error is a tie: a backend within
-    # tolerance may pick either class (seen in CI: 2 pixels at margin 1e-6 flipped). Ties are reported, not gated.
-    decided = margin > gate
-    same = labels == ref_labels
-    agree = float(same[decided].mean()) if decided.any() else 1.0
-    result.update(label_agreement=agree, label_agreement_all=float(same.mean()), pixels_differing=int((~same).sum()),
-                  tie_pixels_differing=int((~same & ~decided).sum()), min_top2_margin=float(margin.min()))
-    bad_logits = "seg_logits" in out and not (np.isfinite(diff) and diff <= gate)
-    if bad_logits or agree < min_label_agreement:
-        raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| logits "
-                          f"{diff:.3g} (gate {atol:g} x logit scale {scale:.4g} = {gate:.3g}), "
-                          f"label-map agreement {agree:.6f} "
-                          f"(gate >= {min_label_agreement}), {result['pixels_differing']} pixel(s) differ, "
-                          f"smallest top-2 logit margin {result['min_top2_margin']:.3g}")
-    return result
 
 
 def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, work_dir: str,
@@ -216,18 +122,15 @@ def build_segmentation_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: 
     if oc.get("simplify", True):
         simplify_onnx(path, {feed_name: args[0].numpy()})
     ref = reference_logits(segmentor, images, batch_size=step)
-    parity = check_seg_parity(ref, run_batched(ort_runner(path), feed_name, feed, step))
+    parity = check_seg_parity(ref, batched_outputs(ort_runner(path), {feed_name: feed}, step))
     logger.info("fp32 parity: %s", parity)
     engine, why = build_engine_entry(path, dcfg, work_dir)
     logger.info("TensorRT engine: %s", why if engine is None else engine.get("file"))
     if engine is not None:
-        from gen3d.runtime.trt_backend import TrtBackend
-
-        trt_out = run_batched(TrtBackend(osp.join(work_dir, engine["file"]), {"inputs": inputs}).run, feed_name,
-                              feed, step)
-        parity = {"fp32": parity, "tensorrt": check_seg_parity(
-            ref, trt_out, atol=float(backend.get("logit_atol", 5e-2)),
-            min_label_agreement=float(backend.get("min_label_agreement", 0.99)), what=f"tensorrt {precision}")}
+        parity = {"fp32": parity, "tensorrt": seg_engine_parity(
+            osp.join(work_dir, engine["file"]), inputs, feed_name, feed, ref, step, precision,
+            logit_atol=float(backend.get("logit_atol", TRT_LOGIT_ATOL)),
+            min_label_agreement=float(backend.get("min_label_agreement", TRT_MIN_LABEL_AGREEMENT)))}
     elif backend.get("type") == "tensorrt":
         parity["tensorrt"] = f"not run: {why}"
     ckpt_name = osp.basename(checkpoint)

@@ -7,8 +7,9 @@ import torch
 
 from gen3d.apis.gan_inference import load_generator
 from gen3d.deploy import ParityError, ort_runner
-from gen3d.deploy.gan_wrapper import GeneratorEnd2End, check_gan_parity, example_feeds, reference_images
+from gen3d.deploy.gan_wrapper import GeneratorEnd2End, example_feeds, reference_images
 from gen3d.deploy.onnx_export import export_onnx
+from gen3d.deploy.parity import check_gan_parity
 from gen3d.runtime.manifest import HASH_KEY, load_manifest, manifest_digest
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.gan import make_tiny_gan_checkpoint

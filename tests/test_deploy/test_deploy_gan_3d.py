@@ -5,7 +5,8 @@ import pytest
 
 from gen3d.apis.gan_inference import load_generator
 from gen3d.deploy import ParityError, ort_runner
-from gen3d.deploy.gan_wrapper import gate_backend, reference_maps
+from gen3d.deploy.gan_wrapper import reference_maps
+from gen3d.deploy.parity import gate_backend
 from gen3d.runtime.manifest import load_manifest
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.pigan import make_tiny_pigan_checkpoint

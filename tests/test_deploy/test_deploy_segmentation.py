@@ -9,7 +9,7 @@ import torch
 
 from gen3d.apis.inference import init_model
 from gen3d.deploy import ParityError, onnx_opset, ort_runner
-from gen3d.deploy.segmentation_bundle import check_seg_parity, load_seg_images, run_batched
+from gen3d.deploy.parity import batched_outputs, check_seg_parity, load_seg_images
 from gen3d.deploy.segmentation_wrapper import SegmentationEnd2End, reference_logits, segmentor_of
 from gen3d.runtime.manifest import load_manifest, sha256_file
 from tests.conftest import REPO_ROOT, run_tool
@@ -95,13 +95,13 @@ def test_ort_parity_dynamic_batch(batch, logits_bundle, label_bundle, model_and_
     model, images = model_and_images
     student, _ = segmentor_of(model)
     ref = reference_logits(student, images, batch_size=batch)
-    out = run_batched(ort_runner(str(logits_bundle / "model.onnx")), "image", images, batch)
+    out = batched_outputs(ort_runner(str(logits_bundle / "model.onnx")), {"image": images}, batch)
     assert out["seg_logits"].shape == (len(images), 5, 96, 96) and out["seg_logits"].dtype == np.float32
     diff = float(np.abs(out["seg_logits"] - ref).max())
     scale = max(1.0, float(np.abs(ref).max()))
     print(f"batch {batch}: max |logit diff| {diff:.3g}, logit scale {scale:.4g}")
     assert diff <= 1e-4 * scale
-    labels = run_batched(ort_runner(str(label_bundle / "model.onnx")), "image", images, batch)["label_map"]
+    labels = batched_outputs(ort_runner(str(label_bundle / "model.onnx")), {"image": images}, batch)["label_map"]
     assert labels.shape == (len(images), 96, 96) and labels.dtype == np.uint8
     # label map == argmax of the PyTorch logits, except at ties: a pixel whose top-2 PyTorch logits are closer than
     # twice the measured max logit error may go either way (a fresh-clone CI run met one at margin < 1e-4)

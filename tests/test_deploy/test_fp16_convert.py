@@ -132,7 +132,8 @@ def test_deploy_tool_on_tensorrt_11_records_timing_cache_and_fp16_file(uniad_fp3
 
     *_, ckpt, root = uniad_fp32
     monkeypatch.setattr(builder, "cuda_device_identity", lambda device=0: ("H100", (9, 0)))
-    monkeypatch.setattr(bundle, "engine_parity", lambda *a, **k: {"backend": "stand-in: not run"})  # needs a GPU
+    stand_in = {"backend": "stand-in: not run"}  # the engine gate needs a GPU
+    monkeypatch.setattr(bundle, "anomaly_engine_parity", lambda *a, **k: stand_in)
     work = tmp_path / "bundle"
     with installed(make_tensorrt("11.4.0")) as trt:
         out = run_tool_main("deploy.py", str(REPO_ROOT / "deploy" / "anomaly_tensorrt-fp16_dynamic-1-8-16.py"), TINY,

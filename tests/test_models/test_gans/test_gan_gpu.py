@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from gen3d.deploy.gan_wrapper import check_gan_parity, example_feeds, reference_images
+from gen3d.deploy.gan_wrapper import example_feeds, reference_images
+from gen3d.deploy.parity import check_gan_parity
 from tests.conftest import REPO_ROOT
 from tests.helpers.device import OnDevice, assert_amp_run, ort_runner_for, strict_fp32, train_with_amp
 

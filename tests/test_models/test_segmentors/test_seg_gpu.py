@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from gen3d.deploy.segmentation_bundle import check_seg_parity, load_seg_images, run_batched
+from gen3d.deploy.parity import batched_outputs, check_seg_parity, load_seg_images
 from gen3d.deploy.segmentation_wrapper import reference_logits, segmentor_of
 from tests.conftest import REPO_ROOT
 from tests.helpers.device import OnDevice, assert_amp_run, ort_runner_for, strict_fp32, train_with_amp
@@ -80,6 +80,6 @@ def test_student_export_parity_against_the_device_model(runs, data_root, device,
     run, provider = ort_runner_for(str(tmp_path / "model.onnx"), device)
     with strict_fp32():
         ref = reference_logits(OnDevice(segmentor_of(model)[0], device), images, batch_size=2)
-    result = check_seg_parity(ref, run_batched(run, "image", images, 2), atol=DEVICE_LOGIT_ATOL,
+    result = check_seg_parity(ref, batched_outputs(run, {"image": images}, 2), atol=DEVICE_LOGIT_ATOL,
                               what=f"onnxruntime {provider} vs {device}")
     assert result["max_abs_diff_seg_logits"] <= result["logit_gate"]

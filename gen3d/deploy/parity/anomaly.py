@@ -1,4 +1,4 @@
-"""Parity gates between the PyTorch model and an exported ONNX model run by ONNX Runtime.
+"""Anomaly parity gates: an exported end2end / raw graph or TensorRT engine against the unmodified PyTorch model.
 
 Evaluation images come from the model config's **validation** split (normal images only, the split the
 thresholds were fitted on). Each is also given one synthetic defect
@@ -24,28 +24,39 @@ gates see decisions on both sides of the threshold without ever touching the tes
   says whether the interval's upper end is inside the gate too (``drop_within_gate_at_95``). The default set is
   :data:`DEFAULT_GATE_IMAGES` normal images plus as many defect copies, where one swapped pair moves AUROC by
   6e-5 (32 images moved it by 0.004, the size of the gate).
+* raw graph (:func:`anomaly_raw_parity`): preprocessed float input, ``max |raw map diff| <= 1e-4``.
+* TensorRT engine (:func:`anomaly_engine_parity`): the task-level gate, at any precision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .anomaly_wrapper import reference_outputs
+from ..anomaly_wrapper import normalization_of, reference_outputs
+from .common import (
+    FP32_ATOL,
+    Runner,
+    batched_outputs,
+    eval_dataset,
+    load_rgb,
+    max_abs_diff,
+    ort_runner,
+    parity_failure,
+    spread_indices,
+    trt_runner,
+)
 
-FP32_MAP_ATOL = 1e-4
+FP32_MAP_ATOL = FP32_ATOL
+"""Largest accepted ``|anomaly_map_torch - anomaly_map_backend|`` (normalised map) of the fp32 gates."""
 AUROC_TOLERANCE = 0.005
 LABEL_MARGIN = 0.01
 DEFAULT_GATE_IMAGES = 128  # normal validation images of the anomaly gates (each also gets a defect copy)
 Z_95 = 1.959964
-
-
-class ParityError(AssertionError):
-    """An exported model does not reproduce PyTorch within the gate; the message carries the numbers."""
 
 
 @dataclass
@@ -76,31 +87,18 @@ def load_eval_set(cfg: Mapping, classes: Sequence[str], image_size: Sequence[int
     Raises:
         ValueError: The split holds no image of ``classes``.
     """
-    import cv2
-    from mmengine.registry import init_default_scope
-
     from gen3d.datasets.anomaly_synthesis import synthesize_defect
-    from gen3d.datasets.transforms.loading import imread_rgb
-    from gen3d.registry import DATASETS
 
-    init_default_scope(cfg.get("default_scope", "gen3d"))
-    ds_cfg = cfg[f"{split}_dataloader"]["dataset"]
-    ds_cfg = ds_cfg.to_dict() if hasattr(ds_cfg, "to_dict") else dict(ds_cfg)
-    if ds_cfg.get("type") == "SyntheticDefectValDataset":  # the gates add their own defect copies
-        ds_cfg = dict(ds_cfg["dataset"])
-    ds_cfg["pipeline"] = []
-    dataset = DATASETS.build(ds_cfg)
+    dataset = eval_dataset(cfg, split)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     infos = [i for i in infos if i.get("cls_name") in classes]
     if not infos:
         raise ValueError(f"the {split} split of the model config has no image of classes {list(classes)}")
-    keep = np.linspace(0, len(infos) - 1, min(max_images, len(infos))).round().astype(int)
     images, cls_idx, labels = [], [], []
     rng = np.random.default_rng(seed)
-    h, w = int(image_size[0]), int(image_size[1])
-    for k in sorted(set(keep.tolist())):
+    for k in spread_indices(len(infos), max_images):
         info = infos[k]
-        img = cv2.resize(imread_rgb(info["img_path"]), (w, h), interpolation=cv2.INTER_LINEAR)
+        img = load_rgb(info["img_path"], image_size)
         variants = [(img, int(info.get("gt_label", 0)))]
         if synthetic_defects:
             variants.append((synthesize_defect(img, rng)[0], 1))
@@ -164,37 +162,19 @@ def torch_outputs(model: nn.Module, data: EvalSet, thresholds: tuple[np.ndarray,
     """End2end outputs of the unmodified PyTorch model (:func:`reference_outputs`), batched, as numpy."""
     image_thr, pixel_thr = (torch.as_tensor(t, dtype=torch.float32) for t in thresholds)
     size = data.images.shape[1:3]
-    chunks: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(data.images), batch_size):
-        out = reference_outputs(model, torch.from_numpy(data.images[i:i + batch_size]),
-                                torch.from_numpy(data.class_index[i:i + batch_size]), image_thr, pixel_thr, size)
-        for name, value in out.items():
-            chunks.setdefault(name, []).append(value.numpy())
-    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+    def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = reference_outputs(model, torch.from_numpy(feeds["image"]), torch.from_numpy(feeds["class_index"]),
+                                image_thr, pixel_thr, size)
+        return {name: value.numpy() for name, value in out.items()}
+
+    return batched_outputs(run, {"image": data.images, "class_index": data.class_index}, batch_size)
 
 
-def ort_runner(onnx_path: str, threads: int = 1) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
-    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return lambda feeds: dict(zip(names, sess.run(names, dict(feeds))))
-
-
-def backend_outputs(run: Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]], data: EvalSet,
-                    batch_size: int = 8, extra: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def backend_outputs(run: Runner, data: EvalSet, batch_size: int = 8,
+                    extra: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Run an end2end backend over the set in batches (thresholds not fed unless in ``extra``)."""
-    chunks: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(data.images), batch_size):
-        feeds = dict(image=data.images[i:i + batch_size], class_index=data.class_index[i:i + batch_size],
-                     **(extra or {}))
-        for name, value in run(feeds).items():
-            chunks.setdefault(name, []).append(value)
-    return {k: np.concatenate(v) for k, v in chunks.items()}
+    return batched_outputs(run, {"image": data.images, "class_index": data.class_index}, batch_size, extra)
 
 
 def _tie_band(error: float, atol: float) -> float:
@@ -248,8 +228,8 @@ def check_fp32_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarra
     Raises:
         ParityError: With the numbers, when the gate fails.
     """
-    diff = float(np.abs(ref["anomaly_map"].astype(np.float64) - out["anomaly_map"]).max())
-    score_diff = float(np.abs(ref["pred_score"].astype(np.float64) - out["pred_score"]).max())
+    diff = max_abs_diff(ref["anomaly_map"], out["anomaly_map"])
+    score_diff = max_abs_diff(ref["pred_score"], out["pred_score"])
     differ = ref["pred_label"].astype(np.int64).reshape(-1) != np.asarray(out["pred_label"]).reshape(-1)
     label_band = _tie_band(score_diff, atol)
     ref_score = np.asarray(ref["pred_score"]).reshape(-1)
@@ -269,11 +249,11 @@ def check_fp32_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarra
         result.update(mask_pixels_differing=int(mask_differ.sum()), mask_pixel_flips=mask_flips,
                       tie_mask_pixels_differing=int(mask_ties.sum()), mask_tie_band=mask_band)
     if not np.isfinite(diff) or diff > atol or flips or mask_flips:
-        raise ParityError(f"{what} vs PyTorch parity FAILED on {result['images']} images: max |diff| anomaly map "
-                          f"{diff:.3g} (gate {atol:g}), max |diff| pred_score {score_diff:.3g}, "
-                          f"{flips} image label(s) differ away from the threshold (gate 0; "
-                          f"{result['tie_labels_differing']} tie(s) within {label_band:.3g} of it not gated), "
-                          f"{mask_flips} mask pixel(s) differ away from the pixel threshold (gate 0)")
+        raise parity_failure(what, f"max |diff| anomaly map {diff:.3g} (gate {atol:g}), max |diff| pred_score "
+                             f"{score_diff:.3g}, {flips} image label(s) differ away from the threshold (gate 0; "
+                             f"{result['tie_labels_differing']} tie(s) within {label_band:.3g} of it not gated), "
+                             f"{mask_flips} mask pixel(s) differ away from the pixel threshold (gate 0)",
+                             result["images"])
     return result
 
 
@@ -305,7 +285,7 @@ def check_task_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarra
     auroc_ref, auroc_out = binary_auroc(labels, ref["pred_score"]), binary_auroc(labels, out["pred_score"])
     drop = auroc_ref - auroc_out
     paired = paired_auroc_difference(labels, ref["pred_score"], out["pred_score"])
-    score_diff = float(np.abs(ref["pred_score"].astype(np.float64) - out["pred_score"]).max())
+    score_diff = max_abs_diff(ref["pred_score"], out["pred_score"])
     result = dict(backend=what, label_agreement=agree, image_auroc_torch=auroc_ref, image_auroc_backend=auroc_out,
                   auroc_drop=drop, auroc_drop_se=paired["drop_se"], auroc_drop_ci95=paired["drop_ci95"],
                   auroc_resolution=paired["auroc_resolution"],
@@ -316,10 +296,72 @@ def check_task_parity(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarra
                   eval_set="validation normals + synthetic-defect copies")
     if agree_gated < min_label_agreement or not np.isfinite(drop) or drop > max_auroc_drop:
         low, high = paired["drop_ci95"]
-        raise ParityError(f"{what} task-level parity FAILED on {len(labels)} images: label agreement {agree_gated:.4f}"
-                          f" away from the threshold (gate >= {min_label_agreement}; {agree:.4f} on all, scores within "
-                          f"{label_margin} of it left out), image AUROC {auroc_out:.4f} vs PyTorch {auroc_ref:.4f} "
-                          f"(drop {drop:.4f}, 95 % interval [{low:.4f}, {high:.4f}], one swapped pair "
-                          f"{paired['auroc_resolution']:.2g}; gate <= {max_auroc_drop}), max |diff| pred_score "
-                          f"{score_diff:.3g}")
+        raise parity_failure(what, f"label agreement {agree_gated:.4f} away from the threshold (gate >= "
+                             f"{min_label_agreement}; {agree:.4f} on all, scores within {label_margin} of it left "
+                             f"out), image AUROC {auroc_out:.4f} vs PyTorch {auroc_ref:.4f} (drop {drop:.4f}, 95 % "
+                             f"interval [{low:.4f}, {high:.4f}], one swapped pair {paired['auroc_resolution']:.2g}; "
+                             f"gate <= {max_auroc_drop}), max |diff| pred_score {score_diff:.3g}", len(labels),
+                             "task-level parity")
     return result
+
+
+def anomaly_raw_parity(model: nn.Module, path: str, eval_set: EvalSet | None) -> dict:
+    """Raw-mode gate: preprocessed float input, raw map max |diff| <= 1e-4 (images of the eval set or noise).
+
+    Args:
+        model: The anomaly model (``model(x, mode='tensor') -> (raw map, raw score)``).
+        path: The raw ONNX graph (input ``input`` ``(N, 3, H, W)`` normalised, at ``model.input_size``).
+        eval_set: Images resized and normalised as the model's preprocessing; None: 4 seeded noise inputs.
+
+    Returns:
+        The measured numbers (for the manifest's ``parity``).
+
+    Raises:
+        ParityError: With the numbers, when the gate fails.
+    """
+    mean, std = normalization_of(model)
+    if eval_set is not None:
+        x = torch.from_numpy(eval_set.images).permute(0, 3, 1, 2).float()
+        x = torch.nn.functional.interpolate(x, size=model.input_size, mode="bilinear", align_corners=False)
+        x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    else:
+        x = torch.randn(4, 3, *model.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref_map, ref_score = model(x, mode="tensor")
+    out = ort_runner(path)({"input": x.numpy()})
+    diff, sdiff = max_abs_diff(ref_map.numpy(), out["anomaly_map"]), max_abs_diff(ref_score.numpy(), out["pred_score"])
+    result = {"backend": "onnxruntime fp32 (raw)", "max_abs_diff_anomaly_map": diff, "max_abs_diff_pred_score": sdiff,
+              "images": int(len(x))}
+    if not diff <= FP32_MAP_ATOL:
+        raise parity_failure("raw onnxruntime", f"max |diff| anomaly map {diff:.3g} (gate {FP32_MAP_ATOL:g}), "
+                             f"pred_score {sdiff:.3g}", len(x))
+    return result
+
+
+def anomaly_engine_parity(engine_path: str, inputs: list[dict], eval_set: EvalSet, ref: Mapping[str, np.ndarray],
+                          defaults: Mapping[str, np.ndarray], batch_size: int, precision: str,
+                          label_agreement: float = 1.0, auroc_drop: float = AUROC_TOLERANCE,
+                          label_margin: float = LABEL_MARGIN) -> dict:
+    """Task-level gate of a TensorRT engine (any precision: TF32/FP16/INT8 kernels are not bit-exact).
+
+    Args:
+        engine_path: The engine.
+        inputs: The manifest's ``inputs``.
+        eval_set: The gate images.
+        ref: PyTorch outputs on them (:func:`torch_outputs`).
+        defaults: The threshold inputs fed with every batch.
+        batch_size: Images per call (the static batch of a static engine).
+        precision: The engine's precision (for the message).
+        label_agreement: ``min_label_agreement`` of :func:`check_task_parity`.
+        auroc_drop: ``max_auroc_drop`` of :func:`check_task_parity`.
+        label_margin: ``label_margin`` of :func:`check_task_parity`.
+
+    Returns:
+        The measured numbers.
+
+    Raises:
+        ParityError: With the numbers, when the gate fails.
+    """
+    out = backend_outputs(trt_runner(engine_path, inputs), eval_set, batch_size=batch_size, extra=defaults)
+    return check_task_parity(ref, out, eval_set.labels, max_auroc_drop=auroc_drop, min_label_agreement=label_agreement,
+                             what=f"tensorrt {precision}", label_margin=label_margin)
