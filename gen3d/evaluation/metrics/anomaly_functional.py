@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 __all__ = ["AUPRO_FPR_LIMIT", "average_precision", "f1_max", "image_auroc", "pixel_aupro", "pixel_auroc"]
 
@@ -98,6 +97,8 @@ def _auroc(scores: np.ndarray, labels: np.ndarray, metric: str) -> float:
         kind = "anomalous" if n_pos == 0 else "normal"
         return _undefined(metric, f"no {kind} sample among {labels.size}")
     scores, labels, weights = _merge_ties(scores, labels)
+    from sklearn.metrics import roc_auc_score  # imported here: ~1 s, paid only where a metric is computed
+
     return float(roc_auc_score(labels, scores, sample_weight=weights))
 
 
@@ -143,6 +144,8 @@ def f1_max(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         nan = _undefined("F1-max", f"no anomalous sample among {labels.size}")
         return nan, nan
     scores, labels, weights = _merge_ties(scores, labels)
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, thresholds = precision_recall_curve(labels, scores, sample_weight=weights)
     # The last PR point (precision 1, recall 0) has no threshold.
     precision, recall = precision[:-1], recall[:-1]
@@ -166,6 +169,8 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     if not labels.any():
         return _undefined("average precision", f"no anomalous sample among {labels.size}")
     scores, labels, weights = _merge_ties(scores, labels)
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(labels, scores, sample_weight=weights))
 
 

@@ -15,7 +15,6 @@ such as 512/513 crops) and U2PL's multi-grid is opt-in here via ``multi_grid=(2,
 
 from collections.abc import Sequence
 
-import timm
 import torch
 from torch import Tensor, nn
 
@@ -46,6 +45,8 @@ def _load_weights(features: nn.Module, model_name: str, pretrained: str) -> None
     The weights go into the full classifier first (so the classification keys are accepted), then every feature
     key is copied; a feature key missing from the checkpoint raises.
     """
+    import timm
+
     full = timm.create_model(model_name, pretrained=False)
     if pretrained == LITE0_OFFLINE:
         if "lite0" not in model_name:
@@ -133,6 +134,8 @@ class TimmSegBackbone(nn.Module):
 
         from_hub = pretrained is True or pretrained == "hub"
         kwargs = dict(output_stride=output_stride) if output_stride != 32 else {}
+        import timm  # imported where used (~1.5 s), so that the families without timm never pay it
+
         self.body = timm.create_model(
             model_name, pretrained=from_hub, features_only=True, out_indices=self.out_indices, exportable=True, **kwargs
         )

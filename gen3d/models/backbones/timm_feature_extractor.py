@@ -13,7 +13,6 @@ the weights are loaded, so they cost neither time nor checkpoint space.
 import difflib
 from collections.abc import Sequence
 
-import timm
 import torch
 from torch import Tensor, nn
 
@@ -46,6 +45,8 @@ def check_timm_model_name(model_name: object, key: str = "model_name") -> None:
     """
     if not isinstance(model_name, str) or not model_name:
         raise ValueError(f"{key} must be a timm model name (a string), got {model_name!r}")
+    import timm  # imported where used (~1.5 s), so that the families without timm never pay it
+
     if model_name.startswith(HUB_PREFIXES) or timm.is_model(model_name):
         return
     arch = model_name.split(".")[0]
@@ -124,6 +125,8 @@ class TimmFeatureExtractor(nn.Module):
         self.frozen = frozen
 
         from_hub = pretrained is True or pretrained == "hub"
+        import timm
+
         model = timm.create_model(model_name, pretrained=from_hub, exportable=True)
         if isinstance(pretrained, str) and not from_hub:
             _load_pretrained(model, model_name, pretrained)

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 
 import torch
 from mmengine.optim import OptimWrapper
-from timm.layers import DropPath
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.modules.dropout import _DropoutNd
@@ -216,6 +215,8 @@ class DACS(TeacherStudentSegmentor):
             ``pseudo (B, H, W) long`` and ``confidence (B, H, W)``.
         """
         self.teacher.train(self.teacher_train_mode)
+        from timm.layers import DropPath
+
         for m in self.teacher.modules():  # L257-261: no dropout / DropPath in the teacher
             if isinstance(m, (_DropoutNd, DropPath)):
                 m.training = False
