@@ -112,3 +112,22 @@ def toy_data_root(tmp_path: Path) -> Path:
     root = tmp_path / "toy_data"
     root.mkdir()
     return root
+
+
+UNIAD_TINY_CONFIG = REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py"
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_uniad(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(data_root, work_dir)`` of the tiny UniAD trained for 2 epochs by ``tools/train.py`` on the synthetic tree.
+
+    Trained once per test process (each xdist worker) and shared by the files that need a trained checkpoint
+    (tools, deploy, fp16): treat both folders as read-only; write into a test's own ``tmp_path``.
+    """
+    from tests.helpers.anomaly_data import make_mvtec_tree
+
+    root = make_mvtec_tree(tmp_path_factory.mktemp("mvtec"))
+    work = tmp_path_factory.mktemp("uniad_tiny_work")
+    out = run_tool("train.py", str(UNIAD_TINY_CONFIG), "--data-root", str(root), "--work-dir", str(work))
+    assert out.returncode == 0, out.stderr[-4000:]
+    return root, work

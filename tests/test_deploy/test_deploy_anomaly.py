@@ -26,7 +26,7 @@ from gen3d.deploy.anomaly_wrapper import END2END_INPUTS, END2END_OUTPUTS
 from gen3d.runtime.backend import make_backend
 from gen3d.runtime.manifest import load_manifest, sha256_file
 from tests.conftest import REPO_ROOT, run_tool
-from tests.helpers.anomaly_data import CLASSES, make_mvtec_tree
+from tests.helpers.anomaly_data import CLASSES
 
 pytestmark = pytest.mark.slow
 TINY = str(REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py")
@@ -35,11 +35,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = make_mvtec_tree(tmp_path_factory.mktemp("mvtec"))
-    work = tmp_path_factory.mktemp("work")
-    out = run_tool("train.py", TINY, "--data-root", str(root), "--work-dir", str(work))
-    assert out.returncode == 0, out.stderr[-4000:]
+def trained(trained_tiny_uniad):
+    root, work = trained_tiny_uniad  # shared with the tools tests: read-only
     return root, work / "epoch_2.pth"
 
 

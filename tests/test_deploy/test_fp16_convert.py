@@ -17,8 +17,7 @@ from gen3d.deploy.fp16_convert import (
     is_fp16_graph,
     pick_converter,
 )
-from tests.conftest import REPO_ROOT, run_tool, run_tool_main
-from tests.helpers.anomaly_data import make_mvtec_tree
+from tests.conftest import REPO_ROOT, run_tool_main
 
 pytest.importorskip("onnxconverter_common", reason="onnxconverter-common is not installed (gen3d[fp16])")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -74,7 +73,7 @@ def test_no_converter_names_what_to_install(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def uniad_fp32(tmp_path_factory):
+def uniad_fp32(tmp_path_factory, trained_tiny_uniad):
     """The tiny UniAD trained for 2 epochs and its end2end fp32 graph as the TensorRT configs export it."""
     from mmengine.config import Config
 
@@ -83,17 +82,14 @@ def uniad_fp32(tmp_path_factory):
     from gen3d.deploy.parity import load_eval_set
     from gen3d.utils.config import apply_data_root
 
-    root = make_mvtec_tree(tmp_path_factory.mktemp("mvtec"))
-    work = tmp_path_factory.mktemp("work")
-    out = run_tool("train.py", TINY, "--data-root", str(root), "--work-dir", str(work))
-    assert out.returncode == 0, out.stderr[-4000:]
+    root, work = trained_tiny_uniad  # the tiny UniAD trained once per worker (tests/conftest.py): read-only
     model = init_model(str(work / "epoch_2.pth"), TINY)
     apply_data_root(model.cfg, str(root))
     classes = list(model.thresholds)
     dcfg = Config.fromfile(str(REPO_ROOT / "deploy" / "anomaly_tensorrt-fp16_dynamic-1-8-16.py"))
     dcfg.onnx_config.input_shape = None  # the model's own 64 px
     eval_set = load_eval_set(model.cfg, classes, model.input_size, 16)
-    path = str(work / "model.onnx")
+    path = str(tmp_path_factory.mktemp("fp32") / "model.onnx")
     defaults, *_ = export_anomaly(model, dcfg, path, classes, eval_set)
     return model, eval_set, defaults, path, str(work / "epoch_2.pth"), str(root)
 

@@ -9,19 +9,15 @@ import pytest
 
 from gen3d.utils import load_local_checkpoint
 from tests.conftest import REPO_ROOT, run_tool
-from tests.helpers.anomaly_data import CLASSES, N_TEST, make_mvtec_tree
+from tests.helpers.anomaly_data import CLASSES, N_TEST
 
 TINY = str(REPO_ROOT / "tests" / "data" / "configs" / "uniad_tiny.py")
 CONTRACT_KEYS = {"image_auroc", "pixel_auroc", "pixel_aupro", "image_f1max", "pixel_f1max", "pixel_ap"}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = make_mvtec_tree(tmp_path_factory.mktemp("mvtec"))
-    work = tmp_path_factory.mktemp("work")
-    out = run_tool("train.py", TINY, "--data-root", str(root), "--work-dir", str(work))
-    assert out.returncode == 0, out.stderr[-4000:]
-    return root, work
+def trained(trained_tiny_uniad):
+    return trained_tiny_uniad  # (data_root, work_dir), shared with the deploy tests: read-only
 
 
 def test_checkpoint_holds_validation_thresholds(trained):
