@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-iters", type=int, default=600, help="training steps of the geometry probe")
     parser.add_argument("--score-fakes", type=int, default=200, help="fakes per run scored against the probe")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the scoring step")
+    parser.add_argument("--grid-rows", type=int, default=8, help="seeds (rows) in compare_geometry.png")
+    parser.add_argument("--sweep-frames", type=int, default=24, help="views in each yaw-sweep GIF")
     parser.add_argument("--seed", type=int, help="randomness.seed of both runs (default: the configs', 0)")
     return parser.parse_args(argv)
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     probe, probe_scores = train_probe(data, iters=args.probe_iters)
     scores = {name: score_run(res, probe, num=args.score_fakes) for name, res in trained.items()}
-    pictures = write_pictures(trained, args.work_dir)
+    pictures = write_pictures(trained, args.work_dir, range(args.grid_rows), args.sweep_frames)
     header = ["run", "image metric", "normal mean deg", "median deg", "within 30", "depth absrel", "mv depth err",
               "train s"]
     rows = [header] + [_row(n, s) for n, s in scores.items()]

@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--evals", type=int, default=2, help="validations per run")
     parser.add_argument("--images", type=int, default=1000, help="rooms in the offline set")
     parser.add_argument("--pairs", type=int, default=200, help="real room pairs of the RotEval reference")
+    parser.add_argument("--sweep-frames", type=int, default=24, help="views in each yaw-sweep GIF")
     parser.add_argument("--seed", type=int, help="randomness.seed of both runs (default: the configs', 0)")
     return parser.parse_args(argv)
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     trained = train_parallel(DEPTHGAN_RUNS, args.work_dir, str(data), args.iters, args.evals, seed=args.seed)
     scores = {name: last_validation(res) for name, res in trained.items()}
     references = {label: room_pair_roteval(args.pairs, mode=mode) for label, mode in REFERENCES.items()}
-    pictures = write_pictures(trained, args.work_dir)
+    pictures = write_pictures(trained, args.work_dir, frames=args.sweep_frames)
     print(f"\nLast validation after {args.iters} iterations ({args.iters * 8 / 1000:g} kimg) per run; RotEval "
           f"(lower is more 3D-consistent) of {args.pairs} real room pairs under the same warp below:\n")
     print(format_table(scores, references))

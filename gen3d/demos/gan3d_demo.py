@@ -71,7 +71,7 @@ def _train_child(config: str, work_dir: str, data_root: str, iters: int, evals: 
 
 
 def train_parallel(runs: dict[str, str], work_dir: str, data_root: str, iters: int, evals: int,
-                   poll_s: float = 5.0, target: Callable[..., None] | None = None,
+                   poll_s: float = 1.0, target: Callable[..., None] | None = None,
                    seed: int | None = None) -> dict[str, dict[str, Any]]:
     """Train every ``{name: config}`` at once, each in its own process with one thread; wait for all.
 
@@ -140,8 +140,9 @@ def score_run(result: dict[str, Any], probe: Any, num: int = 200, seed: int = 0)
     return {"validation": last, "geometry": geometry, "train_s": result["train_s"], "checkpoint": result["checkpoint"]}
 
 
-def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: range = range(8)) -> list[str]:
-    """Write ``compare_geometry.png`` and a yaw sweep GIF per run; returns the paths.
+def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: range = range(8),
+                   frames: int = 24) -> list[str]:
+    """Write ``compare_geometry.png`` and a yaw sweep GIF of ``frames`` views per run; returns the paths.
 
     ``compare_geometry.png``: a row per seed, each run's RGB | depth | normals side by side; the sweeps (with depth
     and normals) go under each run's folder.
@@ -156,7 +157,7 @@ def write_pictures(results: dict[str, dict[str, Any]], out_dir: str, seeds: rang
         z, pose = seed_latents(list(seeds), int(gen.z_dim)), seed_poses(gen, list(seeds))
         panels.append(geometry_maps(gen, z, pose))  # (N, H, 3W, 3)
         paths += [line.rsplit("-> ", 1)[-1] for line in
-                  write_3d_outputs(gen, z[:1], pose[:1], res["work_dir"], [seeds[0]], sweep="yaw", frames=24,
+                  write_3d_outputs(gen, z[:1], pose[:1], res["work_dir"], [seeds[0]], sweep="yaw", frames=frames,
                                    geometry=True, scale=2)]
     paths.insert(0, save_side_by_side(panels, osp.join(out_dir, "compare_geometry.png")))
     return paths

@@ -11,7 +11,8 @@ from tests.conftest import run_tool
 @pytest.mark.slow
 def test_demo_3d_tool_two_iterations(tmp_path):
     out = run_tool("demo_3d.py", "--work-dir", str(tmp_path), "--iters", "2", "--evals", "1", "--images", "12",
-                   "--probe-iters", "2", "--score-fakes", "4", timeout=600)
+                   "--probe-iters", "2", "--score-fakes", "4", "--grid-rows", "2", "--sweep-frames", "3",
+                   timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["runs"]) == {"pi-GAN", "pi-GAN + GeoD"} and results["probe"]["test_images"] == 2

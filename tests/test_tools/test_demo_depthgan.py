@@ -64,7 +64,7 @@ def test_last_validation_strips_prefixes_and_format_table_marks_absent_metrics()
 @pytest.mark.slow
 def test_demo_depthgan_tool_two_iterations(tmp_path):
     out = run_tool("demo_depthgan.py", "--work-dir", str(tmp_path), "--iters", "2", "--evals", "1", "--images", "10",
-                   "--pairs", "4", timeout=600)
+                   "--pairs", "4", "--sweep-frames", "3", timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
     dg, sg = results["runs"]["DepthGAN"], results["runs"]["StyleGAN2 RGB"]
