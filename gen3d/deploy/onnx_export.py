@@ -85,14 +85,9 @@ def export_onnx(
 
 def run_onnx(path_or_bytes: str | bytes, feeds: Mapping[str, np.ndarray], threads: int = 1) -> dict[str, np.ndarray]:
     """Run a model on the CPU provider with default (full) optimisations; returns ``{output name: array}``."""
-    import onnxruntime as ort
+    from gen3d.deploy.parity.common import ort_runner
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(path_or_bytes, opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, dict(feeds))))
+    return ort_runner(path_or_bytes, threads)(feeds)
 
 
 def compare_outputs(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> dict[str, float]:

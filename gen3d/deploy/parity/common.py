@@ -55,8 +55,11 @@ def relative_gate(ref: np.ndarray, atol: float) -> tuple[float, float]:
     return scale, atol * scale
 
 
-def ort_runner(onnx_path: str, threads: int = 1) -> Runner:
-    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation)."""
+def ort_runner(onnx_path: str | bytes, threads: int = 1) -> Runner:
+    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation).
+
+    ``onnx_path`` is a file or the serialized model's bytes.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
