@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch intra-op threads on CPU (default: torch's choice)")
     parser.add_argument("--no-bf16", action="store_true",
                         help="uniad-train: skip the mixed-precision variants (bf16 on CPU, fp16 on CUDA)")
+    parser.add_argument("--speed-options", action="store_true",
+                        help="uniad-train: also time fused AdamW, torch.compile and SDPA rows (UNIAD_SPEED_VARIANTS)")
     parser.add_argument("--ort-spin", choices=("off", "on", "both"), default="off",
                         help="deploy: onnxruntime thread spinning (on: for cores of its own; both: a row each)")
     parser.add_argument("--queue-scale", type=float, default=1.0, help="buffer-broadcast: factor on VOC queue sizes")

@@ -46,12 +46,25 @@ def _uniad_batch(batch_size: int, size: int, seed: int = 0) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
+UNIAD_SPEED_VARIANTS: dict[str, tuple[dict, dict]] = {
+    "fused AdamW": ({}, dict(fused=True)),
+    "fused AdamW, compile": (dict(compile=True), dict(fused=True)),
+    "fused AdamW, sdpa, attn dropout 0 (not the paper)": (dict(attention_impl="sdpa", attention_dropout=0.0),
+                                                          dict(fused=True)),
+    "fused AdamW, compile, sdpa, attn dropout 0 (not the paper)": (
+        dict(compile=True, attention_impl="sdpa", attention_dropout=0.0), dict(fused=True)),
+}
+"""``--speed-options`` rows of ``uniad-train``: ``{label: (reconstruction kwargs, AdamW kwargs)}``, each on top of
+the mixed-precision cached step (:class:`~gen3d.models.anomaly.UniADReconstruction` options, ``AdamW(fused=True)``)."""
+
+
 def bench_uniad_train(config: str = UNIAD_CONFIG, batch_size: int = 8, rounds: int = 8, bf16: bool = True,
-                      device: str | torch.device = "cpu") -> list[dict]:
+                      device: str | torch.device = "cpu", speed_options: bool = False) -> list[dict]:
     """One UniAD training step (forward, backward, AdamW, clip) per call: cache off/on, fp32/mixed precision.
 
     The feature cache holds the batch's backbone features after the warm-up, so "cached" steps skip the
-    frozen backbone as later epochs of a real run do.
+    frozen backbone as later epochs of a real run do. The first call of every variant is timed on its own
+    (``first s``: the cache fill, and the compilation for ``compile`` rows), then one more untimed call.
 
     Args:
         config: A UniAD config (its model, optimizer settings and input size are used).
@@ -59,10 +72,13 @@ def bench_uniad_train(config: str = UNIAD_CONFIG, batch_size: int = 8, rounds: i
         rounds: Timed steps per variant (interleaved).
         bf16: Also time the mixed-precision variants (:func:`amp_optim_wrapper`: bf16 on CPU, fp16 on CUDA).
         device: ``'cpu'`` or ``'cuda'`` (:func:`bench_device`).
+        speed_options: Also time :data:`UNIAD_SPEED_VARIANTS` (cached, mixed precision unless ``bf16`` is off).
 
     Returns:
-        Table rows: variant, median/p90 seconds per step, images/s, speed-up over fp32 without cache.
+        Table rows: variant, median/p90 seconds per step, images/s, speed-up over fp32 without cache, first call s.
     """
+    import time
+
     from gen3d.apis.inference import _no_pretrained
     from gen3d.registry import MODELS
     from gen3d.utils.config import load_config
@@ -74,22 +90,30 @@ def bench_uniad_train(config: str = UNIAD_CONFIG, batch_size: int = 8, rounds: i
         _no_pretrained(model_cfg)  # no download in a benchmark; speed does not depend on the weights
     size = int(model_cfg.get("input_size", (224, 224))[0])
     batch = _uniad_batch(batch_size, size)
-    variants = {}
-    for cached in (False, True):
-        model_cfg["feature_cache"] = dict(type="memory", max_items=10_000) if cached else None
-        for amp in (False, True) if bf16 else (False,):
-            torch.manual_seed(0)
-            model = MODELS.build(model_cfg).to(dev).train()
-            optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-            clip = dict(max_norm=0.1)
-            wrapper = amp_optim_wrapper(optim, dev, clip_grad=clip) if amp else OptimWrapper(optim, clip_grad=clip)
-            name = f"{amp_name(dev) if amp else 'fp32'} {'cached' if cached else 'uncached'}"
-            variants[name] = (lambda m=model, w=wrapper: m.train_step(batch, w))
-    times = time_interleaved(variants, rounds=rounds, warmup=2, device=dev)
+    amps = (False, True) if bf16 else (False,)
+    plans = [(amp, cached, "", {}, {}) for cached in (False, True) for amp in amps]
+    plans += [(bf16, True, f", {label}", rec, opt) for label, (rec, opt) in UNIAD_SPEED_VARIANTS.items()
+              if speed_options]
+    variants, first = {}, {}
+    for amp, cached, label, rec_kwargs, opt_kwargs in plans:
+        build_cfg = {**model_cfg, "feature_cache": dict(type="memory", max_items=10_000) if cached else None}
+        build_cfg["reconstruction"] = {**build_cfg.get("reconstruction", {}), **rec_kwargs}
+        torch.manual_seed(0)
+        model = MODELS.build(build_cfg).to(dev).train()
+        optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4,
+                                  **opt_kwargs)
+        clip = dict(max_norm=0.1)
+        wrapper = amp_optim_wrapper(optim, dev, clip_grad=clip) if amp else OptimWrapper(optim, clip_grad=clip)
+        name = f"{amp_name(dev) if amp else 'fp32'} {'cached' if cached else 'uncached'}{label}"
+        variants[name] = (lambda m=model, w=wrapper: m.train_step(batch, w))
+        start = time.perf_counter()
+        variants[name]()
+        first[name] = time.perf_counter() - start
+    times = time_interleaved(variants, rounds=rounds, warmup=1, device=dev)
     rows = summarize(times, baseline="fp32 uncached", items_per_call=batch_size)
     for row in rows:
         row["it/s"] = row["items/s"] / batch_size
-        row.update(threads=torch.get_num_threads(), device=str(dev))
+        row.update(threads=torch.get_num_threads(), device=str(dev), **{"first s": first[row["variant"]]})
     return rows
 
 
@@ -303,7 +327,8 @@ class BenchTask:
 
 def _uniad_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[dict], str]:
     config, bs = args.config or UNIAD_CONFIG, args.batch_size or 8
-    rows = bench_uniad_train(config, bs, args.rounds, bf16=not args.no_bf16, device=dev)
+    rows = bench_uniad_train(config, bs, args.rounds, bf16=not args.no_bf16, device=dev,
+                             speed_options=getattr(args, "speed_options", False))
     return rows, f"UniAD training step, batch {bs}, {osp.basename(config)}, {device_label(dev)}"
 
 
@@ -328,8 +353,8 @@ def _broadcast_task(args: argparse.Namespace, dev: torch.device) -> tuple[list[d
 
 
 BENCH_TASKS = {
-    "uniad-train": BenchTask(_uniad_task, ("variant", "median s", "p90 s", "it/s", "items/s", "speed-up"),
-                             on_device=True),
+    "uniad-train": BenchTask(_uniad_task, ("variant", "median s", "p90 s", "it/s", "items/s", "speed-up",
+                                            "first s"), on_device=True),
     "deploy": BenchTask(_deploy_task, tuple(DEPLOY_COLUMNS), sets_threads=False),
     "seg-step": BenchTask(_seg_task, ("variant", "median s", "p90 s", "items/s", "x supervised"), on_device=True),
     "gan-train": BenchTask(gan_task, GAN_COLUMNS, rounds=16, on_device=True),

@@ -9,7 +9,12 @@ Softmax nodes, and there is none of the ``isneginf``/``all``/``where`` bookkeepi
 p-quantile. The mask has exactly the distribution of ``nn.Dropout``'s, but on CPU the vectorised normal sampler
 is cheaper than ``bernoulli_``: forward + backward on 2.5 M elements took 10 ms instead of 17 ms for ``F.dropout``
 (2 cores). UniAD's attention maps (B*8 x 196 x 196 per attention, 12 attentions) make dropout a sizeable part of a
-CPU training step.
+CPU training step. The threshold is computed once per ``p`` outside the traced graph, so ``torch.compile`` traces
+the dropout without a graph break.
+
+``impl='sdpa'`` runs ``F.scaled_dot_product_attention`` (its fused CPU kernel takes the float mask, fp32 and bf16)
+whenever the attention-weight dropout is inactive (eval, or ``dropout=0``); the fused CPU kernels of torch 2.x do
+not support dropout, so a training step with ``dropout > 0`` keeps the explicit path and the same numerics.
 """
 
 import math
@@ -20,6 +25,23 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from gen3d.registry import MODELS
+
+ATTENTION_IMPLS = ("explicit", "sdpa")
+"""Values of :class:`MaskedMultiheadAttention`'s ``impl``."""
+
+_THRESHOLDS: dict[float, float] = {}
+
+
+def _drop_threshold(p: float) -> float:
+    """The standard-normal ``p``-quantile, cached per ``p``.
+
+    The modules fill the cache when they are built, so under ``torch.compile`` the lookup is a dict hit that
+    traces as a constant. (Not ``torch.compiler.assume_constant_result``: decorating at import time imports
+    ``torch._dynamo``, ~2 s in every process that imports gen3d.models.)
+    """
+    if p not in _THRESHOLDS:
+        _THRESHOLDS[p] = NormalDist().inv_cdf(p)
+    return _THRESHOLDS[p]
 
 
 def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
@@ -38,12 +60,17 @@ def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     if not 0.0 < p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     # In-place on the fresh sample: one buffer becomes the scaled keep-mask; autograd sees a single ``mul``.
-    mask = torch.randn(x.shape, device=x.device, dtype=torch.float32).gt_(NormalDist().inv_cdf(p))
+    mask = torch.randn(x.shape, device=x.device, dtype=torch.float32).gt_(_drop_threshold(p))
     return x * mask.mul_(1.0 / (1.0 - p)).to(x.dtype)
 
 
 class FastDropout(nn.Dropout):
     """``nn.Dropout`` drawing its mask with :func:`fast_dropout`."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__(p, inplace)
+        if 0.0 < p < 1.0:
+            _drop_threshold(p)  # fill the cache outside any traced graph
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply dropout in training mode; identity in eval mode."""
@@ -61,16 +88,23 @@ class MaskedMultiheadAttention(nn.Module):
         embed_dim: Model width ``C``.
         num_heads: Heads; ``C`` must be divisible by it.
         dropout: Dropout on the attention weights (training only).
+        impl: ``'explicit'`` (``baddbmm -> softmax -> bmm``) or ``'sdpa'`` (``F.scaled_dot_product_attention``
+            where the weight dropout is inactive, else the explicit path).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, impl: str = "explicit") -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"impl must be one of {ATTENTION_IMPLS}, got {impl!r}")
+        self.impl = impl
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
+        if 0.0 < dropout < 1.0:
+            _drop_threshold(dropout)  # fill the cache outside any traced graph
         self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
         self.out_proj = nn.Linear(embed_dim, embed_dim)
@@ -87,6 +121,10 @@ class MaskedMultiheadAttention(nn.Module):
         length, batch = x.shape[0], x.shape[1]
         return x.reshape(length, batch * self.num_heads, self.head_dim).transpose(0, 1)
 
+    def _heads4(self, x: Tensor) -> Tensor:
+        """``(L, B, C) -> (B, H, L, d)``."""
+        return x.reshape(x.shape[0], x.shape[1], self.num_heads, self.head_dim).permute(1, 2, 0, 3)
+
     def forward(self, query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None) -> Tensor:
         """Attend.
 
@@ -102,6 +140,12 @@ class MaskedMultiheadAttention(nn.Module):
         length, batch = query.shape[0], query.shape[1]
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        if self.impl == "sdpa" and not (self.training and self.dropout > 0):
+            q, k, v = (self._heads4(F.linear(t, w, b)) for t, w, b in ((query, w_q, b_q), (key, w_k, b_k),
+                                                                        (value, w_v, b_v)))
+            mask = None if attn_mask is None else attn_mask.to(q.dtype)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, Lq, d)
+            return self.out_proj(out.permute(2, 0, 1, 3).reshape(length, batch, self.embed_dim))
         q = self._heads(F.linear(query, w_q, b_q)) * (1.0 / math.sqrt(self.head_dim))
         k = self._heads(F.linear(key, w_k, b_k))
         v = self._heads(F.linear(value, w_v, b_v))

@@ -14,7 +14,7 @@ its ``transformer.encoder.layers.N`` / ``transformer.decoder.layers.N`` / ``tran
 """
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +64,12 @@ class UniADReconstruction(nn.Module):
         mask_attentions: Whether the mask applies to (encoder, decoder attn-1, decoder attn-2).
         jitter_scale: Feature-jitter scale alpha; ``0`` disables jitter.
         jitter_prob: Probability that a training batch is jittered.
+        attention_impl: ``'explicit'`` (default) or ``'sdpa'``: the fused ``F.scaled_dot_product_attention``
+            wherever the attention-weight dropout is inactive (eval; training only with ``attention_dropout=0``).
+        attention_dropout: Dropout on the attention weights; ``None`` uses ``dropout`` (the paper). ``0`` is
+            *not* the paper's recipe; it lets ``'sdpa'`` run in training too.
+        compile: ``torch.compile`` the encoder/decoder stack (mode default) on the first forward; same
+            parameters and state dict, numerics equal up to fused-kernel rounding, a different dropout stream.
     """
 
     def __init__(
@@ -80,6 +86,9 @@ class UniADReconstruction(nn.Module):
         mask_attentions: Sequence[bool] = MASK_ATTENTIONS,
         jitter_scale: float = JITTER_SCALE,
         jitter_prob: float = JITTER_PROB,
+        attention_impl: str = "explicit",
+        attention_dropout: float | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -91,14 +100,16 @@ class UniADReconstruction(nn.Module):
         self.mask_attentions = tuple(bool(m) for m in mask_attentions) if self.neighbor_size != (0, 0) else (False,) * 3
         self.jitter_scale = float(jitter_scale)
         self.jitter_prob = float(jitter_prob)
+        self.compile = bool(compile)
 
         self.input_proj = nn.Linear(in_channels, hidden_dim)
         self.output_proj = nn.Linear(hidden_dim, in_channels)
         self.pos_embed = LearnedPositionEmbedding2d(self.grid_size, hidden_dim // 2)
         # The official code deep-copies one layer N times (identical initial attention in-projections and query
         # tables), then re-initialises every Linear with xavier; the same is done here.
-        encoder_layer = UniADEncoderLayer(hidden_dim, num_heads, dim_feedforward, dropout)
-        decoder_layer = UniADDecoderLayer(h * w, hidden_dim, num_heads, dim_feedforward, dropout)
+        attn = dict(attention_impl=attention_impl, attention_dropout=attention_dropout)
+        encoder_layer = UniADEncoderLayer(hidden_dim, num_heads, dim_feedforward, dropout, **attn)
+        decoder_layer = UniADDecoderLayer(h * w, hidden_dim, num_heads, dim_feedforward, dropout, **attn)
         self.encoder = nn.ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_encoder_layers))
         self.decoder = nn.ModuleList(copy.deepcopy(decoder_layer) for _ in range(num_decoder_layers))
         self.decoder_norm = nn.LayerNorm(hidden_dim)
@@ -148,13 +159,32 @@ class UniADReconstruction(nn.Module):
             tokens = self.add_jitter(tokens)
         tokens = self.input_proj(tokens)  # (L, B, D)
         pos = self.pos_embed()[:, None, :]  # (L, 1, D)
-        enc_mask, dec_mask1, dec_mask2 = (self.attn_mask if m else None for m in self.mask_attentions)
+        compiled = self.compile and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+        run = _compiled_layers() if compiled else UniADReconstruction._layers
+        out = self.output_proj(run(self, tokens, pos))  # (L, B, C)
+        return out.permute(1, 2, 0).reshape(b, c, h, w)
 
+    def _layers(self, tokens: Tensor, pos: Tensor) -> Tensor:
+        """Encoder, decoder and the final norm: ``(L, B, D)`` tokens and ``(L, 1, D)`` pos -> ``(L, B, D)``."""
+        enc_mask, dec_mask1, dec_mask2 = (self.attn_mask if m else None for m in self.mask_attentions)
         memory = tokens
         for layer in self.encoder:
             memory = layer(memory, pos, enc_mask)
         out = memory
         for layer in self.decoder:
             out = layer(out, memory, pos, dec_mask1, dec_mask2)
-        out = self.output_proj(self.decoder_norm(out))  # (L, B, C)
-        return out.permute(1, 2, 0).reshape(b, c, h, w)
+        return self.decoder_norm(out)
+
+
+_COMPILED: list = []
+
+
+def _compiled_layers() -> Callable[[UniADReconstruction, Tensor, Tensor], Tensor]:
+    """``torch.compile`` of :meth:`UniADReconstruction._layers`, built once.
+
+    A module-level function rather than an attribute, so that a deep copy of the model does not call into the
+    original's compiled graph; dynamo guards on the instance passed in.
+    """
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(UniADReconstruction._layers))
+    return _COMPILED[0]

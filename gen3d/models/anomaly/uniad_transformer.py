@@ -5,7 +5,9 @@ The decoder layer implements the *layer-wise query decoder*: each layer owns a l
 attention reads the encoder memory, its second reads the previous decoder output (the memory for layer 1).
 Both use an additive float ``attn_mask`` (the neighbour mask), never a boolean or causal one, which keeps the
 ONNX graph a plain ``Add`` before ``Softmax``. Attention and dropout come from :mod:`.attention`
-(``nn.MultiheadAttention``-compatible parameters; a dropout that is about 3x cheaper on CPU).
+(``nn.MultiheadAttention``-compatible parameters; a dropout that is about 3x cheaper on CPU). ``attention_impl``
+and ``attention_dropout`` are speed options (see :class:`~.attention.MaskedMultiheadAttention`); their defaults
+are the paper's layer.
 
 Sub-module names (``self_attn``, ``multihead_attn``, ``linear1/2``, ``norm1..3``, ``learned_embed``) follow the
 official code so that its checkpoints map onto these layers by renaming prefixes only.
@@ -34,6 +36,8 @@ class UniADEncoderLayer(nn.Module):
         num_heads: Attention heads.
         dim_feedforward: FFN hidden channels.
         dropout: Dropout on attention weights, on both residual branches and inside the FFN.
+        attention_impl: ``'explicit'`` or ``'sdpa'`` (:class:`~.attention.MaskedMultiheadAttention`).
+        attention_dropout: Dropout on the attention weights; ``None`` uses ``dropout`` (the paper).
     """
 
     def __init__(
@@ -42,9 +46,12 @@ class UniADEncoderLayer(nn.Module):
         num_heads: int = NUM_HEADS,
         dim_feedforward: int = DIM_FEEDFORWARD,
         dropout: float = DROPOUT,
+        attention_impl: str = "explicit",
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
-        self.self_attn = MaskedMultiheadAttention(hidden_dim, num_heads, dropout)
+        attn_p = dropout if attention_dropout is None else attention_dropout
+        self.self_attn = MaskedMultiheadAttention(hidden_dim, num_heads, attn_p, attention_impl)
         self.linear1 = nn.Linear(hidden_dim, dim_feedforward)
         self.dropout = FastDropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, hidden_dim)
@@ -85,6 +92,8 @@ class UniADDecoderLayer(nn.Module):
         num_heads: Attention heads.
         dim_feedforward: FFN hidden channels.
         dropout: Dropout on attention weights, residual branches and inside the FFN.
+        attention_impl: ``'explicit'`` or ``'sdpa'`` (:class:`~.attention.MaskedMultiheadAttention`).
+        attention_dropout: Dropout on the attention weights; ``None`` uses ``dropout`` (the paper).
     """
 
     def __init__(
@@ -94,11 +103,14 @@ class UniADDecoderLayer(nn.Module):
         num_heads: int = NUM_HEADS,
         dim_feedforward: int = DIM_FEEDFORWARD,
         dropout: float = DROPOUT,
+        attention_impl: str = "explicit",
+        attention_dropout: float | None = None,
     ) -> None:
         super().__init__()
+        attn_p = dropout if attention_dropout is None else attention_dropout
         self.learned_embed = nn.Embedding(num_queries, hidden_dim)
-        self.self_attn = MaskedMultiheadAttention(hidden_dim, num_heads, dropout)
-        self.multihead_attn = MaskedMultiheadAttention(hidden_dim, num_heads, dropout)
+        self.self_attn = MaskedMultiheadAttention(hidden_dim, num_heads, attn_p, attention_impl)
+        self.multihead_attn = MaskedMultiheadAttention(hidden_dim, num_heads, attn_p, attention_impl)
         self.linear1 = nn.Linear(hidden_dim, dim_feedforward)
         self.dropout = FastDropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, hidden_dim)
