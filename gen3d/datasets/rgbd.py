@@ -32,8 +32,6 @@ import os.path as osp
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mmengine.dataset import BaseDataset
-
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.paths import is_within
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
@@ -41,6 +39,7 @@ from gen3d.runtime.sources import IMAGE_EXTENSIONS
 from .file_check import DatasetError, MissingDataError, check_bad_files_policy, check_records, drop_bad_records
 from .gan.image_folder import UNCONDITIONAL_LABEL
 from .gan.pose_dataset import _size, _stems
+from .serialized import SerializedDataset
 from .transforms.rgbd_transforms import DEPTH_ENCODINGS, LoadRGBDDepth, PackRGBDInputs
 
 RGB_DIR, DEPTH_DIR, META_FILE = "rgb", "depth", "rgbd.json"
@@ -76,7 +75,7 @@ def read_rgbd_meta(path: str) -> dict:
 
 
 @DATASETS.register_module()
-class RGBDDataset(BaseDataset):
+class RGBDDataset(SerializedDataset):
     """RGB images and their depth (layouts in the module docstring), for DepthGAN's real ``(x_r, d_r)`` pairs.
 
     Args:

@@ -53,6 +53,10 @@ def train_and_test(config: str, work_dir: str, data_root: str, epochs: int, lr: 
                                  convert_to_iter_based=True)],
         "default_hooks.checkpoint.interval": epochs, "default_hooks.checkpoint.max_keep_ckpts": 1,
         "default_hooks.logger.interval": log_interval,
+        # one CPU process, as the demo's training loader: the validation and test sets are a few small images, and
+        # two persistent loader workers per Runner cost more to start and join than they save
+        "val_dataloader.num_workers": 0, "val_dataloader.persistent_workers": False,
+        "test_dataloader.num_workers": 0, "test_dataloader.persistent_workers": False,
     }
     if lr is not None:
         options["optim_wrapper.optimizer.lr"] = lr

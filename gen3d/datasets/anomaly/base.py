@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 
 from gen3d.registry import TRANSFORMS
 
 from ..file_check import MissingDataError, check_bad_files_policy, check_records, drop_bad_records
+from ..serialized import SerializedDataset
 from ._utils import list_subdirs, seeded_rng, split_holdout
 
 SPLITS = ("train", "val", "test")
@@ -30,7 +30,7 @@ MISSING_MASK_POLICIES = ("error", "full", "empty")
 NORMAL = "good"
 
 
-class AnomalyDataset(BaseDataset, metaclass=ABCMeta):
+class AnomalyDataset(SerializedDataset, metaclass=ABCMeta):
     """Base class of the anomaly datasets; subclasses implement :meth:`load_train_good` and :meth:`load_test`.
 
     Every record of :meth:`load_data_list` is a dict with ``img_path`` (str), ``mask_path`` (str or None),

@@ -16,12 +16,11 @@ import os.path as osp
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mmengine.dataset import BaseDataset
-
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
 
 from ..file_check import DatasetError, check_bad_files_policy, check_records, drop_bad_records
+from ..serialized import SerializedDataset
 
 UNCONDITIONAL_LABEL = -1
 """``gt_label`` of every image of an unconditional dataset."""
@@ -38,7 +37,7 @@ def _list_images(folder: str) -> list[str]:
 
 
 @DATASETS.register_module()
-class ImageFolderDataset(BaseDataset):
+class ImageFolderDataset(SerializedDataset):
     """Every image of a folder tree, with class labels from the first-level sub-folders when conditional.
 
     ``metainfo['classes']`` holds the class names (tuple, in label order) of a conditional dataset and None for

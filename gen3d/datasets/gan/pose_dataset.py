@@ -33,13 +33,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from PIL import Image
 
 from gen3d.registry import DATASETS, TRANSFORMS
 from gen3d.runtime.sources import IMAGE_EXTENSIONS
 
 from ..file_check import DatasetError, MissingDataError, check_bad_files_policy, check_records, drop_bad_records
+from ..serialized import SerializedDataset
 from .image_folder import UNCONDITIONAL_LABEL
 
 IMAGES_DIR = "images"
@@ -120,7 +120,7 @@ def read_poses_file(path: str) -> dict:
 
 
 @DATASETS.register_module()
-class PoseImageDataset(BaseDataset):
+class PoseImageDataset(SerializedDataset):
     """Images with camera poses and, where required, true depth, normals and masks (layout in the module docstring).
 
     ``metainfo['classes']`` holds ``poses.json``'s class names (None without) and ``metainfo['num_classes']`` their

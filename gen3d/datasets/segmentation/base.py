@@ -20,13 +20,12 @@ import os.path as osp
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-from mmengine.dataset import BaseDataset
 from PIL import Image
 
 from gen3d.registry import DATASETS, TRANSFORMS
 
 from ..file_check import DatasetError, MissingDataError, check_bad_files_policy, check_records, drop_bad_records
+from ..serialized import SerializedDataset
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 """Image extensions accepted when an image is looked up by stem (case-insensitive)."""
@@ -67,7 +66,7 @@ def image_size(path: str) -> tuple[int, int]:
 
 
 @DATASETS.register_module()
-class SegDataset(BaseDataset):
+class SegDataset(SerializedDataset):
     """Image / mask pairs listed by a split file (or every image of ``img_dir``), one class id per mask pixel.
 
     Args:
@@ -305,12 +304,6 @@ class SegDataset(BaseDataset):
                 if rec.get("seg_map_path"):
                     check_mask_size(rec["img_path"], rec["seg_map_path"])
         return records
-
-    def _serialize_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """Serialise the records as mmengine does, also for an empty list."""
-        if not self.data_list:
-            return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
-        return super()._serialize_data()
 
 
 def check_mask_size(img_path: str, seg_map_path: str) -> None:
