@@ -15,3 +15,6 @@ param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=2, b
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 custom_hooks = [dict(type='AssertRanksInSyncHook')]
 randomness = dict(seed=3, deterministic=True)
+# validation and test in the main process (each of the 2 ranks would start and join 2 persistent workers otherwise)
+val_dataloader = dict(num_workers=0, persistent_workers=False)
+test_dataloader = dict(num_workers=0, persistent_workers=False)
