@@ -153,8 +153,10 @@ def test_compute_pixel_false_and_registry_build() -> None:
         "screw/image_f1max",
         "mean/image_auroc",
         "mean/image_f1max",
+        "mean/selection_score",
         "threshold/screw/image",
     }
+    assert out["mean/selection_score"] == out["mean/image_auroc"]  # no pixel metrics: image AUROC alone
 
 
 def test_undefined_metric_is_nan_and_skipped_in_mean() -> None:
