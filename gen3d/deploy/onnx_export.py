@@ -92,13 +92,12 @@ def run_onnx(path_or_bytes: str | bytes, feeds: Mapping[str, np.ndarray], thread
 
 def compare_outputs(ref: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Max absolute difference per output (``inf`` on a shape or name mismatch)."""
+    from gen3d.deploy.parity.common import max_abs_diff
+
     diffs = {}
     for name, a in ref.items():
         b = out.get(name)
-        if b is None or np.shape(a) != np.shape(b):
-            diffs[name] = float("inf")
-        else:
-            diffs[name] = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max(initial=0.0))
+        diffs[name] = float("inf") if b is None or np.shape(a) != np.shape(b) else max_abs_diff(a, b)
     return diffs
 
 
