@@ -51,6 +51,7 @@ def quantize_qdq(
     exclude_output_quantization: Sequence[str] = (),
     float_affine_convs: bool = False,
     exclude_patterns: Sequence[str] = (),
+    fuse_matmul_bias: bool = False,
 ) -> str:
     """Write an int8 Q/DQ copy of ``fp32_path``.
 
@@ -74,6 +75,9 @@ def quantize_qdq(
         exclude_patterns: ``fnmatch`` patterns of node names kept in float (e.g.
             ``['/model/backbone/conv_stem/*']``), matched against the float model's nodes of ``op_types``; a
             pattern that matches none is logged as a warning (one deploy config serves several backbones).
+        fuse_matmul_bias: Write each int8 MatMul and its float bias ``Add`` as one ONNX Runtime
+            ``MatMulIntegerToFloat`` (bit-identical, one node less each; :mod:`gen3d.deploy.ort_int8_fusion`). The file
+            then holds contrib ops: ONNX Runtime only, refused with symmetric (TensorRT) activations.
 
     Returns:
         ``out_path``.
@@ -83,6 +87,9 @@ def quantize_qdq(
 
     if not calibration_feeds:
         raise ValueError("quantisation needs at least one calibration batch")
+    if fuse_matmul_bias and symmetric_activations:
+        raise ValueError("quantization.fuse_matmul_bias writes ONNX Runtime contrib ops: it is for the ONNX Runtime "
+                         "int8 configs (symmetric_activations=False), not for a TensorRT Q/DQ file")
     methods = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
                    percentile=CalibrationMethod.Percentile)
     exclude = list(nodes_to_exclude) + (affine_conv_nodes(fp32_path) if float_affine_convs else [])
@@ -105,6 +112,10 @@ def quantize_qdq(
             nodes_to_exclude=exclude,
             extra_options=extra,
         )
+    if fuse_matmul_bias:
+        from .ort_int8_fusion import fuse_matmul_bias_file
+
+        logger.info("fused %d int8 MatMul + bias Add pairs into MatMulIntegerToFloat", fuse_matmul_bias_file(out_path))
     logger.info("int8 Q/DQ model written to %s (%d calibration batches)", out_path, len(calibration_feeds))
     return out_path
 

@@ -184,6 +184,7 @@ def test_int8_qdq_bundle_runs_and_passes_relaxed_task_gate(trained, tmp_path):
     proto = onnx.load(str(tmp_path / "model.onnx"))
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and onnx_opset(proto) == 17
+    assert "MatMulIntegerToFloat" in ops  # the config fuses int8 MatMul + bias (quantization.fuse_matmul_bias)
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     run = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run  # manifest defaults
     out = run({"image": images, "class_index": np.array([0, 1, 0])})

@@ -52,3 +52,49 @@ def test_matching_nodes_by_op_type_and_unmatched_pattern_warns(tiny_model, caplo
     with caplog.at_level("WARNING", logger="gen3d.deploy.quantize"):
         assert matching_nodes(path, ["/head/*", "*output_proj*"]) == ["/head/proj/MatMul"]
     assert "*output_proj*" in caplog.text and "/head/*" not in caplog.text
+
+
+@pytest.fixture
+def biased_model(tmp_path):
+    """x (B, 6, 8) -> MatMul '/proj' (8 -> 5) -> Add bias -> Add residual r (B, 6, 5) -> MatMul '/out' (5 -> 3) -> y."""
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)
+             for n, s in (("w1", (8, 5)), ("b1", (5,)), ("w2", (5, 3)))]
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"], name="/proj/MatMul"),
+             helper.make_node("Add", ["m1", "b1"], ["a1"], name="/proj/Add"),
+             helper.make_node("Add", ["a1", "r"], ["a2"], name="/residual/Add"),
+             helper.make_node("MatMul", ["a2", "w2"], ["y"], name="/out/MatMul")]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "biased", [helper.make_tensor_value_info("x", f, ["batch", 6, 8]),
+                                                helper.make_tensor_value_info("r", f, ["batch", 6, 5])],
+                              [helper.make_tensor_value_info("y", f, ["batch", 6, 3])], inits)
+    path = str(tmp_path / "biased.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    feeds = [dict(x=rng.normal(size=(2, 6, 8)).astype(np.float32), r=rng.normal(size=(2, 6, 5)).astype(np.float32))
+             for _ in range(3)]
+    return path, feeds
+
+
+def test_fuse_matmul_bias_is_bit_identical_and_drops_the_add(biased_model, tmp_path):
+    import onnxruntime as ort
+
+    path, feeds = biased_model
+    opts = dict(symmetric_activations=False, exclude_output_quantization=["MatMul"])
+    plain = quantize_qdq(path, str(tmp_path / "plain.onnx"), feeds, **opts)
+    fused = quantize_qdq(path, str(tmp_path / "fused.onnx"), feeds, fuse_matmul_bias=True, **opts)
+    nodes = onnx.load(fused).graph.node
+    mm = [n for n in nodes if n.op_type == "MatMulIntegerToFloat"]
+    assert len(mm) == 1 and mm[0].domain == "com.microsoft" and mm[0].input[6] == "b1"  # the biased MatMul only
+    assert [n.name for n in nodes if n.op_type == "Add"] == ["/residual/Add"]  # the activation Add stays
+    assert [n.op_type for n in nodes].count("MatMul") == 1  # '/out' has no bias: left to ONNX Runtime
+    assert sum(n.op_type == "Add" for n in onnx.load(plain).graph.node) == 2
+    for feed in feeds:
+        a = ort.InferenceSession(plain, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        b = ort.InferenceSession(fused, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fuse_matmul_bias_refused_for_tensorrt_files(biased_model, tmp_path):
+    path, feeds = biased_model
+    with pytest.raises(ValueError, match="fuse_matmul_bias.*TensorRT"):
+        quantize_qdq(path, str(tmp_path / "trt.onnx"), feeds, fuse_matmul_bias=True)
