@@ -67,8 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="uniad-train: skip the mixed-precision variants (bf16 on CPU, fp16 on CUDA)")
     parser.add_argument("--speed-options", action="store_true",
                         help="uniad-train: also time fused AdamW, torch.compile and SDPA rows (UNIAD_SPEED_VARIANTS)")
-    parser.add_argument("--ort-spin", choices=("off", "on", "both"), default="off",
-                        help="deploy: onnxruntime thread spinning (on: for cores of its own; both: a row each)")
+    parser.add_argument("--ort-spin", choices=("off", "on", "bounded", "both", "all"), default="off",
+                        help="deploy: onnxruntime thread spinning (on: for cores of its own; bounded: 200 us after "
+                             "each op, then asleep; both: off + on; all: a row each)")
     parser.add_argument("--queue-scale", type=float, default=1.0, help="buffer-broadcast: factor on VOC queue sizes")
     parser.add_argument("--region", help="resefa-locality: box cr,cc,h,w at 256 px, a box name, a mask file, or a "
                                          "label map with --region-labels (default: a centred box a quarter of the "

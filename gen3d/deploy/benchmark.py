@@ -25,6 +25,15 @@ import time
 import numpy as np
 
 DEFAULT_DISABLED = ("SkipLayerNormFusion",)
+BOUNDED_SPIN_US = 200
+"""``session.intra_op.spin_duration_us`` of the ``'ort-bounded'`` variant: pool threads spin that long after their
+work, then sleep (ONNX Runtime >= 1.20 reads the key; older versions ignore it and spin with their own count)."""
+ORT_KINDS = {"ort": ("0", None), "ort-spin": ("1", None), "ort-bounded": ("1", BOUNDED_SPIN_US)}
+"""Variant kind -> (``session.intra_op.allow_spinning``, ``spin_duration_us``)."""
+SPIN_CHOICES = {"off": ["ort"], "on": ["ort-spin"], "bounded": ["ort-bounded"], "both": ["ort", "ort-spin"],
+                "all": ["ort", "ort-bounded", "ort-spin"]}
+"""``--ort-spin`` values -> the ONNX Runtime rows timed per file."""
+_SUFFIX = {"ort": "", "ort-spin": " spin", "ort-bounded": f" spin {BOUNDED_SPIN_US} us"}
 
 
 def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # noqa: ANN001
@@ -39,7 +48,7 @@ def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # 
     return times, cpu
 
 
-def _make_ort(path: str, threads: int, disabled: tuple[str, ...], spin: bool = False):  # noqa: ANN202
+def _make_ort(path: str, threads: int, disabled: tuple[str, ...], kind: str = "ort"):  # noqa: ANN202
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -48,7 +57,10 @@ def _make_ort(path: str, threads: int, disabled: tuple[str, ...], spin: bool = F
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    allow, duration = ORT_KINDS[kind]
+    opts.add_session_config_entry("session.intra_op.allow_spinning", allow)
+    if duration is not None:
+        opts.add_session_config_entry("session.intra_op.spin_duration_us", str(duration))
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
 
 
@@ -72,7 +84,7 @@ def run_variant(variant: str, path: str, batch: int, threads: int, rounds: int, 
             with torch.inference_mode():
                 model((x.permute(0, 3, 1, 2).float() - mean) / std, mode="tensor")
     else:
-        sess = _make_ort(path, threads, DEFAULT_DISABLED, spin=variant == "ort-spin")
+        sess = _make_ort(path, threads, DEFAULT_DISABLED, variant)
         shapes = {i.name: i.shape for i in sess.get_inputs()}
         feeds = {"image": images, "class_index": np.zeros(batch, np.int64)} if "image" in shapes else \
             {"input": rng.standard_normal((batch, 3, *size), dtype=np.float32)}
@@ -130,9 +142,10 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
     """Rows of the latency table.
 
     Args:
-        variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint), ``'ort'`` (ONNX file) or
-            ``'ort-spin'`` (the same with spinning pool threads); the first ``'torch'`` variant is the baseline of
-            the ratios.
+        variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint), ``'ort'`` (ONNX file),
+            ``'ort-spin'`` (the same with spinning pool threads) or ``'ort-bounded'`` (spinning for
+            :data:`BOUNDED_SPIN_US` after each piece of work); the first ``'torch'`` variant is the baseline of the
+            ratios.
         batch_sizes: Batch sizes to time (a static-batch ONNX graph is timed at its own batch size only).
         threads: Intra-op threads of every runtime.
         rounds: Timed calls per variant and batch size (fewer for large batches: ``max(5, rounds // batch)``).
@@ -177,8 +190,9 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
         batch_sizes: Batch sizes to time.
         threads: Intra-op threads of every runtime.
         rounds: Timed calls per variant at batch 1 (see :func:`bench_deploy`).
-        spin: onnxruntime pool threads ``'off'`` (passive, the bundles' default), ``'on'`` (spinning: faster on
-            cores of their own, much slower on shared ones) or ``'both'`` (one row each).
+        spin: onnxruntime pool threads ``'off'`` (passive), ``'on'`` (spinning: faster on cores of their own, much
+            slower on shared ones), ``'bounded'`` (spinning for :data:`BOUNDED_SPIN_US`, then asleep), ``'both'``
+            (off and on) or ``'all'`` (one row each of the three).
 
     Returns:
         ``(rows, title)``: the table rows and a one-line description of the setting.
@@ -199,8 +213,8 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
                 precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
                 name = f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"
                 path = osp.join(bundle, manifest[key]["file"])
-                for kind in {"off": ["ort"], "on": ["ort-spin"], "both": ["ort", "ort-spin"]}[spin]:
-                    variants[name + (" spin" if kind == "ort-spin" else "")] = (kind, path)
+                for kind in SPIN_CHOICES[spin]:
+                    variants[name + _SUFFIX[kind]] = (kind, path)
     rows = bench_deploy(variants, batch_sizes, threads, rounds, config=config, size=(int(size[0]), int(size[1])))
     title = f"Deployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row"
     return rows, title
@@ -209,7 +223,7 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
 def main(argv: list[str] | None = None) -> None:
     """Subprocess entry: time one variant and print its JSON result as the last line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("variant", choices=["torch", "ort", "ort-spin"])
+    parser.add_argument("variant", choices=["torch", *ORT_KINDS])
     parser.add_argument("path")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)

@@ -218,12 +218,33 @@ def test_tensorrt_int8_static_bundle_is_symmetric_qdq_and_lints_clean(trained, t
 
 def test_benchmark_deploy_task_prints_table(bundle, trained):
     out = run_tool("benchmark.py", "deploy", "--bundle", str(bundle), "--checkpoint", str(trained[1]), "--config",
-                   TINY, "--batch-sizes", "1", "2", "--rounds", "1", "--threads", "1", "--ort-spin", "both")
+                   TINY, "--batch-sizes", "1", "2", "--rounds", "1", "--threads", "1", "--ort-spin", "all")
     assert out.returncode == 0, out.stderr[-4000:]
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("pytorch eager", "onnxruntime fp32"))]
-    assert len(lines) == 6, out.stdout  # (eager, ORT passive threads, ORT spinning threads) x 2 batch sizes
-    assert sum(" spin " in ln for ln in lines) == 2
+    assert len(lines) == 8, out.stdout  # (eager, ORT passive, bounded and spinning threads) x 2 batch sizes
+    assert sum(" spin " in ln for ln in lines) == 4 and sum(" spin 200 us " in ln for ln in lines) == 2
     assert "peak MiB" in out.stdout and "speed-up" in out.stdout
+
+
+def test_benchmark_sessions_get_their_spin_settings(tmp_path):
+    """Each ONNX Runtime row kind reaches its session: passive, spinning, and spinning bounded in time."""
+    from gen3d.deploy.benchmark import BOUNDED_SPIN_US, ORT_KINDS, _make_ort
+
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "g",
+                                                            [x], [y])), str(tmp_path / "m.onnx"))
+    def entry(opts, key):  # noqa: ANN001, ANN202
+        try:
+            return opts.get_session_config_entry(f"session.intra_op.{key}")
+        except Exception:  # onnxruntime raises when the key was never set
+            return None
+
+    got = {}
+    for kind in ORT_KINDS:
+        opts = _make_ort(str(tmp_path / "m.onnx"), 1, (), kind).get_session_options()
+        got[kind] = (entry(opts, "allow_spinning"), entry(opts, "spin_duration_us"))
+    assert got == {"ort": ("0", None), "ort-spin": ("1", None), "ort-bounded": ("1", str(BOUNDED_SPIN_US))}
 
 
 def test_benchmark_knows_static_batch_graphs(tmp_path):
