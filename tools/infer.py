@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="onnxruntime CPU threads (bundles only)")
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning, for cores of its own (bundles only; default: off)")
+    parser.add_argument("--spin-us", type=int, metavar="US",
+                        help="onnxruntime pool threads spin US microseconds, then sleep (bundles only)")
     parser.add_argument("--jsonl", action="store_true", help="write verdicts.jsonl instead of CSV")
     add_stream_flags(parser)
     add_verify_flag(parser)

@@ -24,12 +24,16 @@ import time
 
 import numpy as np
 
+from gen3d.runtime.backend import with_spin
+
 DEFAULT_DISABLED = ("SkipLayerNormFusion",)
-BOUNDED_SPIN_US = 200
+BOUNDED_SPIN_US = 50
 """``session.intra_op.spin_duration_us`` of the ``'ort-bounded'`` variant: pool threads spin that long after their
-work, then sleep (ONNX Runtime >= 1.20 reads the key; older versions ignore it and spin with their own count)."""
-ORT_KINDS = {"ort": ("0", None), "ort-spin": ("1", None), "ort-bounded": ("1", BOUNDED_SPIN_US)}
-"""Variant kind -> (``session.intra_op.allow_spinning``, ``spin_duration_us``)."""
+work, then sleep (ONNX Runtime >= 1.20 reads the key; older versions ignore it and spin with their own count). 50 us
+was as fast as 200 us and as unbounded spinning on idle cores and lost least next to a busy process (int8 Lite0
+UniAD, 2 cores, 2026-12-03: ``deploy/README.md``, "CPU threads")."""
+ORT_KINDS: dict[str, bool | int] = {"ort": False, "ort-spin": True, "ort-bounded": BOUNDED_SPIN_US}
+"""Variant kind -> the runtime's ``spin`` choice (:func:`gen3d.runtime.backend.with_spin`)."""
 SPIN_CHOICES = {"off": ["ort"], "on": ["ort-spin"], "bounded": ["ort-bounded"], "both": ["ort", "ort-spin"],
                 "all": ["ort", "ort-bounded", "ort-spin"]}
 """``--ort-spin`` values -> the ONNX Runtime rows timed per file."""
@@ -57,10 +61,8 @@ def _make_ort(path: str, threads: int, disabled: tuple[str, ...], kind: str = "o
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    allow, duration = ORT_KINDS[kind]
-    opts.add_session_config_entry("session.intra_op.allow_spinning", allow)
-    if duration is not None:
-        opts.add_session_config_entry("session.intra_op.spin_duration_us", str(duration))
+    for key, value in with_spin({}, ORT_KINDS[kind]).items():
+        opts.add_session_config_entry(key, value)
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
 
 

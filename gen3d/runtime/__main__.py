@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--spin", action=argparse.BooleanOptionalAction, default=None,
                         help="onnxruntime thread spinning: faster on cores of its own, slower on shared ones "
                              "(default: the bundle's hint, off)")
+    parser.add_argument("--spin-us", type=int, metavar="US",
+                        help="onnxruntime pool threads spin US microseconds after their work, then sleep (a "
+                             "dedicated PC: near-spinning latency, sleeping threads' CPU between frames)")
     parser.add_argument("--jsonl", action="store_true", help="write JSON lines (verdicts.jsonl) instead of CSV")
     add_stream_flags(parser)
     add_verify_flag(parser)
@@ -131,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(args)
 
 
+def spin_choice(args: argparse.Namespace) -> bool | int | None:
+    """The runtime's ``spin`` from ``--spin`` / ``--no-spin`` / ``--spin-us`` (both given: an error)."""
+    spin, spin_us = getattr(args, "spin", None), getattr(args, "spin_us", None)
+    if spin_us is None:
+        return spin
+    if spin is not None:
+        raise ValueError("--spin-us sets a bounded spin; do not combine it with --spin / --no-spin")
+    if spin_us <= 0:
+        raise ValueError(f"--spin-us must be a positive number of microseconds, got {spin_us}")
+    return spin_us
+
+
 def load_thresholds(path: str | None) -> dict[str, dict[str, float]] | None:
     """Read ``{class: {"image": t, "pixel": t}}`` from a JSON file (``--thresholds``), or None.
 
@@ -169,7 +184,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     try:
         run_bundle(args.model, args.input, args.out_dir, class_name=args.class_name, backend=args.backend,
                    batch_size=args.batch_size, overlay=not args.no_overlay, jsonl=args.jsonl, threads=args.threads,
-                   spin=getattr(args, "spin", None),
+                   spin=spin_choice(args),
                    thresholds=load_thresholds(getattr(args, "thresholds", None)),
                    verify_hashes=not getattr(args, "allow_modified_bundle", False), **stream_options(args))
     except (OSError, ValueError, RuntimeError) as err:

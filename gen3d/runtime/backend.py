@@ -102,15 +102,43 @@ def static_dims(shape: Sequence[Any]) -> tuple[int | None, ...]:
     return tuple(d if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
 
 
+SPIN_KEY, SPIN_DURATION_KEY = "session.intra_op.allow_spinning", "session.intra_op.spin_duration_us"
+
+
+def with_spin(session_config: dict[str, Any], spin: bool | int | None) -> dict[str, Any]:
+    """A copy of onnxruntime session entries with a pool-thread spin choice applied (:class:`OrtBackend`'s ``spin``).
+
+    ``True``: spin, unbounded (a bounded duration from the bundle's hints is dropped), ``False``: sleep, an ``int``
+    N > 0: spin N microseconds after the work, then sleep, ``None``: the entries unchanged (the bundle's hint).
+
+    Raises:
+        ValueError: A duration that is not a positive number of microseconds.
+    """
+    out = dict(session_config)
+    if spin is None:
+        return out
+    if isinstance(spin, bool):
+        out.pop(SPIN_DURATION_KEY, None)
+        out[SPIN_KEY] = "1" if spin else "0"
+        return out
+    if int(spin) <= 0:
+        raise ValueError(f"spin duration must be a positive number of microseconds, got {spin}")
+    out.update({SPIN_KEY: "1", SPIN_DURATION_KEY: str(int(spin))})
+    return out
+
+
 class OrtBackend:
     """onnxruntime session over ``model.onnx``.
 
     Args:
         onnx_path: The graph file.
         threads: ``intra_op_num_threads`` (``None``: onnxruntime's default, one per core).
-        spin: Let idle pool threads spin between operators (``session.intra_op.allow_spinning``); ``None``: the
-            bundle's hint. Spinning is faster when the cores are the model's alone (Lite0 UniAD int8 at 224 px, 2
-            cores: 13.6 vs 16.7 ms) and much slower when another process shares them (30 vs 19 ms).
+        spin: Idle pool threads between operators: ``True`` spin (``session.intra_op.allow_spinning``),
+            ``False`` sleep, an ``int`` N spin for N microseconds after their work and then sleep
+            (``session.intra_op.spin_duration_us``, ONNX Runtime >= 1.20), ``None``: the bundle's hint.
+            Spinning is faster when the cores are the model's alone and slower when another process shares them;
+            a bounded spin costs no more CPU than sleeping when frames arrive with gaps, where unbounded spinning
+            burns the gaps too (``deploy/README.md``, "CPU threads").
         providers: Execution providers in order of preference. Default: CUDA if this onnxruntime build has it,
             then CPU. The TensorRT execution provider is opt-in (pass it here): it builds an engine each time a
             session starts; bundles carry a prebuilt engine for :class:`~gen3d.runtime.trt_backend.TrtBackend`.
@@ -124,7 +152,7 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None,
-                 hints: dict[str, Any] | None = None, spin: bool | None = None,
+                 hints: dict[str, Any] | None = None, spin: bool | int | None = None,
                  defaults: dict[str, np.ndarray] | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -142,9 +170,7 @@ class OrtBackend:
         # Session hints measured at export (manifest 'runtime_hints'): e.g. no thread spinning, which doubled the
         # latency when another process shared the cores, and kernels that were slower on this CPU class.
         hints = hints or {}
-        session_config = dict(hints.get("session_config") or {})
-        if spin is not None:
-            session_config["session.intra_op.allow_spinning"] = "1" if spin else "0"
+        session_config = with_spin(hints.get("session_config") or {}, spin)
         for key, value in session_config.items():
             options.add_session_config_entry(str(key), str(value))
         if threads or hints.get("intra_op_num_threads"):
@@ -218,7 +244,7 @@ def _make_trt(bundle_dir: str, manifest: dict[str, Any]) -> Backend:
 
 
 def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], threads: int | None = None,
-                 spin: bool | None = None) -> Backend:
+                 spin: bool | int | None = None) -> Backend:
     """Open the bundle's graph with the backend asked for.
 
     Args:
@@ -228,7 +254,7 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
         bundle_dir: The bundle folder.
         manifest: Its manifest (:func:`~gen3d.runtime.manifest.load_manifest`).
         threads: CPU threads for onnxruntime.
-        spin: onnxruntime thread spinning (:class:`OrtBackend`); ``None``: the bundle's hint.
+        spin: onnxruntime thread spinning (:class:`OrtBackend`: on, off or microseconds); ``None``: the bundle's hint.
 
     Returns:
         A :class:`Backend`.

@@ -61,7 +61,7 @@ def bundle_task(bundle_dir: str) -> str:
 
 def run_bundle(bundle_dir: str, input: str, out_dir: str, class_name: str | None = None,  # noqa: A002
                backend: str = "auto", batch_size: int = 8, overlay: bool = True, jsonl: bool = False,
-               threads: int | None = None, log: Any = sys.stderr, spin: bool | None = None,
+               threads: int | None = None, log: Any = sys.stderr, spin: bool | int | None = None,
                thresholds: dict[str, dict[str, float]] | None = None, verify_hashes: bool = True,
                **live: Any) -> dict[str, Any]:
     """Run a bundle on every frame of ``input``: anomaly verdicts, or segmentation label maps, areas and overlays.

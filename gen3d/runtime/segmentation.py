@@ -146,7 +146,7 @@ class SegmentationRuntime:
     task = "segmentation"
 
     def __init__(self, bundle_dir: str, backend: str | Backend = "auto", threads: int | None = None,
-                 verify_hashes: bool = True, spin: bool | None = None) -> None:
+                 verify_hashes: bool = True, spin: bool | int | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.manifest = load_manifest(bundle_dir, verify_hashes=verify_hashes)
         task = self.manifest["task"]

@@ -172,16 +172,47 @@ def test_runtime_refuses_a_graph_whose_thresholds_were_folded(bundle):
         AnomalyRuntime(bundle, backend=_Folded(os.path.join(bundle, "model.onnx")))
 
 
-@pytest.mark.parametrize("spin, expected", [(None, "0"), (True, "1"), (False, "0")])
-def test_ort_backend_thread_spinning(bundle, spin, expected):
-    """The bundle's hint (passive pool threads) by default; ``spin`` overrides it (cores of its own)."""
+def _entry(options, key):  # noqa: ANN001, ANN202
+    try:
+        return options.get_session_config_entry(key)
+    except Exception:  # onnxruntime raises for a key never set
+        return None
+
+
+@pytest.mark.parametrize("hint_us", [None, "200"])
+@pytest.mark.parametrize("spin, expected", [(None, "0"), (True, "1"), (False, "0"), (50, "1")])
+def test_ort_backend_thread_spinning(bundle, spin, expected, hint_us):
+    """The bundle's hint (passive pool threads) by default; ``spin`` overrides it: on (unbounded: a bounded hint is
+    dropped), off, or a number of microseconds to spin before sleeping."""
     from gen3d.runtime.manifest import load_manifest
 
     manifest = load_manifest(bundle)
-    manifest["runtime_hints"] = {"onnxruntime": {"session_config": {"session.intra_op.allow_spinning": "0"}}}
+    hint = {"session.intra_op.allow_spinning": "0"}
+    if hint_us:
+        hint["session.intra_op.spin_duration_us"] = hint_us
+    manifest["runtime_hints"] = {"onnxruntime": {"session_config": hint}}
     backend = make_backend("onnxruntime", bundle, manifest, threads=2, spin=spin)
     options = backend.session.get_session_options()
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    assert _entry(options, "session.intra_op.allow_spinning") == expected
+    want_us = "50" if spin == 50 else (hint_us if spin is None else None)
+    assert _entry(options, "session.intra_op.spin_duration_us") == want_us
+
+
+def test_spin_choice_from_the_command_line():
+    """``--spin-us`` gives a bounded spin; with ``--spin``/``--no-spin`` or not positive it is an error."""
+    from gen3d.runtime.__main__ import build_parser, spin_choice
+    from gen3d.runtime.backend import with_spin
+
+    parse = build_parser().parse_args
+    assert spin_choice(parse(["m", "in"])) is None
+    assert spin_choice(parse(["m", "in", "--no-spin"])) is False
+    assert spin_choice(parse(["m", "in", "--spin-us", "50"])) == 50
+    with pytest.raises(ValueError, match="do not combine"):
+        spin_choice(parse(["m", "in", "--spin", "--spin-us", "50"]))
+    with pytest.raises(ValueError, match="positive"):
+        spin_choice(parse(["m", "in", "--spin-us", "0"]))
+    with pytest.raises(ValueError, match="positive"):
+        with_spin({}, -5)
 
 
 class _EngineLike:
