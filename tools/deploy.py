@@ -25,8 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", required=True, help="bundle folder to write")
     parser.add_argument("--data-root", help="dataset root for the parity and calibration images")
     parser.add_argument("--max-images", type=int, default=None,
-                        help="validation images for the parity gates (anomaly: normal images, each also gets a "
-                             "synthetic-defect copy; default 128, other tasks 16)")
+                        help="images for the parity gates (anomaly: validation normals, topped up with training "
+                             "normals where fewer, each with a synthetic-defect copy; default 128, other tasks 16)")
     parser.add_argument("--int8-label-agreement", type=float, default=1.0,
                         help="int8 gate: smallest accepted fraction of labels identical to PyTorch")
     parser.add_argument("--int8-auroc-drop", type=float, default=0.005,

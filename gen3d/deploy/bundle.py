@@ -87,7 +87,8 @@ def build_bundle(deploy_cfg: str | Config, model_cfg: str | Config | None, check
         work_dir: Bundle folder (created).
         data_root: Override of the model config's dataset roots (parity and calibration images).
         max_images: Validation images for the gates; ``None``: :data:`~gen3d.deploy.parity.DEFAULT_GATE_IMAGES`
-            normal images for anomaly (each also gets a synthetic-defect copy), 16 for the other tasks.
+            normal images for anomaly (each also gets a synthetic-defect copy; training normals fill up a smaller
+            validation split), 16 for the other tasks.
         int8_label_agreement: Label-agreement gate of the int8 task-level check.
         int8_auroc_drop: Image-AUROC gate of the int8 task-level check (AUROC resolution on n normal + n defect
             images is 1 / n^2: relax it for tiny sets).

@@ -63,6 +63,24 @@ def model_and_data(trained):
     return model, data
 
 
+def test_gate_set_tops_up_a_small_validation_split_with_training_normals(model_and_data, bundle):
+    """The gates' normals: the validation split first, then training good images it does not hold, never the test
+    split; the manifest records how many came from each."""
+    from gen3d.deploy.parity.anomaly import _split_infos
+
+    model, val_only = model_and_data
+    classes = list(model.thresholds)
+    n_val, n_train = (len(_split_infos(model.cfg, s, classes)) for s in ("val", "train"))
+    assert val_only.normals_from == {"val": n_val} and len(val_only.labels) == 2 * n_val
+    full = load_eval_set(model.cfg, classes, model.input_size, max_images=n_val + n_train + 5, top_up_split="train")
+    assert full.normals_from == {"val": n_val, "train": n_train}
+    assert len(full.labels) == 2 * (n_val + n_train) and full.labels.sum() == n_val + n_train
+    assert np.array_equal(full.images[: 2 * n_val], val_only.images)  # the validation images first, unchanged
+    some = load_eval_set(model.cfg, classes, model.input_size, max_images=n_val + 3, top_up_split="train")
+    assert some.normals_from == {"val": n_val, "train": 3}
+    assert load_manifest(str(bundle))["parity"]["normals_from"] == {"val": n_val, "train": min(n_train, 128 - n_val)}
+
+
 def test_tool_bundle_manifest_and_file_contract(bundle, trained):
     manifest = load_manifest(str(bundle))  # validates keys and the ONNX sha256
     path = str(bundle / "model.onnx")

@@ -114,7 +114,7 @@ def eval_dataset(cfg: Mapping, split: str = "val") -> Any:
 
     Args:
         cfg: The model's mmengine config (``<split>_dataloader.dataset`` with ``data_root`` set).
-        split: ``'val'`` or ``'test'``.
+        split: ``'val'``, ``'test'`` or ``'train'``.
     """
     from mmengine.registry import init_default_scope
 
