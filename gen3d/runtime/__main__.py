@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-from gen3d.runtime.backend import BACKENDS
+from gen3d.runtime.backend import BACKENDS, with_spin
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,8 +141,7 @@ def spin_choice(args: argparse.Namespace) -> bool | int | None:
         return spin
     if spin is not None:
         raise ValueError("--spin-us sets a bounded spin; do not combine it with --spin / --no-spin")
-    if spin_us <= 0:
-        raise ValueError(f"--spin-us must be a positive number of microseconds, got {spin_us}")
+    with_spin({}, spin_us)  # refuses a duration that is not positive, before any bundle is opened
     return spin_us
 
 
