@@ -34,6 +34,11 @@ RESULT_KEYS = ("mean", "per_class", "thresholds", "decisions")
 #: Table columns: results key -> header. The decision columns appear when a method's results have decisions.
 TABLE_COLUMNS = {"image_auroc": "I-AUROC", "pixel_auroc": "P-AUROC", "pixel_aupro": "AUPRO"}
 DECISION_COLUMNS = {"defect_recall": "Recall@thr", "false_alarm_rate": "FalseAlarm@thr"}
+#: UniAD's learning rate for the 30-epoch CPU demo. The paper's 1e-4 needs hundreds of epochs (demo set, 30 epochs:
+#: mean image AUROC 50.5 at 1e-4 vs 63.0 at 1e-3). 3e-4 was chosen over 1e-3 on the seed-1 development set, never on
+#: the demo's test split: over three training seeds I-AUROC 72.0 +- 1.2 vs 67.7 +- 3.7, pixel metrics unchanged;
+#: 3e-3 does not train (configs/uniad/README.md, "Closing the gap").
+DEMO_LR = 3e-4
 
 
 def method_dirs(work_dir: str, method: str) -> dict[str, str]:
@@ -55,7 +60,7 @@ def _test(config: str, checkpoint: str, dirs: dict[str, str], data_root: str,
     return results
 
 
-def run_uniad(work_dir: str, data_root: str, epochs: int = 30, lr: float | None = 1e-3,
+def run_uniad(work_dir: str, data_root: str, epochs: int = 30, lr: float | None = DEMO_LR,
               amp: bool = False) -> dict[str, Any]:
     """Train ONE UniAD for every class of ``data_root`` and test its best checkpoint.
 
@@ -184,7 +189,7 @@ def format_comparison(results: dict[str, dict[str, Any]]) -> str:
 
 
 def run_anomaly_demo(work_dir: str, methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, epochs: int = 30,
-                     lr: float | None = 1e-3, amp: bool = False, seed: int = 0, classes: list[str] | None = None,
+                     lr: float | None = DEMO_LR, amp: bool = False, seed: int = 0, classes: list[str] | None = None,
                      n_train: int = 40, n_test_good: int = 8, n_test_defect: int = 12) -> dict[str, Any]:
     """Build the demo set, then train/fit and test each method on it.
 
