@@ -10,11 +10,14 @@
 # alone moved the image score by 1e-4, the backbone alone as much as everything (0.018 mean |score diff| on a
 # 1-epoch model), and most of that comes from the first layers (float stem + blocks.0: 0.008; deploy/README.md
 # section 2, measured 2026-12-03). Per-channel weights stay on (off: label agreement 0.73 instead of 0.99).
+# Weights are 7-bit (reduce_range): on x86 CPUs without VNNI (AVX2 only, e.g. AMD Zen 2/3) ONNX Runtime's U8S8
+# kernels saturate full-range int8 weights in int16 (a worst-case MatMul gave 32.4 for 64; the tiny test model's
+# gate failed on an AMD EPYC), and the file does not know which CPU will run it (deploy/README.md section 2).
 _base_ = ['./anomaly_onnxruntime-fp32_dynamic-batch.py']
 backend_config = dict(precision='int8', calib_images=32,
                       quantization=dict(symmetric_activations=False, per_channel=True, method='minmax',
                                         op_types=['Conv', 'MatMul', 'Gemm', 'Clip'], exclude_attention_matmuls=True,
                                         exclude_output_quantization=['MatMul'], float_affine_convs=True,
-                                        fuse_matmul_bias=True,
+                                        fuse_matmul_bias=True, reduce_range=True,
                                         exclude_patterns=['/model/backbone/conv_stem/*', '/model/backbone/bn1/*',
                                                           '/model/backbone/blocks.0.*']))

@@ -150,8 +150,6 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
         parity = check_fp32_parity(ref, out)
     else:
         parity = anomaly_raw_parity(model, fp32_path, eval_set)
-    if eval_set is not None:
-        parity["normals_from"] = dict(eval_set.normals_from)
     logger.info("fp32 parity: %s", parity)
     onnx_path, onnx_precision = fp32_path, "fp32"
     if precision == "int8":
@@ -169,8 +167,9 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
                                                           min_label_agreement=int8_label_agreement,
                                                           max_auroc_drop=int8_auroc_drop,
                                                           label_margin=int8_label_margin)}
-        parity["int8"]["normals_from"] = dict(eval_set.normals_from)
         logger.info("int8 task-level parity: %s", parity["int8"])
+    if eval_set is not None:  # once for every gate of this bundle: they all ran on this set
+        parity["normals_from"] = dict(eval_set.normals_from)
     # The thresholds stay real graph inputs, their defaults in the manifest only: onnx-tensorrt turns an input with
     # an initializer default into a constant, so an engine built from such a file would ignore the fed thresholds.
     engine, why = build_engine_entry(onnx_path, dcfg, work_dir)

@@ -52,6 +52,7 @@ def quantize_qdq(
     float_affine_convs: bool = False,
     exclude_patterns: Sequence[str] = (),
     fuse_matmul_bias: bool = False,
+    reduce_range: bool = False,
 ) -> str:
     """Write an int8 Q/DQ copy of ``fp32_path``.
 
@@ -78,6 +79,11 @@ def quantize_qdq(
         fuse_matmul_bias: Write each int8 MatMul and its float bias ``Add`` as one ONNX Runtime
             ``MatMulIntegerToFloat`` (bit-identical, one node less each; :mod:`gen3d.deploy.ort_int8_fusion`). The file
             then holds contrib ops: ONNX Runtime only, refused with symmetric (TensorRT) activations.
+        reduce_range: 7-bit weights ([-64, 64]). ONNX Runtime's x86 U8S8 kernels on CPUs without VNNI (AVX2, and
+            AVX-512 before VNNI: many inspection PCs) add pairs of uint8 x int8 products in int16, which saturates
+            for full-range weights (2 x 255 x 127 > 32767) and silently changes the outputs; 7-bit weights fit on
+            every CPU. The file is built on one machine and run on another, so the ONNX Runtime int8 config turns
+            it on; GPU runtimes (TensorRT) do not need it.
 
     Returns:
         ``out_path``.
@@ -106,6 +112,7 @@ def quantize_qdq(
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
+            reduce_range=reduce_range,
             activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],

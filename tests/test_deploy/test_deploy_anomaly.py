@@ -81,6 +81,24 @@ def test_gate_set_tops_up_a_small_validation_split_with_training_normals(model_a
     assert load_manifest(str(bundle))["parity"]["normals_from"] == {"val": n_val, "train": min(n_train, 128 - n_val)}
 
 
+def test_gate_set_warns_when_the_top_up_split_cannot_be_read(model_and_data, monkeypatch):
+    """A training split that cannot be read leaves the gate on the validation images, with a warning that says so."""
+    from gen3d.deploy.parity import anomaly as parity
+
+    model, val_only = model_and_data
+    read = parity._split_infos
+
+    def no_train(cfg, split, classes):  # noqa: ANN001, ANN202
+        if split == "train":
+            raise FileNotFoundError("train/good is gone")
+        return read(cfg, split, classes)
+
+    monkeypatch.setattr(parity, "_split_infos", no_train)
+    with pytest.warns(UserWarning, match=r"train split could not be read .*train/good is gone"):
+        alone = load_eval_set(model.cfg, list(model.thresholds), model.input_size, max_images=64, top_up_split="train")
+    assert alone.normals_from == val_only.normals_from and np.array_equal(alone.images, val_only.images)
+
+
 def test_tool_bundle_manifest_and_file_contract(bundle, trained):
     manifest = load_manifest(str(bundle))  # validates keys and the ONNX sha256
     path = str(bundle / "model.onnx")
@@ -199,10 +217,15 @@ def test_int8_qdq_bundle_runs_and_passes_relaxed_task_gate(trained, tmp_path):
     gate = manifest["parity"]["int8"]
     assert gate["label_agreement"] >= 0.5 and gate["auroc_drop"] <= 0.5
     assert manifest["parity"]["fp32"]["max_abs_diff_anomaly_map"] <= 1e-4
+    # Both gates ran on one set: recorded once, where deploy/README.md says (parity.normals_from).
+    assert sum(manifest["parity"]["normals_from"].values()) >= 4
+    assert "normals_from" not in manifest["parity"]["fp32"] and "normals_from" not in gate
     proto = onnx.load(str(tmp_path / "model.onnx"))
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and onnx_opset(proto) == 17
     assert "MatMulIntegerToFloat" in ops  # the config fuses int8 MatMul + bias (quantization.fuse_matmul_bias)
+    int8 = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert int8 and max(int(np.abs(w).max()) for w in int8) <= 64  # 7-bit weights: no U8S8 saturation without VNNI
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     run = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run  # manifest defaults
     out = run({"image": images, "class_index": np.array([0, 1, 0])})

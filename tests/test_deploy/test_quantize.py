@@ -98,3 +98,51 @@ def test_fuse_matmul_bias_refused_for_tensorrt_files(biased_model, tmp_path):
     path, feeds = biased_model
     with pytest.raises(ValueError, match="fuse_matmul_bias.*TensorRT"):
         quantize_qdq(path, str(tmp_path / "trt.onnx"), feeds, fuse_matmul_bias=True)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+@pytest.fixture
+def saturating_model(tmp_path):
+    """x (B, 4, 64) -> MatMul '/proj' (64 -> 8, weights +-1: every one quantises to the int8 limit) -> Add b -> y."""
+    w = np.ones((64, 8), np.float32)
+    w[:, 1::2] = -1
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.zeros(8, np.float32), "b")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="/proj/MatMul"),
+             helper.make_node("Add", ["m", "b"], ["y"], name="/proj/Add")]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "sat", [helper.make_tensor_value_info("x", f, ["batch", 4, 64])],
+                              [helper.make_tensor_value_info("y", f, ["batch", 4, 8])], inits)
+    path = str(tmp_path / "sat.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    calib = np.concatenate([np.zeros((1, 4, 64)), np.ones((1, 4, 64))]).astype(np.float32)  # activations in [0, 1]
+    return path, [dict(x=calib)], w
+
+
+def test_reduce_range_avoids_u8s8_saturation_on_x86_without_vnni(saturating_model, tmp_path):
+    """ONNX Runtime's x86 U8S8 kernels without VNNI (AVX2, AVX-512 before VNNI) add pairs of u8 x s8 products in
+    int16 (VPMADDUBSW), which saturates at 32767: 2 x 255 x 127 does not fit. 7-bit weights (``reduce_range``:
+    [-64, 64]) fit, 2 x 255 x 64 = 32640, on every CPU. Activations at the top of their range and weights at the
+    int8 limit are the worst case: the exact product is 64 per output."""
+    import onnxruntime as ort
+
+    path, feeds, w = saturating_model
+    x = np.ones((1, 4, 64), np.float32)
+    opts = dict(symmetric_activations=False, exclude_output_quantization=["MatMul"], fuse_matmul_bias=True)
+    outs = {}
+    for reduce_range in (False, True):
+        q = quantize_qdq(path, str(tmp_path / f"q{int(reduce_range)}.onnx"), feeds, reduce_range=reduce_range, **opts)
+        weights = [numpy_helper.to_array(i) for i in onnx.load(q).graph.initializer if i.name == "w_quantized"]
+        assert len(weights) == 1 and np.abs(weights[0]).max() == (64 if reduce_range else 127)
+        outs[reduce_range] = ort.InferenceSession(q, providers=["CPUExecutionProvider"]).run(None, dict(x=x))[0]
+    np.testing.assert_allclose(outs[True], np.broadcast_to(x @ w, outs[True].shape), rtol=1e-5)
+    flags = _cpu_flags()
+    if "avx2" in flags and not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        # This CPU saturates: the full-range file loses half of every output (32.4 instead of 64).
+        assert np.abs(outs[False]).max() < 0.75 * 64

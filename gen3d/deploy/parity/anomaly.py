@@ -31,6 +31,7 @@ gates see decisions on both sides of the threshold without ever touching the tes
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -96,7 +97,8 @@ def load_eval_set(cfg: Mapping, classes: Sequence[str], image_size: Sequence[int
             (``'train'``: its good images, spread over it, none that ``split`` already has). A parity gate compares
             two runs of the same model on the same inputs and needs no held-out data; a small validation split
             alone (16 images on the demo set) leaves an AUROC difference with a standard error of 0.02 against a
-            gate of 0.005. A split that cannot be read is skipped (the set is then ``split``'s images alone).
+            gate of 0.005. A split that cannot be read is skipped with a warning (the set is then ``split``'s
+            images alone, and ``normals_from`` says so).
 
     Returns:
         The :class:`EvalSet` (``normals_from`` counts the images of each split).
@@ -114,7 +116,10 @@ def load_eval_set(cfg: Mapping, classes: Sequence[str], image_size: Sequence[int
     if top_up_split and len(chosen) < max_images:
         try:
             extra = _split_infos(cfg, top_up_split, classes)
-        except Exception:  # e.g. a training set that needs its pipeline to build: the gate runs on `split` alone
+        except Exception as exc:  # e.g. a training set that needs its pipeline to build: the gate runs on `split`
+            warnings.warn(f"parity set: the {top_up_split} split could not be read to top up the {split} split's "
+                          f"{len(chosen)} normals to {max_images} ({type(exc).__name__}: {exc}); the gate runs "
+                          f"on the {split} images alone", stacklevel=2)
             extra = []
         seen = {i["img_path"] for i in chosen}
         extra = [i for i in extra if i["img_path"] not in seen and int(i.get("gt_label", 0)) == 0]
