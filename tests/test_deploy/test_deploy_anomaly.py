@@ -211,26 +211,32 @@ def test_int8_qdq_bundle_runs_and_passes_relaxed_task_gate(trained, tmp_path):
     0.99 quantile of those same normals, which sit on the threshold; the production gate (0.005, identical labels)
     is the default of tools/deploy.py."""
     root, ckpt = trained
-    manifest = build_bundle(str(DEPLOY / "anomaly_onnxruntime-int8_dynamic-batch.py"), TINY, str(ckpt),
-                            str(tmp_path), data_root=str(root), int8_label_agreement=0.5, int8_auroc_drop=0.5)
+    config = tmp_path / "int8_calib_top_up.py"  # the shipped int8 config + calibration topped up from train/good
+    config.write_text(f"_base_ = [{str(DEPLOY / 'anomaly_onnxruntime-int8_dynamic-batch.py')!r}]\n"
+                      "backend_config = dict(calib_images=12, calib_top_up='train')\n")
+    out = tmp_path / "bundle"
+    manifest = build_bundle(str(config), TINY, str(ckpt), str(out), data_root=str(root), int8_label_agreement=0.5,
+                            int8_auroc_drop=0.5)
     assert manifest["onnx"]["precision"] == "int8-qdq" and manifest["onnx_fp32"]["file"] == "model_fp32.onnx"
+    calib = manifest["onnx"]["calibration"]  # the 4 validation normals, then training normals up to 12
+    assert calib["normals_from"]["val"] == 4 and calib["images"] == sum(calib["normals_from"].values()) == 12
     gate = manifest["parity"]["int8"]
     assert gate["label_agreement"] >= 0.5 and gate["auroc_drop"] <= 0.5
     assert manifest["parity"]["fp32"]["max_abs_diff_anomaly_map"] <= 1e-4
     # Both gates ran on one set: recorded once, where deploy/README.md says (parity.normals_from).
     assert sum(manifest["parity"]["normals_from"].values()) >= 4
     assert "normals_from" not in manifest["parity"]["fp32"] and "normals_from" not in gate
-    proto = onnx.load(str(tmp_path / "model.onnx"))
+    proto = onnx.load(str(out / "model.onnx"))
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and onnx_opset(proto) == 17
     assert "MatMulIntegerToFloat" in ops  # the config fuses int8 MatMul + bias (quantization.fuse_matmul_bias)
     int8 = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
     assert int8 and max(int(np.abs(w).max()) for w in int8) <= 64  # 7-bit weights: no U8S8 saturation without VNNI
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    run = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run  # manifest defaults
-    out = run({"image": images, "class_index": np.array([0, 1, 0])})
-    assert out["anomaly_map"].shape == (3, 64, 64) and np.isfinite(out["anomaly_map"]).all()
-    load_manifest(str(tmp_path))
+    run = make_backend("onnxruntime", str(out), load_manifest(str(out))).run  # manifest defaults
+    res = run({"image": images, "class_index": np.array([0, 1, 0])})
+    assert res["anomaly_map"].shape == (3, 64, 64) and np.isfinite(res["anomaly_map"]).all()
+    load_manifest(str(out))
 
 
 def test_tensorrt_int8_static_bundle_is_symmetric_qdq_and_lints_clean(trained, tmp_path):
