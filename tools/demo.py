@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from gen3d.demos.anomaly_demo import DEMO_LR, METHODS, format_comparison, method_dirs, run_anomaly_demo
+    from gen3d.runtime.hardware import cpu_has_fast_bf16
     from gen3d.utils.checkpoint import atomic_write_bytes
-    from gen3d.utils.hardware import cpu_has_fast_bf16
 
     start = time.time()
     amp = args.amp == "on" or (args.amp == "auto" and (torch.cuda.is_available() or cpu_has_fast_bf16()))

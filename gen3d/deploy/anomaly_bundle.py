@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
+from gen3d.runtime.hardware import int8_needs_exact_kernels
 from gen3d.runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest, sha256_file, write_manifest
 
 from .anomaly_wrapper import (
@@ -151,7 +152,7 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
     else:
         parity = anomaly_raw_parity(model, fp32_path, eval_set)
     logger.info("fp32 parity: %s", parity)
-    onnx_path, onnx_precision, calibration = fp32_path, "fp32", None
+    onnx_path, onnx_precision, calibration, quantization = fp32_path, "fp32", None, None
     if precision == "int8":
         from .quantize import quantize_qdq
 
@@ -166,12 +167,18 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
         stop = len(calib.images) if n == 4 else len(calib.images) - n + 1
         feeds = [dict(image=calib.images[i:i + n], class_index=calib.class_index[i:i + n], **defaults)
                  for i in range(0, stop, n)]
-        quantize_qdq(fp32_path, onnx_path, feeds, **backend.get("quantization", {}))
-        out8 = backend_outputs(ort_runner(onnx_path), eval_set, batch_size=step, extra=defaults)
+        qopts = dict(backend.get("quantization", {}))
+        quantize_qdq(fp32_path, onnx_path, feeds, **qopts)
+        quantization = {"reduce_range": bool(qopts.get("reduce_range", False)),
+                        "symmetric_activations": bool(qopts.get("symmetric_activations", True))}
+        # The gate runs the file as the runtime will on this CPU: exact Q/DQ where fused kernels would saturate.
+        exact = int8_needs_exact_kernels(quantization["reduce_range"])
+        out8 = backend_outputs(ort_runner(onnx_path, exact_int8=exact), eval_set, batch_size=step, extra=defaults)
         parity = {"fp32": parity, "int8": check_task_parity(ref, out8, eval_set.labels,
                                                           min_label_agreement=int8_label_agreement,
                                                           max_auroc_drop=int8_auroc_drop,
                                                           label_margin=int8_label_margin)}
+        parity["int8"]["onnxruntime_kernels"] = "exact Q/DQ (basic optimisation)" if exact else "fused int8"
         logger.info("int8 task-level parity: %s", parity["int8"])
     if eval_set is not None:  # once for every gate of this bundle: they all ran on this set
         parity["normals_from"] = dict(eval_set.normals_from)
@@ -204,6 +211,7 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
         "runtime_hints": {"onnxruntime": dict(backend.get("runtime", {}))},
     }
     if calibration:
+        manifest["onnx"]["quantization"] = quantization
         manifest["onnx"]["calibration"] = calibration
     if onnx_path != fp32_path:
         manifest["onnx_fp32"] = {"file": osp.basename(fp32_path), "sha256": sha256_file(fp32_path)}

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from gen3d.runtime.hardware import cpu_saturates_u8s8
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
@@ -96,6 +98,11 @@ def quantize_qdq(
     if fuse_matmul_bias and symmetric_activations:
         raise ValueError("quantization.fuse_matmul_bias writes ONNX Runtime contrib ops: it is for the ONNX Runtime "
                          "int8 configs (symmetric_activations=False), not for a TensorRT Q/DQ file")
+    if not reduce_range:
+        logger.warning("%s: full-range int8 weights. ONNX Runtime's fused int8 kernels saturate them on x86 CPUs "
+                       "without VNNI%s, where gen3d's runtime runs the file as exact Q/DQ instead (slower); fine for "
+                       "TensorRT. quantization.reduce_range=True gives 7-bit weights that fit every CPU", out_path,
+                       " (this CPU is one)" if cpu_saturates_u8s8() else "")
     methods = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
                    percentile=CalibrationMethod.Percentile)
     exclude = list(nodes_to_exclude) + (affine_conv_nodes(fp32_path) if float_affine_convs else [])

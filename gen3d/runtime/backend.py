@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gen3d.runtime.hardware import int8_needs_exact_kernels
 from gen3d.runtime.manifest import bundle_file
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
@@ -144,6 +145,9 @@ class OrtBackend:
             session starts; bundles carry a prebuilt engine for :class:`~gen3d.runtime.trt_backend.TrtBackend`.
         defaults: ``{input: array}`` fed when ``run`` is not given that input (the manifest's defaults,
             :func:`manifest_defaults`).
+        exact_int8: Graph optimisation at the basic level: an int8 Q/DQ file runs each Q/DQ pair as written
+            (simulated quantisation) instead of fused int8 kernels, which saturate full-range weights on x86 CPUs
+            without VNNI (:func:`~gen3d.runtime.hardware.int8_needs_exact_kernels`). Exact everywhere, and slower.
 
     Raises:
         RuntimeError: onnxruntime is not installed or cannot load the graph (names the file).
@@ -153,7 +157,7 @@ class OrtBackend:
 
     def __init__(self, onnx_path: str, threads: int | None = None, providers: Sequence[str] | None = None,
                  hints: dict[str, Any] | None = None, spin: bool | int | None = None,
-                 defaults: dict[str, np.ndarray] | None = None) -> None:
+                 defaults: dict[str, np.ndarray] | None = None, exact_int8: bool = False) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -165,7 +169,9 @@ class OrtBackend:
         if missing:
             raise RuntimeError(f"onnxruntime providers {missing} are not available here (available: {available})")
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        level = "ORT_ENABLE_BASIC" if exact_int8 else "ORT_ENABLE_ALL"  # the int8 fusions are 'extended'
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        self.exact_int8 = exact_int8
         options.log_severity_level = 3  # older bundles' inputs with initializer defaults trigger a harmless warning
         # Session hints measured at export (manifest 'runtime_hints'): e.g. no thread spinning, which doubled the
         # latency when another process shared the cores, and kernels that were slower on this CPU class.
@@ -274,5 +280,22 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
                 raise
             warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
     hints = (manifest.get("runtime_hints") or {}).get("onnxruntime")
-    return OrtBackend(bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file"), threads, hints=hints, spin=spin,
-                      defaults=manifest_defaults(manifest))
+    path = bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file")
+    exact = int8_file_needs_exact_kernels(manifest)
+    if exact:
+        warnings.warn(f"{path}: full-range int8 weights on an x86 CPU without VNNI, whose fused int8 kernels saturate "
+                      "them; running its Q/DQ pairs as written instead (exact, slower). Re-export with the ONNX "
+                      "Runtime int8 deploy config (quantization.reduce_range=True) for int8 speed here", stacklevel=2)
+    return OrtBackend(path, threads, hints=hints, spin=spin, defaults=manifest_defaults(manifest), exact_int8=exact)
+
+
+def int8_file_needs_exact_kernels(manifest: dict[str, Any]) -> bool:
+    """Whether the bundle's ONNX file is int8 with full-range weights on a CPU that would saturate them.
+
+    The manifest's ``onnx.quantization.reduce_range`` says how the weights were quantised; a bundle that does not
+    record it (written before December 2026) was quantised with full-range weights.
+    """
+    onnx_entry = manifest.get("onnx") or {}
+    if onnx_entry.get("precision") != "int8-qdq":
+        return False
+    return int8_needs_exact_kernels(bool((onnx_entry.get("quantization") or {}).get("reduce_range")))

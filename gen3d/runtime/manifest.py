@@ -15,7 +15,9 @@ A bundle is a folder written by ``tools/deploy.py``::
       "model": {"type": "UniAD", "config": "<config file>", "checkpoint": "<file name>",
                 "checkpoint_sha256": "...", "classes": ["bottle", ...]},
       "onnx": {"file": "model.onnx", "sha256": "...", "opset": 17, "exporter": "torchscript",
-               "precision": "fp32" | "int8-qdq", "simplified": true},
+               "precision": "fp32" | "int8-qdq", "simplified": true,
+               "quantization": {"reduce_range": true, "symmetric_activations": false},   # int8-qdq only
+               "calibration": {"images": 32, "normals_from": {...}}},                    # int8-qdq only
       "inputs": [{"name": "image", "dtype": "uint8", "shape": ["batch", 224, 224, 3], "layout": "NHWC",
                   "color": "RGB"},
                  {"name": "class_index", "dtype": "int64", "shape": ["batch"]},

@@ -9,7 +9,7 @@ pytest.importorskip("onnxruntime.quantization")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from gen3d.deploy.quantize import matching_nodes, quantize_qdq  # noqa: E402
-from gen3d.utils.hardware import cpu_saturates_u8s8  # noqa: E402
+from gen3d.runtime.hardware import cpu_saturates_u8s8  # noqa: E402
 
 
 @pytest.fixture
@@ -138,3 +138,50 @@ def test_reduce_range_avoids_u8s8_saturation_on_x86_without_vnni(saturating_mode
     if cpu_saturates_u8s8():
         # This CPU saturates: the full-range file loses half of every output (32.4 instead of 64).
         assert np.abs(outs[False]).max() < 0.75 * 64
+
+
+def test_symmetric_activations_saturate_too_and_exact_kernels_fix_every_full_range_file(saturating_model, tmp_path):
+    """Symmetric int8 activations (the TensorRT file) run on x86 as uint8 shifted by 128, so full-range weights
+    saturate there as well, and the shift's exact compensation turns the clipped sums into nonsense (0.5 for 64).
+    Basic graph optimisation runs the Q/DQ pairs as written (simulated quantisation): exact on every CPU."""
+    import onnxruntime as ort
+
+    from gen3d.deploy.parity import ort_runner
+
+    path, feeds, w = saturating_model
+    x = np.ones((1, 4, 64), np.float32)
+    exact = np.broadcast_to(x @ w, (1, 4, 8))
+    for symmetric in (True, False):
+        q = quantize_qdq(path, str(tmp_path / f"s{int(symmetric)}.onnx"), feeds, symmetric_activations=symmetric)
+        np.testing.assert_allclose(ort_runner(q, exact_int8=True)(dict(x=x))["y"], exact, rtol=1e-2)
+        fused = ort.InferenceSession(q, providers=["CPUExecutionProvider"]).run(None, dict(x=x))[0]
+        if cpu_saturates_u8s8():
+            assert np.abs(fused).max() < 0.75 * 64
+        else:
+            np.testing.assert_allclose(fused, exact, rtol=1e-2)
+
+
+def test_runtime_runs_full_range_int8_bundles_exactly_where_the_cpu_saturates(saturating_model, tmp_path, monkeypatch):
+    """make_backend reads onnx.quantization.reduce_range: full range (or not recorded: older bundles) on a
+    saturating CPU gets exact Q/DQ kernels and a warning; 7-bit weights, fp32 files and VNNI CPUs keep the fused
+    kernels."""
+    import gen3d.runtime.hardware as hardware
+    from gen3d.runtime.backend import make_backend
+
+    path, feeds, w = saturating_model
+    quantize_qdq(path, str(tmp_path / "q.onnx"), feeds, symmetric_activations=True)
+    x = np.ones((1, 4, 64), np.float32)
+
+    def backend(saturates, onnx_entry):
+        monkeypatch.setattr(hardware, "cpu_saturates_u8s8", lambda: saturates)
+        return make_backend("onnxruntime", str(tmp_path), {"onnx": {"file": "q.onnx", **onnx_entry}}, threads=1)
+
+    with pytest.warns(UserWarning, match="q.onnx: full-range int8 weights.*reduce_range=True"):
+        exact = backend(True, {"precision": "int8-qdq"})  # an older bundle: no quantization entry
+    assert exact.exact_int8
+    np.testing.assert_allclose(exact.run(dict(x=x))["y"], x @ w, rtol=1e-2)
+    with pytest.warns(UserWarning, match="full-range"):
+        assert backend(True, {"precision": "int8-qdq", "quantization": {"reduce_range": False}}).exact_int8
+    assert not backend(True, {"precision": "int8-qdq", "quantization": {"reduce_range": True}}).exact_int8
+    assert not backend(True, {"precision": "fp32"}).exact_int8
+    assert not backend(False, {"precision": "int8-qdq"}).exact_int8

@@ -55,14 +55,18 @@ def relative_gate(ref: np.ndarray, atol: float) -> tuple[float, float]:
     return scale, atol * scale
 
 
-def ort_runner(onnx_path: str | bytes, threads: int = 1) -> Runner:
+def ort_runner(onnx_path: str | bytes, threads: int = 1, exact_int8: bool = False) -> Runner:
     """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation).
 
-    ``onnx_path`` is a file or the serialized model's bytes.
+    ``onnx_path`` is a file or the serialized model's bytes. ``exact_int8``: basic graph optimisation, so that an
+    int8 Q/DQ file runs as written (simulated quantisation) rather than on fused int8 kernels, as the runtime does
+    where those kernels would saturate (:func:`gen3d.runtime.hardware.int8_needs_exact_kernels`).
     """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if exact_int8:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
     sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
