@@ -40,6 +40,9 @@ SPIN_CHOICES = {"off": ["ort"], "on": ["ort-spin"], "bounded": ["ort-bounded"], 
 _SUFFIX = {"ort": "", "ort-spin": " spin", "ort-bounded": f" spin {BOUNDED_SPIN_US} us"}
 
 
+EXACT = "-exact"  # kind suffix: int8 Q/DQ run as written (gen3d.runtime.hardware.int8_needs_exact_kernels)
+
+
 def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # noqa: ANN001
     for _ in range(warmup):
         fn()
@@ -53,10 +56,18 @@ def _timed(fn, rounds: int, warmup: int) -> tuple[list[float], list[float]]:  # 
 
 
 def _make_ort(path: str, threads: int, disabled: tuple[str, ...], kind: str = "ort"):  # noqa: ANN202
+    """An onnxruntime session for a variant kind.
+
+    ``ORT_KINDS`` sets the spinning; a ``-exact`` suffix sets the basic graph optimisation that the runtime uses for
+    full-range int8 files where the CPU saturates them.
+    """
     import onnxruntime as ort
 
+    exact = kind.endswith(EXACT)
+    kind = kind.removesuffix(EXACT)
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    level = "ORT_ENABLE_BASIC" if exact else "ORT_ENABLE_ALL"
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -146,7 +157,8 @@ def bench_deploy(variants: dict[str, tuple[str, str]], batch_sizes: tuple[int, .
     Args:
         variants: ``{row name: (kind, path)}`` with kind ``'torch'`` (path = checkpoint), ``'ort'`` (ONNX file),
             ``'ort-spin'`` (the same with spinning pool threads) or ``'ort-bounded'`` (spinning for
-            :data:`BOUNDED_SPIN_US` after each piece of work); the first ``'torch'`` variant is the baseline of the
+            :data:`BOUNDED_SPIN_US` after each piece of work), each with an optional ``'-exact'`` suffix (basic
+            graph optimisation: int8 Q/DQ pairs run as written); the first ``'torch'`` variant is the baseline of the
             ratios.
         batch_sizes: Batch sizes to time (a static-batch ONNX graph is timed at its own batch size only).
         threads: Intra-op threads of every runtime.
@@ -187,6 +199,8 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
 
     Args:
         bundles: Bundle folders written by ``tools/deploy.py``; an int8 bundle contributes its fp32 and Q/DQ files.
+            A Q/DQ file that the runtime runs exactly on this CPU (full-range weights where the fused kernels
+            saturate) is timed both ways: as the runtime runs it and on the fused kernels, which are wrong here.
         checkpoint: Optional checkpoint for the eager PyTorch row.
         config: Model config of that checkpoint (``None``: the one saved in it).
         batch_sizes: Batch sizes to time.
@@ -199,6 +213,7 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
     Returns:
         ``(rows, title)``: the table rows and a one-line description of the setting.
     """
+    from gen3d.runtime.backend import int8_file_needs_exact_kernels
     from gen3d.runtime.manifest import load_manifest
 
     variants: dict[str, tuple[str, str]] = {}
@@ -215,8 +230,11 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
                 precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
                 name = f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"
                 path = osp.join(bundle, manifest[key]["file"])
+                exact = key == "onnx" and int8_file_needs_exact_kernels(manifest)
                 for kind in SPIN_CHOICES[spin]:
-                    variants[name + _SUFFIX[kind]] = (kind, path)
+                    if exact:
+                        variants[name + _SUFFIX[kind] + " exact Q/DQ (the runtime here)"] = (kind + EXACT, path)
+                    variants[name + _SUFFIX[kind] + (" fused (saturates here)" if exact else "")] = (kind, path)
     rows = bench_deploy(variants, batch_sizes, threads, rounds, config=config, size=(int(size[0]), int(size[1])))
     title = f"Deployed model latency, {size[0]}x{size[1]} uint8 frames, {threads} threads, own process per row"
     return rows, title
@@ -225,7 +243,7 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
 def main(argv: list[str] | None = None) -> None:
     """Subprocess entry: time one variant and print its JSON result as the last line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("variant", choices=["torch", *ORT_KINDS])
+    parser.add_argument("variant", choices=["torch", *ORT_KINDS, *(kind + EXACT for kind in ORT_KINDS)])
     parser.add_argument("path")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)

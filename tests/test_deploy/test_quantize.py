@@ -185,3 +185,27 @@ def test_runtime_runs_full_range_int8_bundles_exactly_where_the_cpu_saturates(sa
     assert not backend(True, {"precision": "int8-qdq", "quantization": {"reduce_range": True}}).exact_int8
     assert not backend(True, {"precision": "fp32"}).exact_int8
     assert not backend(False, {"precision": "int8-qdq"}).exact_int8
+
+
+def test_deploy_benchmark_times_a_saturating_int8_file_as_the_runtime_runs_it(saturating_model, tmp_path,
+                                                                               monkeypatch):
+    """tools/benchmark.py deploy: on a saturating CPU a full-range Q/DQ file gets a row as the runtime runs it
+    (exact, '-exact' kind: basic optimisation) beside the fused row; elsewhere only the fused row."""
+    import gen3d.deploy.benchmark as bench
+    import gen3d.runtime.hardware as hardware
+    import gen3d.runtime.manifest as manifest_module
+
+    path, feeds, w = saturating_model
+    q = quantize_qdq(path, str(tmp_path / "q.onnx"), feeds, symmetric_activations=True)
+    x = np.ones((1, 4, 64), np.float32)
+    np.testing.assert_allclose(bench._make_ort(q, 1, (), "ort-exact").run(None, dict(x=x))[0], x @ w, rtol=1e-2)
+    manifest = {"mode": "raw", "model": {"input_size": [64, 64]},
+                "onnx": {"file": "q.onnx", "precision": "int8-qdq"}, "onnx_fp32": {"file": "sat.onnx"}}
+    monkeypatch.setattr(manifest_module, "load_manifest", lambda bundle: manifest)
+    for saturates in (True, False):
+        seen = {}
+        monkeypatch.setattr(hardware, "cpu_saturates_u8s8", lambda: saturates)
+        monkeypatch.setattr(bench, "bench_deploy", lambda variants, *a, **k: seen.update(variants) or [])
+        bench.bench_bundles([str(tmp_path)], batch_sizes=(1,), spin="off")
+        kinds = sorted(kind for kind, _ in seen.values())
+        assert kinds == (["ort", "ort", "ort-exact"] if saturates else ["ort", "ort"]), seen
