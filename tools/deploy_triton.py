@@ -36,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="inputs with manifest defaults (thresholds, truncation_psi): 'input' = required "
                              "inputs, model copied byte for byte; 'embed' = a model copy holding the defaults as "
                              "initializers (optional inputs with --max-batch 0, fixed and batchable otherwise)")
+    parser.add_argument("--int8-kernels", choices=["auto", "exact", "fused"], default="auto",
+                        help="int8 Q/DQ on the onnxruntime backend: exact = Q/DQ as written (graph level -1), "
+                             "fused = int8 kernels (wrong for full-range weights on x86 without VNNI); auto: exact "
+                             "for full-range weights")
     parser.add_argument("--overwrite", action="store_true", help="replace NAME/ in a repository that is not empty")
     parser.add_argument("--allow-modified-bundle", action="store_true",
                         help="use a bundle that fails hash verification (with a warning)")
@@ -49,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     opts = TritonOptions(name=args.name, backend=args.backend, max_batch=args.max_batch, instances=args.instances,
                          kind=args.kind, preferred_batch=tuple(args.preferred_batch),
-                         max_queue_delay_us=args.max_queue_delay_us, defaults=args.defaults, overwrite=args.overwrite)
+                         max_queue_delay_us=args.max_queue_delay_us, defaults=args.defaults,
+                         int8_kernels=args.int8_kernels, overwrite=args.overwrite)
     try:
         result = write_triton_repo(args.bundle, args.repo, opts, verify_hashes=not args.allow_modified_bundle)
     except (ValueError, ManifestError, OSError) as err:

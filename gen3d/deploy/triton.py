@@ -78,6 +78,10 @@ class TritonOptions:
         preferred_batch: ``dynamic_batching.preferred_batch_size`` (empty: Triton's choice).
         max_queue_delay_us: ``dynamic_batching.max_queue_delay_microseconds`` (Triton's default is 0).
         defaults: ``'input'`` (defaulted inputs are required inputs, model copied byte for byte) or ``'embed'``.
+        int8_kernels: onnxruntime backend, int8 Q/DQ files: ``'auto'`` (``'exact'`` for full-range weights, which
+            ONNX Runtime's fused int8 kernels saturate on x86 CPUs without VNNI, and the server's CPU is not known
+            here; ``'fused'`` for 7-bit weights), ``'exact'`` (``optimization { graph { level: -1 } }``: basic graph
+            optimisation, each Q/DQ pair as written) or ``'fused'`` (full optimisation: for servers with VNNI).
         overwrite: Replace ``REPO/NAME`` in a repository that is not empty.
     """
 
@@ -89,6 +93,7 @@ class TritonOptions:
     preferred_batch: tuple[int, ...] = ()
     max_queue_delay_us: int = 0
     defaults: str = "input"
+    int8_kernels: str = "auto"
     overwrite: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -227,8 +232,26 @@ def build_config(manifest: dict, onnx_path: str, opts: TritonOptions, where: str
     elif opts.preferred_batch or opts.max_queue_delay_us:
         raise ValueError("--preferred-batch / --max-queue-delay-us need dynamic batching, i.e. max_batch_size > 0")
     cfg["instance_group"] = [{"count": int(opts.instances), "kind": Ident(KINDS["gpu" if trt else opts.kind])}]
+    if not trt and _exact_int8(manifest, opts):
+        cfg["optimization"] = {"graph": {"level": -1}}  # the backend's ORT_ENABLE_BASIC: no fused int8 kernels
     cfg["parameters"] = _parameters(manifest, m_in, defaulted)
     return cfg
+
+
+def _exact_int8(manifest: dict, opts: TritonOptions) -> bool:
+    """Whether the onnxruntime backend should run the bundle's int8 Q/DQ file as written (see ``int8_kernels``)."""
+    if opts.int8_kernels not in ("auto", "exact", "fused"):
+        raise ValueError(f"--int8-kernels must be 'auto', 'exact' or 'fused', got {opts.int8_kernels!r}")
+    onnx_entry = manifest.get("onnx") or {}
+    if onnx_entry.get("precision") != "int8-qdq" or opts.int8_kernels == "fused":
+        return False
+    if opts.int8_kernels == "exact":
+        return True
+    full_range = not (onnx_entry.get("quantization") or {}).get("reduce_range")
+    if full_range:
+        opts.notes.append("full-range int8 weights: graph optimisation level -1 (basic), exact on every CPU; "
+                          "--int8-kernels fused is faster on servers whose CPUs have VNNI")
+    return full_range
 
 
 def _parameters(manifest: dict, m_in: dict, defaulted: list[str]) -> dict[str, str]:

@@ -202,10 +202,11 @@ def test_deploy_benchmark_times_a_saturating_int8_file_as_the_runtime_runs_it(sa
     manifest = {"mode": "raw", "model": {"input_size": [64, 64]},
                 "onnx": {"file": "q.onnx", "precision": "int8-qdq"}, "onnx_fp32": {"file": "sat.onnx"}}
     monkeypatch.setattr(manifest_module, "load_manifest", lambda bundle: manifest)
+    seen: dict = {}
+    monkeypatch.setattr(bench, "bench_deploy", lambda variants, *a, **k: seen.update(variants) or [])
     for saturates in (True, False):
-        seen = {}
-        monkeypatch.setattr(hardware, "cpu_saturates_u8s8", lambda: saturates)
-        monkeypatch.setattr(bench, "bench_deploy", lambda variants, *a, **k: seen.update(variants) or [])
+        seen.clear()
+        monkeypatch.setattr(hardware, "cpu_saturates_u8s8", lambda saturates=saturates: saturates)
         bench.bench_bundles([str(tmp_path)], batch_sizes=(1,), spin="off")
         kinds = sorted(kind for kind, _ in seen.values())
         assert kinds == (["ort", "ort", "ort-exact"] if saturates else ["ort", "ort"]), seen

@@ -53,6 +53,8 @@ def view(result: dict) -> dict:
                                   "max_queue_delay_microseconds": msg.dynamic_batching.max_queue_delay_microseconds}
                                  if msg.HasField("dynamic_batching") else None),
             "instance_group": [{"count": g.count, "kind": kind(g.kind)} for g in msg.instance_group],
+            "optimization": ({"graph": {"level": msg.optimization.graph.level}}
+                             if msg.optimization.HasField("graph") else None),
             "parameters": {k: v.string_value for k, v in msg.parameters.items()}}
 
 
@@ -217,6 +219,37 @@ def test_embedded_defaults_batch_and_keep_the_manifest_thresholds(tmp_path):
     assert cfg0["max_batch_size"] == 0 and [t["name"] for t in cfg0["input"] if t.get("optional")] == [
         "image_threshold", "pixel_threshold"]
     ort_backend_load_check(cfg0, os.path.join(result["model_dir"], "1", "model.onnx"))
+
+
+@needs_tritonclient
+def test_full_range_int8_runs_as_written_on_the_onnxruntime_backend(tmp_path):
+    """A full-range int8 file (or one whose manifest does not say) gets graph level -1 (ORT_ENABLE_BASIC), which the
+    fused int8 kernels of x86 CPUs without VNNI would compute wrong; 7-bit weights and fp32 files keep the default;
+    --int8-kernels overrides; the TensorRT backend never gets it."""
+    bundle = make_bundle(tmp_path / "b")
+
+    def level(quantization: dict | None, precision: str = "int8-qdq", **opts) -> int | None:
+        def edit(m: dict) -> None:
+            m["onnx"]["precision"] = precision
+            m["onnx"].pop("quantization", None)
+            if quantization is not None:
+                m["onnx"]["quantization"] = quantization
+
+        edit_manifest(tmp_path / "b", edit)
+        result = write_triton_repo(bundle, str(tmp_path / "repo"), TritonOptions(overwrite=True, **opts))
+        graph = (view(result).get("optimization") or {}).get("graph")  # parsed by the schema where installed
+        if not opts:  # auto: the note says so
+            assert (graph is not None) == any("level -1" in note for note in result["notes"])
+        return None if graph is None else graph["level"]
+
+    assert level(None) == -1  # an older bundle: full range
+    assert level({"reduce_range": False}) == -1
+    assert level({"reduce_range": True}) is None
+    assert level(None, precision="fp32") is None
+    assert level({"reduce_range": False}, int8_kernels="fused") is None
+    assert level({"reduce_range": True}, int8_kernels="exact") == -1
+    with pytest.raises(ValueError, match="--int8-kernels"):
+        level(None, int8_kernels="fast")
 
 
 def test_fixed_batch_graph_has_max_batch_size_0(tmp_path):
