@@ -1,6 +1,7 @@
 """Deploy a tiny trained UniAD: export contract, ONNX Runtime parity, thresholds as inputs, raw mode, int8, tool."""
 
 import os
+import warnings
 
 import numpy as np
 import onnx
@@ -24,6 +25,7 @@ from gen3d.deploy import (
 )
 from gen3d.deploy.anomaly_wrapper import END2END_INPUTS, END2END_OUTPUTS
 from gen3d.runtime.backend import make_backend
+from gen3d.runtime.hardware import cpu_saturates_u8s8
 from gen3d.runtime.manifest import load_manifest, sha256_file
 from tests.conftest import REPO_ROOT, run_tool
 from tests.helpers.anomaly_data import CLASSES
@@ -223,6 +225,9 @@ def test_int8_qdq_bundle_runs_and_passes_relaxed_task_gate(trained, tmp_path):
     gate = manifest["parity"]["int8"]
     assert gate["label_agreement"] >= 0.5 and gate["auroc_drop"] <= 0.5
     assert manifest["parity"]["fp32"]["max_abs_diff_anomaly_map"] <= 1e-4
+    # 7-bit weights, recorded: the fused int8 kernels are right on every CPU, for the gate and the runtime
+    assert manifest["onnx"]["quantization"] == {"reduce_range": True, "symmetric_activations": False}
+    assert gate["onnxruntime_kernels"] == "fused int8"
     # Both gates ran on one set: recorded once, where deploy/README.md says (parity.normals_from).
     assert sum(manifest["parity"]["normals_from"].values()) >= 4
     assert "normals_from" not in manifest["parity"]["fp32"] and "normals_from" not in gate
@@ -258,8 +263,17 @@ def test_tensorrt_int8_static_bundle_is_symmetric_qdq_and_lints_clean(trained, t
         for version in ("8.6", "10"):
             issues = lint_onnx_for_tensorrt(proto, version, fp16=True)
             assert not has_errors(issues), format_lint_report(issues, version)
-    out = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path))).run(
-        {"image": np.zeros((1, 224, 224, 3), np.uint8), "class_index": np.zeros(1, np.int64)})
+    # full-range weights (TensorRT accumulates in int32): on an x86 CPU without VNNI the gate and the runtime run the
+    # Q/DQ pairs as written, since the fused kernels would saturate (deploy/README.md section 2)
+    assert manifest["onnx"]["quantization"] == {"reduce_range": False, "symmetric_activations": True}
+    saturates = cpu_saturates_u8s8()
+    assert manifest["parity"]["int8"]["onnxruntime_kernels"] == ("exact Q/DQ (basic optimisation)" if saturates
+                                                                 else "fused int8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend = make_backend("onnxruntime", str(tmp_path), load_manifest(str(tmp_path)))
+    assert backend.exact_int8 == saturates == any("full-range int8" in str(w.message) for w in caught)
+    out = backend.run({"image": np.zeros((1, 224, 224, 3), np.uint8), "class_index": np.zeros(1, np.int64)})
     assert out["anomaly_map"].shape == (1, 224, 224)
 
 
