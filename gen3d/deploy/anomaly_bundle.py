@@ -172,7 +172,7 @@ def build_anomaly_bundle(dcfg: Config, model: torch.nn.Module, checkpoint: str, 
         quantization = {"reduce_range": bool(qopts.get("reduce_range", False)),
                         "symmetric_activations": bool(qopts.get("symmetric_activations", True))}
         # The gate runs the file as the runtime will on this CPU: exact Q/DQ where fused kernels would saturate.
-        exact = int8_needs_exact_kernels(quantization["reduce_range"])
+        exact = int8_needs_exact_kernels(not quantization["reduce_range"])
         out8 = backend_outputs(ort_runner(onnx_path, exact_int8=exact), eval_set, batch_size=step, extra=defaults)
         parity = {"fp32": parity, "int8": check_task_parity(ref, out8, eval_set.labels,
                                                           min_label_agreement=int8_label_agreement,

@@ -213,8 +213,8 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
     Returns:
         ``(rows, title)``: the table rows and a one-line description of the setting.
     """
-    from gen3d.runtime.backend import int8_file_needs_exact_kernels
-    from gen3d.runtime.manifest import load_manifest
+    from gen3d.runtime.hardware import int8_needs_exact_kernels
+    from gen3d.runtime.manifest import int8_full_range, load_manifest
 
     variants: dict[str, tuple[str, str]] = {}
     size: tuple[int, ...] = (224, 224)
@@ -230,7 +230,7 @@ def bench_bundles(bundles: list[str], checkpoint: str | None = None, config: str
                 precision = "fp32" if key == "onnx_fp32" else manifest["onnx"]["precision"]
                 name = f"onnxruntime {precision} ({osp.basename(osp.normpath(bundle))})"
                 path = osp.join(bundle, manifest[key]["file"])
-                exact = key == "onnx" and int8_file_needs_exact_kernels(manifest)
+                exact = key == "onnx" and int8_needs_exact_kernels(int8_full_range(manifest))
                 for kind in SPIN_CHOICES[spin]:
                     if exact:
                         variants[name + _SUFFIX[kind] + " exact Q/DQ (the runtime here)"] = (kind + EXACT, path)

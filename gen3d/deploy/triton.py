@@ -44,7 +44,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from gen3d.runtime.manifest import bundle_file, load_manifest, sha256_file
+from gen3d.runtime.manifest import bundle_file, int8_full_range, load_manifest, sha256_file
 
 VERSION = "1"
 CONFIG_FILE = "config.pbtxt"
@@ -169,6 +169,8 @@ def build_config(manifest: dict, onnx_path: str, opts: TritonOptions, where: str
         raise ValueError(f"--kind must be one of {sorted(KINDS)}, got {opts.kind!r}")
     if opts.defaults not in ("input", "embed"):
         raise ValueError(f"defaults must be 'input' or 'embed', got {opts.defaults!r}")
+    if opts.int8_kernels not in ("auto", "exact", "fused"):
+        raise ValueError(f"--int8-kernels must be 'auto', 'exact' or 'fused', got {opts.int8_kernels!r}")
     trt = opts.backend == "tensorrt"
     if trt and (opts.kind == "cpu" or opts.defaults == "embed"):
         raise ValueError("the tensorrt_plan backend runs on GPU instances only, and its engine cannot embed defaults "
@@ -232,26 +234,15 @@ def build_config(manifest: dict, onnx_path: str, opts: TritonOptions, where: str
     elif opts.preferred_batch or opts.max_queue_delay_us:
         raise ValueError("--preferred-batch / --max-queue-delay-us need dynamic batching, i.e. max_batch_size > 0")
     cfg["instance_group"] = [{"count": int(opts.instances), "kind": Ident(KINDS["gpu" if trt else opts.kind])}]
-    if not trt and _exact_int8(manifest, opts):
+    int8 = (manifest.get("onnx") or {}).get("precision") == "int8-qdq"
+    auto = opts.int8_kernels == "auto" and int8_full_range(manifest)  # the server's CPU is not known here
+    if not trt and int8 and (opts.int8_kernels == "exact" or auto):
         cfg["optimization"] = {"graph": {"level": -1}}  # the backend's ORT_ENABLE_BASIC: no fused int8 kernels
+        if auto:
+            opts.notes.append("full-range int8 weights: graph optimisation level -1 (basic), exact on every CPU; "
+                              "--int8-kernels fused is faster on servers whose CPUs have VNNI")
     cfg["parameters"] = _parameters(manifest, m_in, defaulted)
     return cfg
-
-
-def _exact_int8(manifest: dict, opts: TritonOptions) -> bool:
-    """Whether the onnxruntime backend should run the bundle's int8 Q/DQ file as written (see ``int8_kernels``)."""
-    if opts.int8_kernels not in ("auto", "exact", "fused"):
-        raise ValueError(f"--int8-kernels must be 'auto', 'exact' or 'fused', got {opts.int8_kernels!r}")
-    onnx_entry = manifest.get("onnx") or {}
-    if onnx_entry.get("precision") != "int8-qdq" or opts.int8_kernels == "fused":
-        return False
-    if opts.int8_kernels == "exact":
-        return True
-    full_range = not (onnx_entry.get("quantization") or {}).get("reduce_range")
-    if full_range:
-        opts.notes.append("full-range int8 weights: graph optimisation level -1 (basic), exact on every CPU; "
-                          "--int8-kernels fused is faster on servers whose CPUs have VNNI")
-    return full_range
 
 
 def _parameters(manifest: dict, m_in: dict, defaulted: list[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from gen3d.runtime.hardware import int8_needs_exact_kernels
-from gen3d.runtime.manifest import bundle_file
+from gen3d.runtime.manifest import bundle_file, int8_full_range
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -171,7 +171,6 @@ class OrtBackend:
         options = ort.SessionOptions()
         level = "ORT_ENABLE_BASIC" if exact_int8 else "ORT_ENABLE_ALL"  # the int8 fusions are 'extended'
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-        self.exact_int8 = exact_int8
         options.log_severity_level = 3  # older bundles' inputs with initializer defaults trigger a harmless warning
         # Session hints measured at export (manifest 'runtime_hints'): e.g. no thread spinning, which doubled the
         # latency when another process shared the cores, and kernels that were slower on this CPU class.
@@ -191,6 +190,7 @@ class OrtBackend:
         inputs = [*self.session.get_inputs(), *self.session.get_overridable_initializers()]
         outputs = self.session.get_outputs()
         self.providers = self.session.get_providers()
+        self.exact_int8 = exact_int8
         self.input_names = [i.name for i in inputs]
         self.output_names = [o.name for o in outputs]
         self.input_dtypes = {i.name: np.dtype(_ORT_DTYPES.get(i.type, np.float32)) for i in inputs}
@@ -281,21 +281,9 @@ def make_backend(backend: str, bundle_dir: str, manifest: dict[str, Any], thread
             warnings.warn(f"TensorRT engine not usable ({err}); falling back to onnxruntime", stacklevel=2)
     hints = (manifest.get("runtime_hints") or {}).get("onnxruntime")
     path = bundle_file(bundle_dir, manifest["onnx"]["file"], "onnx.file")
-    exact = int8_file_needs_exact_kernels(manifest)
+    exact = int8_needs_exact_kernels(int8_full_range(manifest))
     if exact:
         warnings.warn(f"{path}: full-range int8 weights on an x86 CPU without VNNI, whose fused int8 kernels saturate "
                       "them; running its Q/DQ pairs as written instead (exact, slower). Re-export with the ONNX "
                       "Runtime int8 deploy config (quantization.reduce_range=True) for int8 speed here", stacklevel=2)
     return OrtBackend(path, threads, hints=hints, spin=spin, defaults=manifest_defaults(manifest), exact_int8=exact)
-
-
-def int8_file_needs_exact_kernels(manifest: dict[str, Any]) -> bool:
-    """Whether the bundle's ONNX file is int8 with full-range weights on a CPU that would saturate them.
-
-    The manifest's ``onnx.quantization.reduce_range`` says how the weights were quantised; a bundle that does not
-    record it (written before December 2026) was quantised with full-range weights.
-    """
-    onnx_entry = manifest.get("onnx") or {}
-    if onnx_entry.get("precision") != "int8-qdq":
-        return False
-    return int8_needs_exact_kernels(bool((onnx_entry.get("quantization") or {}).get("reduce_range")))

@@ -43,12 +43,13 @@ def cpu_saturates_u8s8() -> bool:
     return "avx2" in flags and not any(flag in flags for flag in VNNI_CPU_FLAGS)
 
 
-def int8_needs_exact_kernels(reduce_range: bool | None) -> bool:
+def int8_needs_exact_kernels(full_range: bool) -> bool:
     """True when ONNX Runtime's fused int8 kernels would compute an int8 Q/DQ file wrong on this CPU.
 
-    That is a file with full-range (8-bit) weights (``reduce_range`` false, or not recorded: bundles before
-    December 2026) on a CPU where :func:`cpu_saturates_u8s8`. Symmetric int8 activations (TensorRT files) saturate
-    too: they run as uint8 shifted by 128. Such a file is exact with graph optimisation at the basic level, where
-    each Q/DQ pair runs as written (simulated quantisation, what TensorRT computes) instead of as an int8 kernel.
+    That is a file with full-range (8-bit) weights (``reduce_range`` false; for a bundle,
+    :func:`~gen3d.runtime.manifest.int8_full_range`) on a CPU where :func:`cpu_saturates_u8s8`. Symmetric int8
+    activations (TensorRT files) saturate too: they run as uint8 shifted by 128. Such a file is exact with graph
+    optimisation at the basic level, where each Q/DQ pair runs as written (simulated quantisation, what TensorRT
+    computes) instead of as an int8 kernel.
     """
-    return not reduce_range and cpu_saturates_u8s8()
+    return full_range and cpu_saturates_u8s8()

@@ -102,6 +102,16 @@ def file_entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(k, v) for k, v in manifest.items() if isinstance(v, dict) and "file" in v]
 
 
+def int8_full_range(manifest: dict[str, Any]) -> bool:
+    """True when the bundle's ONNX file is int8 Q/DQ with full-range (8-bit) weights.
+
+    ``onnx.quantization.reduce_range`` says how the weights were quantised; a bundle that does not record it (written
+    before December 2026) was quantised with full-range weights.
+    """
+    onnx_entry = manifest.get("onnx") or {}
+    return onnx_entry.get("precision") == "int8-qdq" and not (onnx_entry.get("quantization") or {}).get("reduce_range")
+
+
 def bundle_file(bundle_dir: str, name: object, key: str = "file") -> str:
     """The path of a file a manifest names, checked to be a plain relative name inside the bundle folder.
 

@@ -56,7 +56,7 @@ def relative_gate(ref: np.ndarray, atol: float) -> tuple[float, float]:
 
 
 def ort_runner(onnx_path: str | bytes, threads: int = 1, exact_int8: bool = False) -> Runner:
-    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation).
+    """A function ``feeds -> {output: array}`` over an ONNX Runtime CPU session (full graph optimisation by default).
 
     ``onnx_path`` is a file or the serialized model's bytes. ``exact_int8``: basic graph optimisation, so that an
     int8 Q/DQ file runs as written (simulated quantisation) rather than on fused int8 kernels, as the runtime does
