@@ -74,8 +74,17 @@ def device() -> str:
 
 
 def run_tool(tool: str, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``tools/<tool>`` in a fresh interpreter from the repository root and capture its output."""
+    """Run ``tools/<tool>`` as a script from the repository root and capture its output.
+
+    In a fork of a warm interpreter (``tests/helpers/tool_server.py``: torch, MMEngine and gen3d imported once per
+    test process); in a fresh interpreter where ``env`` is given (variables read at import time take effect) or
+    ``GEN3D_TESTS_FRESH_INTERPRETER=1``.
+    """
+    from tests.helpers import tool_server
+
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    if env is None and tool_server.use_server():
+        return tool_server.run_forked(REPO_ROOT, REPO_ROOT / "tools" / tool, list(args), full_env, timeout)
     return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / tool), *args], cwd=REPO_ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
