@@ -7,6 +7,9 @@ give them, the script executed as ``__main__`` (``runpy``), stdout and stderr ca
 (C extensions' output included), the exit status as the interpreter reports it (``sys.exit`` codes, 1 with a
 traceback for an uncaught exception, ``-signal`` when killed).
 
+The child resets what a fork inherits and a fresh interpreter lacks: multiprocessing's chosen start method (MMEngine
+warns when the one it sets differs) and this process's identity as a child of the server.
+
 What differs from a fresh interpreter: modules the server imported are already imported (their import-time
 reading of the environment happened in the server, which got the test process's environment with
 ``OMP_NUM_THREADS=1``), and interpreter shutdown is ``atexit`` handlers plus a flush, not the full finalisation.
