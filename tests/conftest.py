@@ -22,7 +22,9 @@ GPU_ON_CPU_ENV = "GEN3D_GPU_TESTS_ON_CPU"
 
 def gpu_tests_on_cpu() -> bool:
     """Whether :data:`GPU_ON_CPU_ENV` asks for the ``gpu`` test bodies on CPU."""
-    return os.environ.get(GPU_ON_CPU_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    from tests.helpers.flags import env_flag
+
+    return env_flag(GPU_ON_CPU_ENV)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,6 +102,8 @@ def run_tool_main(tool: str, *args: str) -> subprocess.CompletedProcess:
     import importlib.util
     import io
 
+    from tests.helpers.flags import exit_status
+
     path = REPO_ROOT / "tools" / tool
     spec = importlib.util.spec_from_file_location(f"tool_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
@@ -109,8 +113,8 @@ def run_tool_main(tool: str, *args: str) -> subprocess.CompletedProcess:
         try:
             module.main(list(args))
         except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-            if isinstance(exit_.code, str):
+            code = exit_status(exit_)
+            if not isinstance(exit_.code, (int, type(None))):
                 print(exit_.code, file=sys.stderr)
     return subprocess.CompletedProcess([tool, *args], code, out.getvalue(), err.getvalue())
 

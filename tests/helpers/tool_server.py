@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.helpers.flags import env_flag, exit_status
+
 PRELOAD = ["torch", "mmengine.runner", "gen3d.engine", "gen3d.models", "gen3d.datasets", "gen3d.evaluation"]
 """What the server imports once. A name that fails to import is skipped by ``multiprocessing`` (children import it)."""
 
@@ -36,8 +38,7 @@ _CONTEXT: multiprocessing.context.ForkServerContext | None = None
 
 def use_server() -> bool:
     """Whether tools run through the fork server here: Linux/macOS (fork) and not disabled by :data:`FRESH_ENV`."""
-    fresh = os.environ.get(FRESH_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return not fresh and "forkserver" in multiprocessing.get_all_start_methods()
+    return not env_flag(FRESH_ENV) and "forkserver" in multiprocessing.get_all_start_methods()
 
 
 def _context(repo_root: Path) -> multiprocessing.context.ForkServerContext:
@@ -91,13 +92,9 @@ def _child(script: str, args: list[str], cwd: str, env: dict[str, str], out_path
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exit_:
-        if exit_.code is None:
-            code = 0
-        elif isinstance(exit_.code, int):
-            code = exit_.code
-        else:
+        code = exit_status(exit_)
+        if not isinstance(exit_.code, (int, type(None))):
             print(exit_.code, file=sys.stderr)
-            code = 1
     except BaseException:  # noqa: BLE001 - the interpreter's behaviour: traceback on stderr, status 1
         traceback.print_exc()
         code = 1
